@@ -1,0 +1,77 @@
+// Wires the commands and turns every outcome into an exit code; nothing else.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import chalk from 'chalk';
+import { benchCommand } from './commands/bench.js';
+import { ExitCode, FlashsaleError, redact } from './core/errors.js';
+
+/** Where a command writes: stdout for the result, stderr for people. Swappable in tests. */
+export interface CommandIO {
+  out(text: string): void;
+  info(text: string): void;
+  /** Redraws one status line on a terminal. */
+  progress(text: string): void;
+  stderrIsTTY: boolean;
+}
+
+export const processIO: CommandIO = {
+  out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  info: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  progress: (t) => void process.stderr.write(`\r\u001b[2K${t}`),
+  stderrIsTTY: Boolean(process.stderr.isTTY),
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(io: CommandIO, setExit: (code: number) => void): Command {
+  const program = new Command('flashsale')
+    .description('Prove your flash-sale backend never sells a unit twice: strategy bench, load harness, reconciliation.')
+    .version(version(), '-V, --version')
+    .option('--verbose', 'print stack traces of internal errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
+    .addHelpText('after', '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable');
+  program.addCommand(benchCommand(io, setExit).exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }));
+  return program;
+}
+
+/** The one place errors become messages and exit codes. */
+export function handleError(err: unknown, io: CommandIO, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;
+    // commander has already printed its message
+    return ExitCode.Usage;
+  }
+  if (err instanceof FlashsaleError) {
+    io.info(chalk.red(`error: ${redact(err.message)}`));
+    if (err.suggestion) io.info(`  ${redact(err.suggestion)}`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  io.info(chalk.red(`internal error: ${redact(e?.message ?? String(err))}`));
+  if (verbose && e?.stack) io.info(redact(e.stack));
+  else io.info('  run again with --verbose for the stack trace, and please report it');
+  return ExitCode.Internal;
+}
+
+export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
+  let code: number = ExitCode.Ok;
+  const program = buildProgram(io, (c) => (code = c));
+  const onSigint = () => {
+    io.info('\ninterrupted; stopping services');
+    process.exit(130);
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    return handleError(err, io, argv.includes('--verbose'));
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

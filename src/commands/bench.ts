@@ -1,0 +1,155 @@
+// `flashsale bench`: options → validated config → core run → rendered report and exit code.
+import { availableParallelism } from 'node:os';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import { ExitCode, UsageError } from '../core/errors.js';
+import { defaultOutDir, writeReport } from '../core/output.js';
+import { runBench, type Progress } from '../core/bench/run.js';
+import { renderBenchNotes, renderBenchTable, renderReference } from '../core/bench/render.js';
+import { runReference, type ReferenceComparison } from '../core/bench/reference.js';
+import type { BenchConfig, StrategyBenchResult } from '../core/bench/types.js';
+import { resolveServices } from '../core/services/resolve.js';
+import { parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
+import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
+import type { CommandIO } from '../cli.js';
+
+const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
+
+const shape = {
+  strategy: z.string(),
+  skus: wholeNumber(1, 100_000),
+  stock: wholeNumber(0, 1_000_000_000),
+  qty: wholeNumber(1, 1_000_000),
+  buyers: wholeNumber(1).optional(),
+  duration: decimal(0.1, 86_400).optional(),
+  concurrency: wholeNumber(1, 10_000),
+  workers: wholeNumber(1, 64).optional(),
+  skew: oneOf(['uniform', 'zipf']),
+  seed: wholeNumber(0, 2 ** 32 - 1),
+  ttl: wholeNumber(1),
+  perUserLimit: wholeNumber(0),
+  users: wholeNumber(1).optional(),
+  confirmRate: decimal(0, 1),
+  naiveStore: oneOf(['postgres', 'redis']),
+};
+
+export interface BenchReport {
+  ok: boolean;
+  config: BenchConfig;
+  services: Partial<Record<Store, string>>;
+  strategies: StrategyBenchResult[];
+  reference?: ReferenceComparison[];
+  outDir: string;
+}
+
+/** Pure: raw commander options → validated config. Throws UsageError naming the option. */
+export function benchConfig(raw: Record<string, unknown>): BenchConfig {
+  const o = parseOptions(shape, { ...DEFAULTS, ...raw }, toFlag);
+  const strategies = o.strategy === 'all' ? [...SAFE_STRATEGIES] : o.strategy.split(',').map((s) => parseStrategyName(s.trim()));
+  if (o.buyers !== undefined && o.duration !== undefined) throw new UsageError('--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both');
+  if (o.qty > o.stock) throw new UsageError(`--qty ${o.qty} is larger than --stock ${o.stock}: no request could ever be served; use a --qty from 1 to ${Math.max(1, o.stock)}`);
+  return {
+    strategies,
+    skus: o.skus,
+    stock: o.stock,
+    qty: o.qty,
+    buyers: o.duration === undefined ? (o.buyers ?? 5_000) : undefined,
+    durationSec: o.duration,
+    concurrency: o.concurrency,
+    workers: o.workers ?? Math.max(1, availableParallelism()),
+    skew: o.skew,
+    seed: o.seed,
+    ttlMs: o.ttl,
+    perUserLimit: o.perUserLimit,
+    users: o.users,
+    confirmRate: o.confirmRate,
+    naiveStore: o.naiveStore,
+  };
+}
+
+function progressLine(p: Progress): string {
+  const rate = p.elapsedMs > 0 ? Math.round((p.attempts * 1000) / p.elapsedMs) : 0;
+  return `[${p.strategy}] ${p.attempts.toLocaleString('en-US')} attempts  ${rate.toLocaleString('en-US')}/s  granted ${p.ok.toLocaleString('en-US')}  in flight ${p.inFlight}  ${(p.elapsedMs / 1000).toFixed(1)} s`;
+}
+
+export async function runBenchCommand(raw: Record<string, unknown>, io: CommandIO): Promise<number> {
+  const config = benchConfig(raw);
+  const json = Boolean(raw.json);
+  const need = new Set(config.strategies.map((s) => storeOf(s, { naiveStore: config.naiveStore })));
+  if (raw.reference) {
+    need.add('redis');
+    need.add('postgres');
+  }
+  const live = io.stderrIsTTY && !json && !process.env.CI;
+  const services = await resolveServices(need, {
+    redisUrl: raw.redisUrl as string | undefined,
+    databaseUrl: raw.databaseUrl as string | undefined,
+    log: (l) => io.info(l),
+  });
+  try {
+    let lastDraw = 0;
+    const results = await runBench(config, services, {
+      keep: Boolean(raw.keep),
+      onStrategyStart: (s) => {
+        if (!json) io.info(`bench ${s}: stock ${config.stock} × ${config.skus} SKU(s), ${config.buyers !== undefined ? `${config.buyers} buyers` : `${config.durationSec} s`}, concurrency ${config.concurrency} on ${config.workers} worker thread(s)`);
+      },
+      onProgress: live
+        ? (p) => {
+            if (Date.now() - lastDraw < 250) return;
+            lastDraw = Date.now();
+            io.progress(progressLine(p));
+          }
+        : undefined,
+    });
+    if (live) io.progress('');
+    const reference = raw.reference ? await runReference(config, services, (l) => io.info(l)) : undefined;
+    const ok = results.every((r) => r.ok);
+    const outDir = String(raw.out ?? defaultOutDir('bench'));
+    const report: BenchReport = { ok, config, services: services.origin, strategies: results, reference, outDir };
+    const table = [renderBenchTable(results), renderBenchNotes(results), reference ? renderReference(reference) : ''].filter(Boolean).join('\n');
+    report.outDir = writeReport(outDir, {
+      'summary.json': JSON.stringify(report, null, 2) + '\n',
+      'summary.txt': table.replace(/\u001b\[[0-9;]*m/g, '') + '\n',
+    });
+    if (json) {
+      io.out(JSON.stringify(report));
+      io.info(table);
+    } else {
+      io.out(table);
+      io.out(`report: ${report.outDir}`);
+    }
+    return ok ? ExitCode.Ok : ExitCode.Invariant;
+  } finally {
+    await services.stop();
+  }
+}
+
+export function benchCommand(io: CommandIO, setExit: (code: number) => void): Command {
+  return new Command('bench')
+    .description('compare oversell-prevention strategies on your Redis and Postgres, then check the invariants from each ledger')
+    .addOption(new Option('--strategy <name>', `a strategy, a comma list, or "all" (every one but naive): ${['all', ...SAFE_STRATEGIES, 'naive'].join(', ')}`).default(DEFAULTS.strategy))
+    .option('--skus <n>', 'SKUs on sale', DEFAULTS.skus)
+    .option('--stock <n>', 'units per SKU', DEFAULTS.stock)
+    .option('--qty <n>', 'units per request (all-or-nothing)', DEFAULTS.qty)
+    .option('--buyers <n>', 'total attempts; the run stops when they are done (default 5000)')
+    .option('--duration <s>', 'seconds of unbounded buyers instead of --buyers')
+    .option('--concurrency <n>', 'requests in flight across all workers', DEFAULTS.concurrency)
+    .option('--workers <n>', 'worker threads generating load (default: cores)')
+    .option('--skew <kind>', 'how demand spreads over SKUs: uniform or zipf', DEFAULTS.skew)
+    .option('--seed <n>', 'seed for buyers and SKU choice', DEFAULTS.seed)
+    .option('--ttl <ms>', 'hold time-to-live', DEFAULTS.ttl)
+    .option('--per-user-limit <n>', 'max units per user per SKU, 0 = none', DEFAULTS.perUserLimit)
+    .option('--users <n>', 'distinct buyers the attempts come from (default: one per attempt)')
+    .option('--confirm-rate <r>', 'fraction of holds confirmed into sales, 0..1', DEFAULTS.confirmRate)
+    .option('--naive-store <store>', 'store of the naive negative control: postgres or redis', DEFAULTS.naiveStore)
+    .option('--reference', 'also run redis-benchmark and pgbench on the same script / statement and print the ratios')
+    .option('--redis-url <url>', 'Redis to use (default: REDIS_URL, else a redis-server from PATH)')
+    .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)')
+    .option('--keep', 'keep each strategy\'s keys / schema after the run')
+    .option('--json', 'one JSON document on stdout; tables go to stderr')
+    .option('--out <dir>', 'report directory (default reports/bench-<timestamp>)')
+    .addHelpText('after', '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy naive            # the negative control: exits 3\n  $ flashsale bench --strategy lua --stock 1000000 --duration 10 --concurrency 16 --reference')
+    .action(async (opts: Record<string, unknown>) => {
+      setExit(await runBenchCommand(opts, io));
+    });
+}

@@ -1,0 +1,92 @@
+// Merging what the workers return, in one pure function (autocannon's aggregateResult habit).
+import * as hdr from 'hdr-histogram-js';
+import type { Counters, GeneratorReport, LatencySummary, WorkerResult } from './types.js';
+import { emptyCounters, newHistogram } from './worker.js';
+
+export interface Merged {
+  counters: Counters;
+  buyerUnits: Record<string, number>;
+  soldOutBySku: Record<string, number>;
+  histogram: hdr.Histogram;
+  startedAt: number;
+  endedAt: number;
+  durationSec: number;
+  errorSamples: string[];
+  generator: GeneratorReport;
+}
+
+function addInto(target: Record<string, number>, src: Record<string, number>): void {
+  for (const [k, v] of Object.entries(src)) target[k] = (target[k] ?? 0) + v;
+}
+
+/** Histograms from workers are in microseconds; reports speak milliseconds. */
+export function latencySummary(h: hdr.Histogram): LatencySummary {
+  const ms = (us: number) => Math.round(us) / 1000;
+  if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+  };
+}
+
+export function decodeHistogram(encoded: string): hdr.Histogram {
+  return hdr.decodeFromCompressedBase64(encoded);
+}
+
+/** A worker whose event loop was busier than this could not issue requests as fast as asked. */
+export const ELU_LIMIT = 0.9;
+/** A next request that started this late (p99, ms) means buyers waited on the generator. */
+export const LOOP_DELAY_LIMIT_MS = 20;
+
+export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: number): Merged {
+  const counters = emptyCounters();
+  const buyerUnits: Record<string, number> = {};
+  const soldOutBySku: Record<string, number> = {};
+  const histogram = newHistogram();
+  const errorSamples: string[] = [];
+  let startedAt = Number.POSITIVE_INFINITY;
+  let endedAt = 0;
+  let eluMax = 0;
+  let loopDelayP99Ms = 0;
+  for (const r of results) {
+    for (const k of Object.keys(counters) as (keyof Counters)[]) counters[k] += r.counters[k];
+    addInto(buyerUnits, r.buyerUnits);
+    addInto(soldOutBySku, r.soldOutBySku);
+    histogram.add(decodeHistogram(r.histogram));
+    for (const e of r.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
+    startedAt = Math.min(startedAt, r.startedAt);
+    endedAt = Math.max(endedAt, r.endedAt);
+    eluMax = Math.max(eluMax, r.elu);
+    loopDelayP99Ms = Math.max(loopDelayP99Ms, r.loopDelayP99Ms);
+  }
+  if (results.length === 0) startedAt = endedAt = 0;
+  const durationSec = Math.max(0.001, (endedAt - startedAt) / 1000);
+  const reasons: string[] = [];
+  if (eluMax > ELU_LIMIT) reasons.push(`a worker's event loop was ${(eluMax * 100).toFixed(0)}% busy`);
+  if (loopDelayP99Ms > LOOP_DELAY_LIMIT_MS) reasons.push(`requests started up to ${loopDelayP99Ms.toFixed(1)} ms late (p99 event-loop delay)`);
+  const limited = reasons.length > 0;
+  return {
+    counters,
+    buyerUnits,
+    soldOutBySku,
+    histogram,
+    startedAt,
+    endedAt,
+    durationSec,
+    errorSamples,
+    generator: {
+      workers: results.length,
+      targetConcurrency,
+      eluMax: Math.round(eluMax * 1000) / 1000,
+      loopDelayP99Ms: Math.round(loopDelayP99Ms * 100) / 100,
+      limited,
+      note: limited
+        ? `generator-bound: ${reasons.join('; ')} — the figures understate the store; add --workers or lower --concurrency`
+        : `the generator kept ${targetConcurrency} requests in flight`,
+    },
+  };
+}

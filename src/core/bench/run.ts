@@ -1,0 +1,159 @@
+// Runs the bench for each strategy: load stock, drive it from worker threads, then judge it
+// from its ledger. No printing here: progress goes to a callback, results are returned.
+import { randomBytes } from 'node:crypto';
+import { MessageChannel } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import * as hdr from 'hdr-histogram-js';
+import { checkInvariants } from '../invariants.js';
+import { createStrategy, storeOf, type StrategyName } from '../strategies/index.js';
+import { latencySummary, mergeWorkerResults } from './aggregate.js';
+import type { BenchConfig, StrategyBenchResult, WorkerResult, WorkerTask } from './types.js';
+
+// The worker must be compiled JavaScript; this path holds from src/ (vitest) and dist/ alike.
+const WORKER = fileURLToPath(new URL('../../../dist/core/bench/worker.js', import.meta.url));
+
+export interface Progress {
+  strategy: StrategyName;
+  attempts: number;
+  ok: number;
+  inFlight: number;
+  elapsedMs: number;
+}
+
+export interface BenchHooks {
+  onProgress?: (p: Progress) => void;
+  onStrategyStart?: (s: StrategyName) => void;
+  /** Keep each strategy's keys / schema after the run (for inspection). */
+  keep?: boolean;
+}
+
+export interface BenchEnv {
+  redisUrl?: string;
+  databaseUrl?: string;
+}
+
+export function skuNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `sku-${String(i + 1).padStart(String(n).length, '0')}`);
+}
+
+/** Splits `total` into `parts` near-equal integers that add up to it. */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchHooks = {}): Promise<StrategyBenchResult[]> {
+  const runId = randomBytes(3).toString('hex');
+  const pool = new Piscina({ filename: WORKER, minThreads: config.workers, maxThreads: config.workers, idleTimeout: 60_000 });
+  const results: StrategyBenchResult[] = [];
+  try {
+    for (const name of config.strategies) {
+      hooks.onStrategyStart?.(name);
+      results.push(await benchOne(pool, name, `fs_${runId}_${name}`, config, env, hooks));
+    }
+  } finally {
+    await pool.destroy();
+  }
+  return results;
+}
+
+async function benchOne(pool: Piscina, name: StrategyName, namespace: string, config: BenchConfig, env: BenchEnv, hooks: BenchHooks): Promise<StrategyBenchResult> {
+  const skus = skuNames(config.skus);
+  const store = storeOf(name, { naiveStore: config.naiveStore });
+  const ctx = { namespace, redisUrl: env.redisUrl, databaseUrl: env.databaseUrl, naiveStore: config.naiveStore, connections: 4 };
+  const main = await createStrategy(name, ctx);
+  let stopBackground: (() => Promise<void>) | undefined;
+  try {
+    await main.load(
+      skus.map((sku) => ({ sku, stock: config.stock })),
+      { perUserLimit: config.perUserLimit },
+    );
+    stopBackground = main.startBackground ? await main.startBackground() : undefined;
+
+    const workers = Math.min(config.workers, config.concurrency);
+    const concurrency = split(config.concurrency, workers);
+    const attempts = config.buyers !== undefined ? split(config.buyers, workers) : undefined;
+    const users = config.users ?? config.buyers ?? 1_000_000;
+    const deadline = config.durationSec !== undefined ? Date.now() + config.durationSec * 1000 : undefined;
+    const live = new Map<number, { attempts: number; ok: number; inFlight: number }>();
+    const t0 = Date.now();
+    const tasks = concurrency.map((conc, i) => {
+      const channel = hooks.onProgress ? new MessageChannel() : undefined;
+      channel?.port1.on('message', (m: { worker: number; attempts: number; ok: number; inFlight: number }) => {
+        live.set(m.worker, m);
+        let a = 0, ok = 0, inFlight = 0;
+        for (const v of live.values()) {
+          a += v.attempts;
+          ok += v.ok;
+          inFlight += v.inFlight;
+        }
+        hooks.onProgress?.({ strategy: name, attempts: a, ok, inFlight, elapsedMs: Date.now() - t0 });
+      });
+      const task: WorkerTask = {
+        strategy: name,
+        namespace,
+        redisUrl: env.redisUrl,
+        databaseUrl: env.databaseUrl,
+        naiveStore: config.naiveStore,
+        workerIndex: i,
+        skus,
+        qty: config.qty,
+        attempts: attempts?.[i],
+        deadline,
+        concurrency: conc,
+        skew: config.skew,
+        seed: config.seed,
+        ttlMs: config.ttlMs,
+        users,
+        confirmRate: config.confirmRate,
+        progress: channel?.port2 as unknown as MessagePort | undefined,
+      };
+      const run = pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<WorkerResult>;
+      return run.finally(() => channel?.port1.close());
+    });
+    const workerResults = await Promise.all(tasks);
+    await stopBackground?.();
+    stopBackground = undefined;
+
+    const merged = mergeWorkerResults(workerResults, config.concurrency);
+    const snapshot = await main.snapshot();
+    const report = checkInvariants({ snapshot, perUserLimit: config.perUserLimit, buyerUnits: merged.buyerUnits });
+    let falseSoldOut = 0;
+    for (const s of report.skus) {
+      // Refused as sold out, yet the SKU still had units for them at the end.
+      if (s.available >= config.qty) falseSoldOut += merged.soldOutBySku[s.sku] ?? 0;
+    }
+    const sum = (f: (s: (typeof report.skus)[number]) => number) => report.skus.reduce((n, s) => n + f(s), 0);
+    const c = merged.counters;
+    return {
+      strategy: name,
+      store,
+      skus: config.skus,
+      stock: config.stock * config.skus,
+      attempts: c.attempts,
+      sold: sum((s) => s.sold),
+      held: sum((s) => s.held),
+      oversold: sum((s) => s.oversold),
+      falseSoldOut,
+      durationSec: round(merged.durationSec, 3),
+      attemptsPerSec: round(c.attempts / merged.durationSec, 1),
+      successPerSec: round(c.ok / merged.durationSec, 1),
+      counters: c,
+      latencyMs: latencySummary(merged.histogram),
+      generator: merged.generator,
+      invariants: report.invariants,
+      ok: report.ok,
+      errorSamples: merged.errorSamples,
+      histogram: hdr.encodeIntoCompressedBase64(merged.histogram),
+    };
+  } finally {
+    await stopBackground?.().catch(() => {});
+    if (!hooks.keep) await main.destroy().catch(() => {});
+    await main.close().catch(() => {});
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

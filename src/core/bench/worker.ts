@@ -1,0 +1,117 @@
+// One piscina worker thread of the bench: its own connections, `concurrency` buyers always in
+// flight (closed model), returning counters and an encoded HDR histogram.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+import { childSeed, picker, prng } from '../random.js';
+import { createStrategy } from '../strategies/index.js';
+import type { Counters, WorkerResult, WorkerTask } from './types.js';
+
+export function emptyCounters(): Counters {
+  return { attempts: 0, ok: 0, duplicates: 0, soldOut: 0, limitExceeded: 0, conflicts: 0, inProgress: 0, errors: 0, retries: 0, confirmed: 0, confirmFailed: 0 };
+}
+
+/** Latency histogram in microseconds: 1 µs to 1 h at 3 significant digits. */
+export function newHistogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+}
+
+const MAX_ERROR_SAMPLES = 5;
+
+export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
+  const strategy = await createStrategy(task.strategy, {
+    namespace: task.namespace,
+    redisUrl: task.redisUrl,
+    databaseUrl: task.databaseUrl,
+    naiveStore: task.naiveStore,
+    // One connection per buyer in flight: a pool smaller than the concurrency would queue
+    // requests inside the generator and hide the store's real behaviour.
+    connections: Math.max(1, Math.min(task.concurrency, 200)),
+  });
+  const rand = prng(childSeed(task.seed, task.workerIndex));
+  const pickSku = picker(task.skus.length, task.skew, rand);
+  const hist = newHistogram();
+  const c = emptyCounters();
+  const buyerUnits: Record<string, number> = {};
+  const soldOutBySku: Record<string, number> = {};
+  const errorSamples: string[] = [];
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  let issued = 0;
+  let lastTick = 0;
+
+  const nextAttempt = (): number | undefined => {
+    if (task.attempts !== undefined && issued >= task.attempts) return undefined;
+    if (task.deadline !== undefined && Date.now() >= task.deadline) return undefined;
+    return issued++;
+  };
+
+  const tick = (force = false) => {
+    if (!task.progress) return;
+    const now = Date.now();
+    if (!force && now - lastTick < 200) return;
+    lastTick = now;
+    task.progress.postMessage({ worker: task.workerIndex, attempts: c.attempts, ok: c.ok, inFlight: issued - c.attempts });
+  };
+
+  const buyer = async () => {
+    for (let n = nextAttempt(); n !== undefined; n = nextAttempt()) {
+      const sku = task.skus[pickSku()];
+      const user = `u${Math.floor(rand() * task.users)}`;
+      const idempotencyKey = `w${task.workerIndex}-${n}`;
+      const t0 = performance.now();
+      try {
+        const r = await strategy.reserve({ sku, qty: task.qty, user, idempotencyKey, ttlMs: task.ttlMs });
+        hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+        c.attempts++;
+        c.retries += r.retries;
+        if (r.ok) {
+          if (r.duplicate) {
+            c.duplicates++;
+          } else {
+            c.ok++;
+            buyerUnits[sku] = (buyerUnits[sku] ?? 0) + task.qty;
+            if (task.confirmRate > 0 && rand() < task.confirmRate) {
+              if (await strategy.confirm(r.reservation)) c.confirmed++;
+              else c.confirmFailed++;
+            }
+          }
+        } else if (r.reason === 'sold_out') {
+          c.soldOut++;
+          soldOutBySku[sku] = (soldOutBySku[sku] ?? 0) + 1;
+        } else if (r.reason === 'limit_exceeded') c.limitExceeded++;
+        else if (r.reason === 'conflict') c.conflicts++;
+        else c.inProgress++;
+      } catch (err) {
+        c.attempts++;
+        c.errors++;
+        if (errorSamples.length < MAX_ERROR_SAMPLES) errorSamples.push((err as Error).message ?? String(err));
+      }
+      tick();
+    }
+  };
+
+  const elu0 = performance.eventLoopUtilization();
+  delay.enable();
+  const startedAt = Date.now();
+  try {
+    await Promise.all(Array.from({ length: task.concurrency }, buyer));
+  } finally {
+    delay.disable();
+    await strategy.close();
+  }
+  const endedAt = Date.now();
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  tick(true);
+  task.progress?.close();
+  return {
+    workerIndex: task.workerIndex,
+    counters: c,
+    buyerUnits,
+    soldOutBySku,
+    histogram: hdr.encodeIntoCompressedBase64(hist),
+    startedAt,
+    endedAt,
+    elu,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
+    errorSamples,
+  };
+}

@@ -1,0 +1,46 @@
+// Exit codes of DESIGN.md, and the error classes that carry them up to the one handleError.
+
+export const ExitCode = {
+  Ok: 0,
+  Internal: 1,
+  Usage: 2,
+  Invariant: 3,
+  Threshold: 4,
+  Mismatch: 5,
+  Service: 6,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class FlashsaleError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly suggestion?: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad option, scenario or config. The message names the field, the bad value and what is accepted. */
+export class UsageError extends FlashsaleError {
+  constructor(message: string, suggestion?: string) {
+    super(message, ExitCode.Usage, suggestion);
+  }
+}
+
+/** A service (Redis, Postgres, provider) could not be reached. The URL in the message is redacted. */
+export class ServiceError extends FlashsaleError {
+  constructor(
+    readonly service: string,
+    message: string,
+    suggestion?: string,
+  ) {
+    super(message, ExitCode.Service, suggestion);
+  }
+}
+
+/** Replaces the password (and a token-like username-only credential's secret) in every URL in `text`. */
+export function redact(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):([^@\s/]*)@/gi, (_m, scheme, user) => `${scheme}${user}:***@`);
+}

@@ -1,0 +1,65 @@
+// A throwaway redis-server from PATH: loopback only, no persistence, stopped with the process.
+import { spawn, spawnSync } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { ServiceError } from '../errors.js';
+import { freePort } from './ports.js';
+import { onShutdown } from './shutdown.js';
+
+export interface StartedService {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function findOnPath(binary: string): string | undefined {
+  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  return found.status === 0 && path ? path : undefined;
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    sock.setTimeout(500);
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once('data', (d) => {
+      sock.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    sock.once('error', () => resolve(false));
+    sock.once('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export async function startRedisServer(binary: string): Promise<StartedService> {
+  const port = await freePort();
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  };
+  const off = onShutdown(kill);
+  const deadline = Date.now() + 5_000;
+  while (!(await ping(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      kill();
+      off();
+      throw new ServiceError('redis', `redis-server (${binary}) did not start on port ${port}: ${stderr.trim() || 'no answer to PING'}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      off();
+      kill();
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The one contract every oversell-prevention strategy implements. The bench, the property
+// tests and (later) the simulate engine only ever talk to this interface.
+
+export const STRATEGY_NAMES = [
+  'lua',
+  'list',
+  'decr',
+  'optimistic',
+  'pessimistic',
+  'atomic',
+  'advisory',
+  'queue',
+  'naive',
+] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+/** Every strategy except the negative control; what `--strategy all` runs. */
+export const SAFE_STRATEGIES: readonly StrategyName[] = STRATEGY_NAMES.filter((s) => s !== 'naive');
+
+export type Store = 'redis' | 'postgres';
+
+export interface SkuStock {
+  sku: string;
+  stock: number;
+}
+
+export interface LoadOptions {
+  /** Max units one user may hold + buy per SKU; 0 means no limit. */
+  perUserLimit: number;
+}
+
+export interface ReserveRequest {
+  sku: string;
+  qty: number;
+  user: string;
+  idempotencyKey: string;
+  ttlMs: number;
+  /** Epoch ms used as "now"; the caller's clock, so tests can move time. Defaults to Date.now(). */
+  now?: number;
+}
+
+export interface Reservation {
+  id: string;
+  sku: string;
+  qty: number;
+  user: string;
+  idempotencyKey: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+export type RefusalReason =
+  /** Not enough stock for the whole request (multi-unit requests are all-or-nothing). */
+  | 'sold_out'
+  /** The per-user limit would be exceeded. */
+  | 'limit_exceeded'
+  /** Gave up after bounded retries on contention (optimistic, advisory); not a sold-out. */
+  | 'conflict'
+  /** The same idempotency key is being processed by a concurrent request right now. */
+  | 'in_progress';
+
+export type ReserveResult =
+  | {
+      ok: true;
+      reservation: Reservation;
+      /** True when the idempotency key had already produced this reservation. */
+      duplicate: boolean;
+      /** Contention retries spent (optimistic/advisory), 0 otherwise. */
+      retries: number;
+    }
+  | { ok: false; reason: RefusalReason; retries: number };
+
+export type ReservationState = 'held' | 'sold' | 'released' | 'expired';
+
+/** One row of a strategy's ledger: what it granted, as recorded in its own store. */
+export interface LedgerEntry {
+  id: string;
+  sku: string;
+  qty: number;
+  user: string;
+  idempotencyKey: string;
+  state: ReservationState;
+  expiresAt: number;
+}
+
+export interface SkuSnapshot {
+  sku: string;
+  initial: number;
+  /** The store's counter of units still on sale (what the strategy itself believes). */
+  available: number;
+}
+
+export interface Snapshot {
+  skus: SkuSnapshot[];
+  /** Every reservation the strategy recorded. Invariants are computed from this. */
+  ledger: LedgerEntry[];
+}
+
+export interface Strategy {
+  readonly name: StrategyName;
+  readonly store: Store;
+  /**
+   * Creates the strategy's keys / tables in its namespace (dropping what was there) and loads
+   * stock. Called once per run, from one process, before any reserve.
+   */
+  load(stock: SkuStock[], options: LoadOptions): Promise<void>;
+  reserve(req: ReserveRequest): Promise<ReserveResult>;
+  /** Turns a live hold into a sale. False if the hold is unknown, no longer held, or expired at `now`. */
+  confirm(reservation: Reservation, now?: number): Promise<boolean>;
+  /** Gives a live hold's units back to stock. False if it was not held. */
+  release(reservation: Reservation): Promise<boolean>;
+  /** Returns holds with expiresAt <= now to stock; resolves to the number of units returned. */
+  sweepExpired(now: number): Promise<number>;
+  snapshot(): Promise<Snapshot>;
+  /**
+   * Background work a strategy needs exactly once per run (the `queue` consumers). Called in the
+   * process that called load(); the returned function stops it. Absent for most strategies.
+   */
+  startBackground?(): Promise<() => Promise<void>>;
+  /** Drops keys / schema of the namespace. */
+  destroy(): Promise<void>;
+  /** Closes this instance's connections. */
+  close(): Promise<void>;
+}
+
+export interface StrategyContext {
+  /** Unique per run; every key / schema of the run lives under it, so runs and tests never collide. */
+  namespace: string;
+  redisUrl?: string;
+  databaseUrl?: string;
+  /** Connections this instance may open to its store (a pool size for Postgres). */
+  connections?: number;
+  /** naive only: which store the unprotected read-then-write targets. */
+  naiveStore?: Store;
+}

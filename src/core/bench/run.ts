@@ -74,9 +74,11 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
     const concurrency = split(config.concurrency, workers);
     const attempts = config.buyers !== undefined ? split(config.buyers, workers) : undefined;
     const users = config.users ?? config.buyers ?? 1_000_000;
-    const deadline = config.durationSec !== undefined ? Date.now() + config.durationSec * 1000 : undefined;
+    // Time for every worker to open its connections before the common start.
+    const startAt = Date.now() + 750;
+    const deadline = config.durationSec !== undefined ? startAt + config.durationSec * 1000 : undefined;
     const live = new Map<number, { attempts: number; ok: number; inFlight: number }>();
-    const t0 = Date.now();
+    const t0 = startAt;
     const tasks = concurrency.map((conc, i) => {
       const channel = hooks.onProgress ? new MessageChannel() : undefined;
       channel?.port1.on('message', (m: { worker: number; attempts: number; ok: number; inFlight: number }) => {
@@ -99,6 +101,7 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
         skus,
         qty: config.qty,
         attempts: attempts?.[i],
+        startAt,
         deadline,
         concurrency: conc,
         skew: config.skew,

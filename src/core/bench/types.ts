@@ -37,6 +37,8 @@ export interface WorkerTask {
   qty: number;
   /** This worker's share of attempts (undefined with a duration). */
   attempts?: number;
+  /** Epoch ms at which every worker starts its buyers (after connecting). */
+  startAt: number;
   /** Epoch ms after which no new attempt starts. */
   deadline?: number;
   concurrency: number;

@@ -27,6 +27,11 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     // requests inside the generator and hide the store's real behaviour.
     connections: Math.max(1, Math.min(task.concurrency, 200)),
   });
+  await strategy.connect(task.skus);
+  // Workers start together, after every one has its connections: the measured window holds
+  // load only, not connection setup.
+  const wait = task.startAt - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const rand = prng(childSeed(task.seed, task.workerIndex));
   const pickSku = picker(task.skus.length, task.skew, rand);
   const hist = newHistogram();

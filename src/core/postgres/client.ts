@@ -30,6 +30,11 @@ export async function connectPostgres(url: string, what: string, max: number): P
     connectionString: url,
     max,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // Keep idle connections: a pool lives for one run, and reconnecting mid-run (pg's default
+    // closes them after 10 s idle) would show up as latency spikes in the bench.
+    idleTimeoutMillis: 0,
+    // …without those idle connections keeping a finished process alive if close() was missed.
+    allowExitOnIdle: true,
     application_name: `flashsale: ${what}`.slice(0, 63),
   });
   // An idle pooled connection that dies (server restart) emits 'error' on the pool; without a

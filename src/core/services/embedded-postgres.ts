@@ -58,7 +58,11 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
     }
     await pg.start();
   } catch (err) {
-    throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${(err as Error).message ?? err}`, 'pass --database-url (or DATABASE_URL) to use a running Postgres');
+    const message = String((err as Error)?.message ?? err);
+    const hint = /Permission denied/.test(message)
+      ? `Postgres refuses to run as root, so it runs as the "postgres" user, which cannot reach ${dir}: run from a directory every parent of which is world-executable (not under /root), or pass --database-url`
+      : 'pass --database-url (or DATABASE_URL) to use a running Postgres';
+    throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${message}`, hint);
   }
   const off = onShutdown(() => {
     const pid = postmasterPid(dir);

@@ -1,5 +1,7 @@
 // A throwaway redis-server from PATH: loopback only, no persistence, stopped with the process.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { createConnection } from 'node:net';
 import { ServiceError } from '../errors.js';
 import { freePort } from './ports.js';
@@ -11,9 +13,17 @@ export interface StartedService {
 }
 
 export function findOnPath(binary: string): string | undefined {
-  const found = spawnSync('sh', ['-c', `command -v ${binary}`], { encoding: 'utf8' });
-  const path = found.stdout.trim();
-  return found.status === 0 && path ? path : undefined;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, binary);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 function ping(port: number): Promise<boolean> {

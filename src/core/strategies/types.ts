@@ -113,6 +113,11 @@ export interface Strategy {
   sweepExpired(now: number): Promise<number>;
   snapshot(): Promise<Snapshot>;
   /**
+   * Opens this instance's connections (the whole pool) and reads what the hot path caches for
+   * `skus`, so that connection setup is not measured as the first buyers' latency.
+   */
+  connect(skus: string[]): Promise<void>;
+  /**
    * Background work a strategy needs exactly once per run (the `queue` consumers). Called in the
    * process that called load(); the returned function stops it. Absent for most strategies.
    */

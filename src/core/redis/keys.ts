@@ -1,0 +1,131 @@
+// Key names and the KEYS/ARGV of every script call, as pure functions so key order is
+// unit-tested. Every key of a SKU carries the hash tag {<namespace>:<sku>}: a script or
+// MULTI only ever touches one SKU, so the Redis strategies run on Redis Cluster unchanged.
+
+export interface SkuKeys {
+  /** Units on sale as an integer (lua, decr, queue, naive). */
+  stock: string;
+  /** Units on sale as one token per unit (list). */
+  tokens: string;
+  /** reservation id -> ledger entry. */
+  ledger: string;
+  /** Live holds, reservation id scored by expiresAt. */
+  holds: string;
+  /** idempotency key -> reservation id. */
+  idem: string;
+  /** user -> units held + bought, for the per-user limit. */
+  users: string;
+  /** initial stock and per-user limit, written by load(). */
+  meta: string;
+  /** queue: requests waiting for the SKU's one consumer. */
+  stream: string;
+}
+
+/** Where a strategy keeps the units on sale; release and sweep put them back there. */
+export type UnitStore = 'counter' | 'list';
+
+// ':' would make one namespace a prefix of another in destroy()'s SCAN, braces would
+// move the hash tag.
+const BAD_NAMESPACE = /[:{}\s*?[\]\\]/;
+
+export function checkNamespace(namespace: string): string {
+  if (!namespace || BAD_NAMESPACE.test(namespace)) {
+    throw new Error(`Redis namespace "${namespace}" must be non-empty without ':', braces, spaces or glob characters`);
+  }
+  return namespace;
+}
+
+export function skuKeys(namespace: string, sku: string): SkuKeys {
+  const p = `fs:{${namespace}:${sku}}:`;
+  return {
+    stock: p + 'stock',
+    tokens: p + 'tokens',
+    ledger: p + 'ledger',
+    holds: p + 'holds',
+    idem: p + 'idem',
+    users: p + 'users',
+    meta: p + 'meta',
+    stream: p + 'stream',
+  };
+}
+
+/** The namespace's SKUs in load order (snapshot, sweep and the queue consumers start from it). */
+export function skuListKey(namespace: string): string {
+  return `fs:{${namespace}}:skus`;
+}
+
+/** queue: where the consumers push the answers for one strategy instance. */
+export function replyKey(namespace: string, instance: string): string {
+  return `fs:{${namespace}}:reply:${instance}`;
+}
+
+/** SCAN pattern for every key of the namespace (SKU keys and namespace keys alike). */
+export function namespacePattern(namespace: string): string {
+  return `fs:{${checkNamespace(namespace)}[:}]*`;
+}
+
+export function unitsKey(k: SkuKeys, units: UnitStore): string {
+  return units === 'list' ? k.tokens : k.stock;
+}
+
+// --- script calls -------------------------------------------------------------------
+
+export interface ReserveArgs {
+  id: string;
+  qty: number;
+  user: string;
+  idempotencyKey: string;
+  expiresAt: number;
+  perUserLimit: number;
+}
+
+/** KEYS of reserveStock-5.lua. Built once per SKU: the keys never change. */
+export function reserveStockKeys(k: SkuKeys): string[] {
+  return [k.stock, k.ledger, k.holds, k.idem, k.users];
+}
+
+/** ARGV of reserveStock-5.lua. */
+export function reserveStockArgv(a: ReserveArgs): (string | number)[] {
+  return [a.id, a.qty, a.user, a.idempotencyKey, a.expiresAt, a.perUserLimit];
+}
+
+/** KEYS and ARGV of confirmHold-2.lua. */
+export function confirmHoldCall(k: SkuKeys, id: string, now: number): [string[], (string | number)[]] {
+  return [[k.ledger, k.holds], [id, now]];
+}
+
+/** KEYS and ARGV of releaseHold-4.lua. */
+export function releaseHoldCall(k: SkuKeys, units: UnitStore, id: string): [string[], string[]] {
+  return [[unitsKey(k, units), k.ledger, k.holds, k.users], [id, units]];
+}
+
+/** KEYS and ARGV of sweepExpired-4.lua. */
+export function sweepExpiredCall(k: SkuKeys, units: UnitStore, now: number, batch: number): [string[], (string | number)[]] {
+  return [[unitsKey(k, units), k.ledger, k.holds, k.users], [now, units, batch]];
+}
+
+export interface ReferenceOptions {
+  qty?: number;
+  perUserLimit?: number;
+  ttlMs?: number;
+  /** Epoch ms the holds are stamped from; Date.now() by default. */
+  now?: number;
+}
+
+/**
+ * The arguments after `EVALSHA <sha>` that make redis-benchmark run the same reserve as the
+ * `lua` strategy. redis-benchmark replaces `__rand_int__` with a random number (`-r N`), so
+ * each call gets its own reservation id, user and idempotency key.
+ */
+export function reserveStockBenchmarkArgs(namespace: string, sku: string, o: ReferenceOptions = {}): string[] {
+  const keys = reserveStockKeys(skuKeys(namespace, sku));
+  const argv = reserveStockArgv({
+    id: 'rb:__rand_int__',
+    qty: o.qty ?? 1,
+    user: 'u:__rand_int__',
+    idempotencyKey: 'k:__rand_int__',
+    expiresAt: (o.now ?? Date.now()) + (o.ttlMs ?? 600_000),
+    perUserLimit: o.perUserLimit ?? 0,
+  });
+  return [String(keys.length), ...keys, ...argv.map(String)];
+}

@@ -1,0 +1,104 @@
+// The Lua scripts of src/lua, loaded once and defined on ioredis clients. A script's key
+// count comes from its file name (<verbNoun>-<numKeys>.lua) and nowhere else.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+// The package ships src/lua next to dist/, so the same relative path works from
+// src/core/redis under vitest and from dist/core/redis once compiled.
+const LUA_DIR = new URL('../../../src/lua/', import.meta.url);
+
+export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'releaseHold', 'sweepExpired'] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+export interface LuaScript {
+  name: string;
+  file: string;
+  numberOfKeys: number;
+  lua: string;
+  /** What EVALSHA takes, e.g. for redis-benchmark. */
+  sha: string;
+}
+
+/** Negative replies of the scripts; each script's header says which it returns. */
+export enum ScriptCode {
+  SoldOut = -1,
+  LimitExceeded = -2,
+  UnknownSku = -3,
+  UnknownReservation = -4,
+  NotHeld = -5,
+  Expired = -6,
+}
+
+const MESSAGES: Record<ScriptCode, string> = {
+  [ScriptCode.SoldOut]: 'not enough stock left for the whole request',
+  [ScriptCode.LimitExceeded]: 'the per-user limit would be exceeded',
+  [ScriptCode.UnknownSku]: 'the SKU has no stock in Redis: load() was not run for it',
+  [ScriptCode.UnknownReservation]: 'no such reservation in the ledger',
+  [ScriptCode.NotHeld]: 'the reservation is not held (sold, released or expired)',
+  [ScriptCode.Expired]: 'the hold has expired',
+};
+
+export class ScriptError extends Error {
+  constructor(
+    readonly code: number,
+    readonly script: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ScriptError';
+  }
+}
+
+/** Turns a script's negative reply into an Error carrying it as `.code`. */
+export function scriptError(code: number, script: string): ScriptError {
+  const known = (MESSAGES as Record<number, string | undefined>)[code];
+  return new ScriptError(code, script, `${script}: ${known ?? `unexpected reply ${code}`} (code ${code})`);
+}
+
+const FILE_NAME = /^([a-zA-Z]+)-(\d+)\.lua$/;
+
+let loaded: Map<string, LuaScript> | undefined;
+
+function loadAll(): Map<string, LuaScript> {
+  if (loaded) return loaded;
+  const found = new Map<string, LuaScript>();
+  for (const file of readdirSync(LUA_DIR)) {
+    const m = FILE_NAME.exec(file);
+    if (!m) continue;
+    const name = m[1];
+    if (found.has(name)) throw new Error(`two Lua files define ${name}: ${found.get(name)!.file} and ${file}`);
+    const lua = readFileSync(new URL(file, LUA_DIR), 'utf8');
+    found.set(name, { name, file, numberOfKeys: Number(m[2]), lua, sha: createHash('sha1').update(lua).digest('hex') });
+  }
+  const missing = SCRIPT_NAMES.filter((n) => !found.has(n));
+  if (missing.length) throw new Error(`Lua scripts missing from ${LUA_DIR.pathname}: ${missing.join(', ')}`);
+  loaded = found;
+  return found;
+}
+
+/** A script's source, key count and SHA1 by name (any file of src/lua, e.g. the bench's yardstick too). */
+export function luaScript(name: ScriptName | (string & {})): LuaScript {
+  const script = loadAll().get(name);
+  if (!script) throw new Error(`no Lua script ${name} in ${LUA_DIR.pathname}`);
+  return script;
+}
+
+type Args = (string | number)[];
+
+/** A client with the scripts defined: each takes (KEYS, ARGV) and sends EVALSHA (EVAL once per connection). */
+export interface ScriptedRedis extends Redis {
+  /** 1, [existing id, entry], or a negative ScriptCode. */
+  reserveStock(keys: string[], argv: Args): Promise<number | [string, string]>;
+  confirmHold(keys: string[], argv: Args): Promise<number>;
+  releaseHold(keys: string[], argv: Args): Promise<number>;
+  /** [units returned, holds looked at]. */
+  sweepExpired(keys: string[], argv: Args): Promise<[number, number]>;
+}
+
+export function defineScripts(redis: Redis): ScriptedRedis {
+  for (const s of loadAll().values()) {
+    redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  }
+  return redis as ScriptedRedis;
+}

@@ -1,0 +1,356 @@
+// `queue`: strict serialization. A reserve is a message on its SKU's stream; exactly one
+// consumer per SKU decides, in arrival order, and answers on the caller's reply list. No
+// two decisions for a SKU ever race, so the decision itself needs no atomic primitive.
+import type { Redis } from 'ioredis';
+import { replyKey, skuKeys, type SkuKeys } from '../redis/keys.js';
+import { encodeEntry, decodeEntry, RedisLedgerStrategy, reservationOf } from './redis-ledger.js';
+import type { LoadOptions, ReserveRequest, ReserveResult, SkuStock, StrategyContext } from './types.js';
+
+export const CONSUMER_GROUP = 'flashsale';
+const BATCH = 100;
+const BLOCK_MS = 1_000;
+/** How long a request may wait in the stream; the consumer drops it unanswered after that. */
+export const REPLY_TIMEOUT_MS = 10_000;
+/** The caller waits this much longer than the consumer's cut-off, so it never gives up on a request still being decided. */
+const REPLY_GRACE_MS = 2_000;
+/** Answers nobody collected (the caller died) disappear with their list. */
+const REPLY_TTL_MS = 60_000;
+const SEP = '\x1f';
+
+/** A reserve request as it travels on the stream. */
+export interface QueueMessage {
+  msgId: string;
+  id: string;
+  qty: number;
+  expiresAt: number;
+  /** Wall-clock ms after which the caller has given up. */
+  deadline: number;
+  replyTo: string;
+  user: string;
+  key: string;
+}
+
+/** XADD field/value pairs; parseMessage reads them back by position. */
+export function messageFields(m: Omit<QueueMessage, 'msgId'>): (string | number)[] {
+  return ['i', m.id, 'q', m.qty, 'e', m.expiresAt, 'd', m.deadline, 'r', m.replyTo, 'u', m.user, 'k', m.key];
+}
+
+export function parseMessage(msgId: string, f: string[]): QueueMessage {
+  return { msgId, id: f[1], qty: Number(f[3]), expiresAt: Number(f[5]), deadline: Number(f[7]), replyTo: f[9], user: f[11], key: f[13] };
+}
+
+export interface BatchState {
+  stock: number;
+  perUserLimit: number;
+  /** Wall clock, compared with each message's deadline. */
+  now: number;
+  /** Idempotency key -> reservation id already in the store. */
+  stored: Map<string, string>;
+  /** User -> units held + bought in the store (only read when there is a limit). */
+  users: Map<string, number>;
+}
+
+export type Decision =
+  | { kind: 'grant'; msg: QueueMessage }
+  /** A crashed consumer wrote this very message's grant but never acknowledged it. */
+  | { kind: 'applied'; msg: QueueMessage }
+  | { kind: 'duplicate'; msg: QueueMessage; of: string; earlier?: QueueMessage }
+  | { kind: 'refuse'; msg: QueueMessage; reason: 'sold_out' | 'limit_exceeded' }
+  | { kind: 'late'; msg: QueueMessage };
+
+/** The consumer's decisions for one batch, in stream order. Mutates `st` as units are granted. */
+export function decideBatch(msgs: QueueMessage[], st: BatchState): Decision[] {
+  const granted = new Map<string, QueueMessage>();
+  return msgs.map((msg): Decision => {
+    const earlier = granted.get(msg.key);
+    if (earlier) return { kind: 'duplicate', msg, of: earlier.id, earlier };
+    const stored = st.stored.get(msg.key);
+    if (stored === msg.id) return { kind: 'applied', msg };
+    if (stored !== undefined) return { kind: 'duplicate', msg, of: stored };
+    if (msg.deadline < st.now) return { kind: 'late', msg };
+    if (msg.qty > st.stock) return { kind: 'refuse', msg, reason: 'sold_out' };
+    const mine = st.users.get(msg.user) ?? 0;
+    if (st.perUserLimit > 0 && mine + msg.qty > st.perUserLimit) return { kind: 'refuse', msg, reason: 'limit_exceeded' };
+    st.stock -= msg.qty;
+    st.users.set(msg.user, mine + msg.qty);
+    granted.set(msg.key, msg);
+    return { kind: 'grant', msg };
+  });
+}
+
+// Reply lines: <request id> SEP <verdict> [SEP <reservation id> SEP <ledger entry>]
+const GRANTED = 'g';
+const DUPLICATE = 'd';
+const SOLD_OUT = 'x';
+const LIMIT = 'l';
+
+interface Waiter {
+  req: ReserveRequest;
+  expiresAt: number;
+  resolve: (r: ReserveResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class QueueStrategy extends RedisLedgerStrategy {
+  readonly name = 'queue' as const;
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly replyTo: string;
+  private listening?: Promise<void>;
+  private replyConn?: Redis;
+  private closed = false;
+
+  constructor(ctx: StrategyContext) {
+    super(ctx, 'counter', true);
+    this.replyTo = replyKey(this.namespace, this.instanceId);
+  }
+
+  override async load(stock: SkuStock[], options: LoadOptions): Promise<void> {
+    await super.load(stock, options);
+    const r = await this.client();
+    await Promise.all(stock.map(({ sku }) => r.xgroup('CREATE', skuKeys(this.namespace, sku).stream, CONSUMER_GROUP, '0', 'MKSTREAM')));
+  }
+
+  async reserve(req: ReserveRequest): Promise<ReserveResult> {
+    const r = this.redis ?? (await this.client());
+    const s = this.known(req.sku) ?? (await this.sku(req.sku));
+    this.listening ??= this.readReplies();
+    const id = this.nextId();
+    const expiresAt = (req.now ?? Date.now()) + req.ttlMs;
+    const deadline = Date.now() + REPLY_TIMEOUT_MS;
+    const answer = new Promise<ReserveResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(
+          new Error(
+            `queue: no answer for ${req.sku} (key ${req.idempotencyKey}) within ${(REPLY_TIMEOUT_MS + REPLY_GRACE_MS) / 1000} s; ` +
+              'is startBackground() running? Retrying with the same idempotency key is safe.',
+          ),
+        );
+      }, REPLY_TIMEOUT_MS + REPLY_GRACE_MS);
+      this.waiters.set(id, { req, expiresAt, resolve, reject, timer });
+    });
+    try {
+      await r.xadd(s.keys.stream, '*', ...messageFields({ id, qty: req.qty, expiresAt, deadline, replyTo: this.replyTo, user: req.user, key: req.idempotencyKey }));
+    } catch (err) {
+      clearTimeout(this.waiters.get(id)?.timer);
+      this.waiters.delete(id);
+      throw err;
+    }
+    return answer;
+  }
+
+  override async connect(skus: string[]): Promise<void> {
+    await super.connect(skus);
+    this.listening ??= this.readReplies();
+  }
+
+  /** Starts the one consumer of every SKU of the namespace. */
+  async startBackground(): Promise<() => Promise<void>> {
+    const consumers = await Promise.all(
+      (await this.skuNames()).map(async (sku) => {
+        const s = await this.sku(sku);
+        const open = () => this.open({ enableAutoPipelining: false });
+        const [reader, writer] = await Promise.all([open(), open()]);
+        return new SkuConsumer(s.keys, s.perUserLimit, `${this.instanceId}:${sku}`, reader, writer);
+      }),
+    );
+    return async () => {
+      await Promise.all(consumers.map((c) => c.stop()));
+    };
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    this.replyConn?.disconnect();
+    await this.listening;
+    this.failWaiters(new Error('queue: strategy closed while waiting for an answer'));
+    await super.close();
+  }
+
+  /** One blocking connection per instance collects every answer, so waiting costs no connection per request. */
+  private async readReplies(): Promise<void> {
+    try {
+      const conn = (this.replyConn = await this.open({ enableAutoPipelining: false }));
+      if (this.closed) return conn.disconnect();
+      while (!this.closed) {
+        const got = await conn.blmpop(BLOCK_MS / 1000, 1, this.replyTo, 'LEFT', 'COUNT', BATCH);
+        if (got) for (const line of got[1]) this.answer(line);
+      }
+    } catch (err) {
+      if (this.closed) return;
+      this.listening = undefined;
+      this.failWaiters(err as Error);
+    }
+  }
+
+  private answer(line: string): void {
+    const a = line.indexOf(SEP);
+    const id = line.slice(0, a);
+    const w = this.waiters.get(id);
+    if (!w) return; // the caller gave up already
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    const { req } = w;
+    switch (line.charAt(a + 1)) {
+      case GRANTED: {
+        const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt: w.expiresAt };
+        return w.resolve({ ok: true, reservation, duplicate: false, retries: 0 });
+      }
+      case DUPLICATE: {
+        const b = line.indexOf(SEP, a + 3);
+        const entry = decodeEntry(line.slice(a + 3, b), req.sku, line.slice(b + 1));
+        return w.resolve({ ok: true, reservation: reservationOf(entry), duplicate: true, retries: 0 });
+      }
+      case SOLD_OUT:
+        return w.resolve({ ok: false, reason: 'sold_out', retries: 0 });
+      case LIMIT:
+        return w.resolve({ ok: false, reason: 'limit_exceeded', retries: 0 });
+      default:
+        return w.reject(new Error(`queue: malformed answer ${JSON.stringify(line)}`));
+    }
+  }
+
+  private failWaiters(err: Error): void {
+    for (const w of this.waiters.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+  }
+}
+
+/**
+ * The one consumer of a SKU's stream. It reads on one connection (blocking) and decides on
+ * another, where it WATCHes the stock: release and sweep add units behind its back, and a
+ * second consumer started by mistake must not grant the same units; either aborts the
+ * batch's EXEC, and the batch is decided again from fresh reads.
+ */
+class SkuConsumer {
+  private stopped = false;
+  private reading = false;
+  private readonly done: Promise<void>;
+  lastError?: Error;
+
+  constructor(
+    private readonly keys: SkuKeys,
+    private readonly perUserLimit: number,
+    private readonly name: string,
+    private readonly reader: Redis,
+    private readonly writer: Redis,
+  ) {
+    this.done = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // Only an idle read is cut short: a batch being applied finishes first.
+    if (this.reading) this.reader.disconnect();
+    await this.done;
+    this.reader.disconnect();
+    await this.writer.quit().catch(() => this.writer.disconnect());
+  }
+
+  private async run(): Promise<void> {
+    // What a dead consumer read but never acknowledged comes first. Any consumer but this
+    // one is dead by design (one per SKU), so nothing has to sit idle before it is taken.
+    let cursor = '0-0';
+    // After a failed batch, re-read this consumer's own unacknowledged messages ('0') before new ones ('>').
+    let from = '>';
+    while (!this.stopped) {
+      try {
+        if (cursor !== 'done') {
+          const [next, entries] = (await this.reader.xautoclaim(this.keys.stream, CONSUMER_GROUP, this.name, 0, cursor, 'COUNT', BATCH)) as [string, [string, string[]][]];
+          if (entries.length) await this.apply(entries);
+          cursor = next === '0-0' ? 'done' : next;
+          continue;
+        }
+        this.reading = true;
+        const got = (await this.reader.xreadgroup('GROUP', CONSUMER_GROUP, this.name, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.keys.stream, from)) as
+          | [string, [string, string[]][]][]
+          | null;
+        this.reading = false;
+        const entries = got?.[0]?.[1] ?? [];
+        if (from === '0' && entries.length === 0) from = '>';
+        if (entries.length) await this.apply(entries);
+      } catch (err) {
+        this.reading = false;
+        if (this.stopped) return;
+        this.lastError = err as Error;
+        from = '0';
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  private async apply(entries: [string, string[]][]): Promise<void> {
+    const k = this.keys;
+    const w = this.writer;
+    const msgs = entries.map(([msgId, f]) => parseMessage(msgId, f));
+    const idemKeys = [...new Set(msgs.map((m) => m.key))];
+    const users = this.perUserLimit > 0 ? [...new Set(msgs.map((m) => m.user))] : [];
+    let decisions: Decision[];
+    for (;;) {
+      await w.watch(k.stock);
+      const p = w.pipeline().get(k.stock).hmget(k.idem, ...idemKeys);
+      if (users.length) p.hmget(k.users, ...users);
+      const [stock, stored, units] = unwrap(await p.exec()) as [string | null, (string | null)[], (string | null)[] | undefined];
+      const st: BatchState = { stock: Number(stock ?? 0), perUserLimit: this.perUserLimit, now: Date.now(), stored: new Map(), users: new Map() };
+      idemKeys.forEach((key, i) => stored[i] !== null && st.stored.set(key, stored[i]!));
+      users.forEach((u, i) => st.users.set(u, Number(units?.[i] ?? 0)));
+      decisions = decideBatch(msgs, st);
+      const grants = decisions.filter((d) => d.kind === 'grant').map((d) => d.msg);
+      if (grants.length === 0) {
+        await w.unwatch();
+        break;
+      }
+      const m = w.multi().decrby(k.stock, grants.reduce((n, g) => n + g.qty, 0));
+      m.hset(k.ledger, ...grants.flatMap((g) => [g.id, encodeEntry('held', g.qty, g.expiresAt, g.user, g.key)]));
+      m.zadd(k.holds, ...grants.flatMap((g) => [g.expiresAt, g.id]));
+      m.hset(k.idem, ...grants.flatMap((g) => [g.key, g.id]));
+      const perUser = new Map<string, number>();
+      for (const g of grants) perUser.set(g.user, (perUser.get(g.user) ?? 0) + g.qty);
+      for (const [u, n] of perUser) m.hincrby(k.users, u, n);
+      if ((await m.exec()) !== null) break;
+    }
+    await this.answer(decisions);
+  }
+
+  /** Answers after the state is written, acknowledges after answering: a crash in between re-decides, and idempotency makes that harmless. */
+  private async answer(decisions: Decision[]): Promise<void> {
+    const k = this.keys;
+    const w = this.writer;
+    const olderIds = [...new Set(decisions.flatMap((d) => (d.kind === 'duplicate' && !d.earlier ? [d.of] : [])))];
+    const olderEntries = new Map<string, string | null>();
+    if (olderIds.length) (await w.hmget(k.ledger, ...olderIds)).forEach((e, i) => olderEntries.set(olderIds[i], e));
+    const lines = new Map<string, string[]>();
+    for (const d of decisions) {
+      let line: string;
+      if (d.kind === 'grant' || d.kind === 'applied') line = d.msg.id + SEP + GRANTED;
+      else if (d.kind === 'refuse') line = d.msg.id + SEP + (d.reason === 'sold_out' ? SOLD_OUT : LIMIT);
+      else if (d.kind === 'duplicate') {
+        const e = d.earlier;
+        const entry = e ? encodeEntry('held', e.qty, e.expiresAt, e.user, e.key) : olderEntries.get(d.of);
+        if (!entry) continue; // cannot happen: ledger and idempotency hash are written together
+        line = d.msg.id + SEP + DUPLICATE + SEP + d.of + SEP + entry;
+      } else continue; // late: its caller has given up
+      const list = lines.get(d.msg.replyTo);
+      if (list) list.push(line);
+      else lines.set(d.msg.replyTo, [line]);
+    }
+    const p = w.pipeline();
+    for (const [to, ls] of lines) p.rpush(to, ...ls).pexpire(to, REPLY_TTL_MS);
+    const ids = decisions.map((d) => d.msg.msgId);
+    // Acknowledged messages are deleted too: the stream only ever holds undecided requests.
+    p.xack(k.stream, CONSUMER_GROUP, ...ids).xdel(k.stream, ...ids);
+    unwrap(await p.exec());
+  }
+}
+
+function unwrap(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('queue: pipeline returned nothing');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

@@ -1,0 +1,298 @@
+// What the Redis strategies share: the ledger they record every grant in, and every
+// operation but reserve (confirm, release, sweep and snapshot go through the same Lua
+// scripts whichever way the units were taken). Also the plain-command reserve that `list`
+// and `decr` share, since they differ only in how they take units.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ServiceError } from '../errors.js';
+import { connectRedis, REDIS_SUGGESTION } from '../redis/client.js';
+import {
+  checkNamespace,
+  confirmHoldCall,
+  namespacePattern,
+  releaseHoldCall,
+  skuKeys,
+  skuListKey,
+  sweepExpiredCall,
+  type SkuKeys,
+  type UnitStore,
+} from '../redis/keys.js';
+import { defineScripts, ScriptCode, scriptError, type ScriptedRedis } from '../redis/scripts.js';
+import type {
+  LedgerEntry,
+  LoadOptions,
+  Reservation,
+  ReservationState,
+  ReserveRequest,
+  ReserveResult,
+  SkuStock,
+  Snapshot,
+  Strategy,
+  StrategyContext,
+  StrategyName,
+} from './types.js';
+
+// --- ledger entry: <state><qty>:<expiresAt>:<user byte length>:<user><idempotency key> ---
+// The Lua scripts read and rewrite the same format; the state is the first character so
+// a state change rewrites one character, and the user's length lets users hold any byte.
+
+const STATE_CHAR: Record<ReservationState, string> = { held: 'h', sold: 's', released: 'r', expired: 'e' };
+const CHAR_STATE: Record<string, ReservationState | undefined> = { h: 'held', s: 'sold', r: 'released', e: 'expired' };
+const HEADER = /^([hsre])(\d+):(\d+):(\d+):/;
+
+export function encodeEntry(state: ReservationState, qty: number, expiresAt: number, user: string, idempotencyKey: string): string {
+  return `${STATE_CHAR[state]}${qty}:${expiresAt}:${Buffer.byteLength(user)}:${user}${idempotencyKey}`;
+}
+
+export function decodeEntry(id: string, sku: string, entry: string): LedgerEntry {
+  const m = HEADER.exec(entry);
+  if (!m) throw new Error(`ledger entry ${id} of ${sku} is malformed: ${JSON.stringify(entry)}`);
+  const tail = entry.slice(m[0].length);
+  const userBytes = Number(m[4]);
+  let user = tail.slice(0, userBytes);
+  let idempotencyKey = tail.slice(userBytes);
+  // The length is in bytes (Lua's #), so a non-ASCII user is cut from the UTF-8 bytes.
+  if (Buffer.byteLength(tail) !== tail.length) {
+    const bytes = Buffer.from(tail);
+    user = bytes.subarray(0, userBytes).toString();
+    idempotencyKey = bytes.subarray(userBytes).toString();
+  }
+  return {
+    id,
+    sku,
+    qty: Number(m[2]),
+    user,
+    idempotencyKey,
+    state: CHAR_STATE[m[1]]!,
+    expiresAt: Number(m[3]),
+  };
+}
+
+export function reservationOf(e: LedgerEntry): Reservation {
+  return { id: e.id, sku: e.sku, qty: e.qty, user: e.user, idempotencyKey: e.idempotencyKey, expiresAt: e.expiresAt };
+}
+
+/** What an instance keeps per SKU after the first call, so a reserve needs no lookup. */
+export interface SkuState {
+  sku: string;
+  keys: SkuKeys;
+  initial: number;
+  perUserLimit: number;
+}
+
+const SWEEP_BATCH = 500;
+const SCAN_COUNT = 1_000;
+const LOAD_CHUNK = 10_000;
+
+export abstract class RedisLedgerStrategy implements Strategy {
+  abstract readonly name: StrategyName;
+  readonly store = 'redis' as const;
+  protected readonly namespace: string;
+  /** Makes reservation ids unique across instances without a round trip. */
+  protected readonly instanceId = randomBytes(6).toString('base64url');
+  protected redis?: ScriptedRedis;
+  private connecting?: Promise<ScriptedRedis>;
+  private seq = 0;
+  private readonly skus = new Map<string, SkuState>();
+
+  constructor(
+    protected readonly ctx: StrategyContext,
+    /** Where units on sale live; release and sweep put units back there. */
+    protected readonly units: UnitStore,
+    /** Batches the commands of concurrent calls into one write: worth it for multi-command reserves. */
+    private readonly autoPipelining = true,
+  ) {
+    this.namespace = checkNamespace(ctx.namespace);
+  }
+
+  async connect(skus: string[]): Promise<void> {
+    await this.client();
+    await Promise.all(skus.map((sku) => this.sku(sku)));
+  }
+
+  /** The instance's shared connection, opened on first use. */
+  protected client(): Promise<ScriptedRedis> {
+    if (this.redis) return Promise.resolve(this.redis);
+    this.connecting ??= this.open({ enableAutoPipelining: this.autoPipelining }).then((r) => (this.redis = defineScripts(r)));
+    return this.connecting;
+  }
+
+  /** A further connection, e.g. for blocking commands that must not stall the shared one. */
+  protected open(options: { enableAutoPipelining?: boolean } = {}): Promise<Redis> {
+    if (!this.ctx.redisUrl) {
+      return Promise.reject(new ServiceError('redis', `strategy ${this.name} needs Redis and no Redis URL was given`, REDIS_SUGGESTION));
+    }
+    return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, options);
+  }
+
+  protected nextId(): string {
+    return `${this.instanceId}.${++this.seq}`;
+  }
+
+  /** The SKU's state if this instance has seen it: lets the hot path skip an await. */
+  protected known(sku: string): SkuState | undefined {
+    return this.skus.get(sku);
+  }
+
+  protected async sku(sku: string): Promise<SkuState> {
+    const known = this.skus.get(sku);
+    if (known) return known;
+    const r = await this.client();
+    const keys = skuKeys(this.namespace, sku);
+    const [initial, limit] = await r.hmget(keys.meta, 'initial', 'limit');
+    if (initial === null) throw scriptError(ScriptCode.UnknownSku, `${this.name} reserve of ${sku}`);
+    const state = { sku, keys, initial: Number(initial), perUserLimit: Number(limit) };
+    this.skus.set(sku, state);
+    return state;
+  }
+
+  protected async skuNames(): Promise<string[]> {
+    return (await this.client()).lrange(skuListKey(this.namespace), 0, -1);
+  }
+
+  async load(stock: SkuStock[], options: LoadOptions): Promise<void> {
+    await this.destroy();
+    const r = await this.client();
+    for (const { sku, stock: n } of stock) {
+      const k = skuKeys(this.namespace, sku);
+      const p = r.multi();
+      p.hset(k.meta, 'initial', n, 'limit', options.perUserLimit);
+      if (this.units === 'counter') p.set(k.stock, n);
+      // The list strategy's dispenser: one token per unit, pushed in slices to keep commands small.
+      else for (let done = 0; done < n; done += LOAD_CHUNK) p.rpush(k.tokens, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
+      p.rpush(skuListKey(this.namespace), sku);
+      await p.exec();
+    }
+  }
+
+  abstract reserve(req: ReserveRequest): Promise<ReserveResult>;
+
+  async confirm(reservation: Reservation, now = Date.now()): Promise<boolean> {
+    const r = await this.client();
+    const [keys, argv] = confirmHoldCall(skuKeys(this.namespace, reservation.sku), reservation.id, now);
+    const code = await r.confirmHold(keys, argv);
+    if (code === 1) return true;
+    if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld || code === ScriptCode.Expired) return false;
+    throw scriptError(code, 'confirmHold');
+  }
+
+  async release(reservation: Reservation): Promise<boolean> {
+    const r = await this.client();
+    const [keys, argv] = releaseHoldCall(skuKeys(this.namespace, reservation.sku), this.units, reservation.id);
+    const code = await r.releaseHold(keys, argv);
+    if (code > 0) return true;
+    if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld) return false;
+    throw scriptError(code, 'releaseHold');
+  }
+
+  async sweepExpired(now: number): Promise<number> {
+    const r = await this.client();
+    let units = 0;
+    for (const sku of await this.skuNames()) {
+      const k = skuKeys(this.namespace, sku);
+      for (;;) {
+        const [keys, argv] = sweepExpiredCall(k, this.units, now, SWEEP_BATCH);
+        const [returned, looked] = await r.sweepExpired(keys, argv);
+        units += returned;
+        if (looked < SWEEP_BATCH) break;
+      }
+    }
+    return units;
+  }
+
+  async snapshot(): Promise<Snapshot> {
+    const r = await this.client();
+    const snap: Snapshot = { skus: [], ledger: [] };
+    for (const sku of await this.skuNames()) {
+      const k = skuKeys(this.namespace, sku);
+      const [initial, available] = await Promise.all([
+        r.hget(k.meta, 'initial'),
+        this.units === 'list' ? r.llen(k.tokens) : r.get(k.stock),
+      ]);
+      snap.skus.push({ sku, initial: Number(initial), available: Number(available ?? 0) });
+      let cursor = '0';
+      do {
+        const [next, flat] = await r.hscan(k.ledger, cursor, 'COUNT', SCAN_COUNT);
+        for (let i = 0; i < flat.length; i += 2) snap.ledger.push(decodeEntry(flat[i], sku, flat[i + 1]));
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return snap;
+  }
+
+  async destroy(): Promise<void> {
+    const r = await this.client();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', namespacePattern(this.namespace), 'COUNT', SCAN_COUNT);
+      if (keys.length) await r.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    this.skus.clear();
+  }
+
+  async close(): Promise<void> {
+    const r = this.redis ?? (await this.connecting?.catch(() => undefined));
+    this.redis = undefined;
+    this.connecting = undefined;
+    if (r) await r.quit().catch(() => r.disconnect());
+  }
+
+  /** A reservation the idempotency key already produced, or in_progress while its first request is in flight. */
+  protected async duplicateOf(s: SkuState, idempotencyKey: string): Promise<ReserveResult> {
+    const r = await this.client();
+    const id = await r.hget(s.keys.idem, idempotencyKey);
+    const entry = id === null ? null : await r.hget(s.keys.ledger, id);
+    if (id === null || entry === null) return { ok: false, reason: 'in_progress', retries: 0 };
+    return { ok: true, reservation: reservationOf(decodeEntry(id, s.sku, entry)), duplicate: true, retries: 0 };
+  }
+
+  /** Writes a granted hold: ledger entry and expiry together, so a sweep never sees one without the other. */
+  protected async recordHold(r: Redis, s: SkuState, res: Reservation): Promise<void> {
+    await r
+      .multi()
+      .hset(s.keys.ledger, res.id, encodeEntry('held', res.qty, res.expiresAt, res.user, res.idempotencyKey))
+      .zadd(s.keys.holds, res.expiresAt, res.id)
+      .exec();
+  }
+}
+
+/**
+ * Reserve with plain commands and compensation instead of atomicity: claim the idempotency
+ * key (HSETNX) and count the user's units (HINCRBY) in one round trip, take the units,
+ * then write the ledger; every refusal undoes what was done before it. `list` and `decr`
+ * differ only in `takeUnits`. The price of no atomicity: a process dying between steps leaves
+ * a claimed key without a reservation (later retries see in_progress), units counted against
+ * the user, or units taken but never recorded (conservation reports them); the ledger never
+ * records more than was taken, so it cannot hide an oversell.
+ */
+export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
+  /** Takes qty units all-or-nothing; on false, nothing was taken (or it was put back). */
+  protected abstract takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean>;
+
+  async reserve(req: ReserveRequest): Promise<ReserveResult> {
+    const r = this.redis ?? (await this.client());
+    const s = this.known(req.sku) ?? (await this.sku(req.sku));
+    const id = this.nextId();
+    const [claimed, mine] = await Promise.all([r.hsetnx(s.keys.idem, req.idempotencyKey, id), r.hincrby(s.keys.users, req.user, req.qty)]);
+    if (!claimed) {
+      await r.hincrby(s.keys.users, req.user, -req.qty);
+      return this.duplicateOf(s, req.idempotencyKey);
+    }
+    const limited = s.perUserLimit > 0 && mine > s.perUserLimit;
+    if (limited || !(await this.takeUnits(r, s, req.qty))) {
+      await Promise.all([r.hincrby(s.keys.users, req.user, -req.qty), r.hdel(s.keys.idem, req.idempotencyKey)]);
+      return { ok: false, reason: limited ? 'limit_exceeded' : 'sold_out', retries: 0 };
+    }
+    const reservation: Reservation = {
+      id,
+      sku: req.sku,
+      qty: req.qty,
+      user: req.user,
+      idempotencyKey: req.idempotencyKey,
+      expiresAt: (req.now ?? Date.now()) + req.ttlMs,
+    };
+    await this.recordHold(r, s, reservation);
+    return { ok: true, reservation, duplicate: false, retries: 0 };
+  }
+}

@@ -15,6 +15,9 @@ import type { CommandIO } from '../cli.js';
 
 const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
 
+/** One Redis list element per unit: past this the load alone takes minutes and gigabytes. */
+const LIST_MAX_UNITS = 10_000_000;
+
 const shape = {
   strategy: z.string(),
   skus: wholeNumber(1, 100_000),
@@ -48,6 +51,9 @@ export function benchConfig(raw: Record<string, unknown>): BenchConfig {
   const strategies = o.strategy === 'all' ? [...SAFE_STRATEGIES] : o.strategy.split(',').map((s) => parseStrategyName(s.trim()));
   if (o.buyers !== undefined && o.duration !== undefined) throw new UsageError('--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both');
   if (o.qty > o.stock) throw new UsageError(`--qty ${o.qty} is larger than --stock ${o.stock}: no request could ever be served; use a --qty from 1 to ${Math.max(1, o.stock)}`);
+  if (strategies.includes('list') && o.stock * o.skus > LIST_MAX_UNITS) {
+    throw new UsageError(`--stock ${o.stock} × --skus ${o.skus}: the list strategy keeps one token per unit in Redis, at most ${LIST_MAX_UNITS.toLocaleString('en-US')} units; lower --stock or leave list out`);
+  }
   return {
     strategies,
     skus: o.skus,

@@ -106,7 +106,7 @@ export function pgbenchScript(namespace: string, qty: number, expiresAtMs: numbe
   ].join('\n');
 }
 
-async function pgbench(databaseUrl: string, concurrency: number, durationSec: number, qty: number): Promise<{ perSec: number; detail: string }> {
+async function pgbench(databaseUrl: string, concurrency: number, threads: number, durationSec: number, qty: number): Promise<{ perSec: number; detail: string }> {
   const tool = requireTool('pgbench', 'postgresql-contrib');
   const ns = `ref_${randomBytes(3).toString('hex')}`;
   const strategy = await createStrategy('atomic', { namespace: ns, databaseUrl, connections: 1 });
@@ -116,7 +116,7 @@ async function pgbench(databaseUrl: string, concurrency: number, durationSec: nu
     await strategy.load([{ sku: '1', stock: BIG_STOCK }], { perUserLimit: 0 });
     const file = join(dir, 'atomic-reserve.sql');
     writeFileSync(file, pgbenchScript(ns, qty, Date.now() + 3_600_000));
-    const run = await runTool(tool, ['-n', '-M', 'prepared', '-c', String(concurrency), '-j', String(Math.min(concurrency, 2)), '-T', String(Math.ceil(durationSec)), '-f', file, databaseUrl], (durationSec * 3 + 60) * 1000);
+    const run = await runTool(tool, ['-n', '-M', 'prepared', '-c', String(concurrency), '-j', String(Math.min(concurrency, threads)), '-T', String(Math.ceil(durationSec)), '-f', file, databaseUrl], (durationSec * 3 + 60) * 1000);
     const out = run.stdout + run.stderr;
     if (run.code !== 0) throw new Error(`pgbench exited ${run.code}: ${out.slice(-400)}`);
     const { tps, transactions, failed } = parsePgbench(out);
@@ -151,8 +151,9 @@ export async function runReference(config: BenchConfig, env: ReferenceEnv, log: 
     log(`reference: atomic, ${d} s at concurrency ${c}`);
     const atomic = await ours(config, env, 'atomic', d, c);
     log('reference: pgbench -M prepared, the same statement');
-    const bench = await pgbench(env.databaseUrl, c, d, config.qty);
-    rows.push(comparison('atomic vs the same statement', 'atomic', `pgbench -M prepared -c ${c}`, c, atomic, bench.perSec, 0.9, bench.detail));
+    // pgbench gets as many threads as we have workers: the same share of the two cores.
+    const bench = await pgbench(env.databaseUrl, c, config.workers, d, config.qty);
+    rows.push(comparison('atomic vs the same statement', 'atomic', `pgbench -M prepared -c ${c} -j ${Math.min(c, config.workers)}`, c, atomic, bench.perSec, 0.9, bench.detail));
   }
   return rows;
 }

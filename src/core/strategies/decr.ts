@@ -9,7 +9,7 @@ export class DecrStrategy extends PlainCommandStrategy {
   readonly name = 'decr' as const;
 
   constructor(ctx: StrategyContext) {
-    super(ctx, 'counter', true);
+    super(ctx, 'counter');
   }
 
   protected async takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean> {

@@ -9,7 +9,7 @@ export class ListStrategy extends PlainCommandStrategy {
   readonly name = 'list' as const;
 
   constructor(ctx: StrategyContext) {
-    super(ctx, 'list', true);
+    super(ctx, 'list');
   }
 
   protected async takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean> {

@@ -11,8 +11,7 @@ export class LuaStrategy extends RedisLedgerStrategy {
   private readonly reserveKeys = new Map<string, string[]>();
 
   constructor(ctx: StrategyContext) {
-    // One command per reserve, but concurrent reserves still share socket writes.
-    super(ctx, 'counter', true);
+    super(ctx, 'counter');
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {

@@ -9,7 +9,7 @@ export class NaiveRedisStrategy extends RedisLedgerStrategy {
   readonly name = 'naive' as const;
 
   constructor(ctx: StrategyContext) {
-    super(ctx, 'counter', true);
+    super(ctx, 'counter');
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {

@@ -101,7 +101,7 @@ export class QueueStrategy extends RedisLedgerStrategy {
   private closed = false;
 
   constructor(ctx: StrategyContext) {
-    super(ctx, 'counter', true);
+    super(ctx, 'counter');
     this.replyTo = replyKey(this.namespace, this.instanceId);
   }
 

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { benchCommand } from './commands/bench.js';
 import { ExitCode, FlashsaleError, redact } from './core/errors.js';
+import { interruptAll } from './core/interrupt.js';
 
 /** Where a command writes: stdout for the result, stderr for people. Swappable in tests. */
 export interface CommandIO {
@@ -62,10 +63,17 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   let code: number = ExitCode.Ok;
   const program = buildProgram(io, (c) => (code = c));
   const onSigint = () => {
+    if (interruptAll()) {
+      io.info('\ninterrupted: finishing the requests in flight and writing a partial report (Ctrl-C again to quit at once)');
+      return;
+    }
     io.info('\ninterrupted; stopping services');
-    process.exit(130);
+    process.exit(ExitCode.Interrupted);
   };
-  process.once('SIGINT', onSigint);
+  // SIGTERM exits through 'exit', so child services (redis-server, Postgres) are stopped too.
+  const onSigterm = () => process.exit(143);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return code;
@@ -73,5 +81,6 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
     return handleError(err, io, argv.includes('--verbose'));
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
   }
 }

@@ -72,6 +72,15 @@ describe('merging worker results', () => {
     const m = mergeWorkerResults([busy], 64);
     expect(m.generator.limited).toBe(true);
     expect(m.generator.note).toMatch(/generator-bound: a worker's event loop was 97% busy/);
+    const late = mergeWorkerResults([{ ...fakeWorker([1], 0), loopDelayP99Ms: 45 }], 64);
+    expect(late.generator.note).toMatch(/requests started up to 45\.0 ms late/);
+  });
+  it('does not judge the generator on a run shorter than a second, and says so', () => {
+    const blip = { ...fakeWorker([1], 0), endedAt: 1_400, elu: 0.99 };
+    const m = mergeWorkerResults([blip], 64);
+    expect(m.generator.limited).toBe(false);
+    expect(m.generator.shortRun).toBe(true);
+    expect(m.generator.note).toMatch(/the run lasted 0\.40 s: its rates include warm-up/);
   });
 });
 

@@ -1,6 +1,6 @@
 // The services flashsale starts itself when nothing is configured.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -60,6 +60,20 @@ describe('services started on demand', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('keeps exit codes with the embedded PostgreSQL: naive on it still exits 3', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-cli-'));
+    chmodSync(cwd, 0o755);
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'naive', '--workers', '2', '--json'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).toMatch(/started embedded PostgreSQL/);
+    expect(r.status).toBe(3);
+    const report = JSON.parse(r.stdout);
+    expect(report.services.postgres).toBe('embedded PostgreSQL in .flashsale/pg');
+    expect(report.strategies[0].oversold).toBeGreaterThan(0);
+    expect(existsSync(join(cwd, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
+  });
+
   it('prints help with an example for each command, and the version', () => {
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);
@@ -68,5 +82,72 @@ describe('services started on demand', () => {
     const v = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
     expect(v.status).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('Ctrl-C during a bench', () => {
+  it('stops the load, still checks the ledger, writes a report marked interrupted and exits 130', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'fs-sigint-')), 'out');
+    const env = { ...process.env, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' };
+    const child = spawn(process.execPath, [BIN, 'bench', '--strategy', 'lua,atomic', '--stock', '1000000', '--duration', '60', '--concurrency', '8', '--workers', '1', '--out', out, '--json'], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 4_000));
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted: finishing the requests in flight/);
+    const report = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(report.interrupted).toBe(true);
+    // lua was cut short and judged; atomic never started
+    expect(report.strategies.map((s: { strategy: string }) => s.strategy)).toEqual(['lua']);
+    expect(report.strategies[0].attempts).toBeGreaterThan(0);
+    expect(report.strategies[0].invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
+    expect(JSON.parse(stdout).interrupted).toBe(true);
+  });
+});
+
+describe('no service outlives a crashed run', () => {
+  it('a redis-server started for a process that is killed -9 stops by itself', async () => {
+    const code = `import { startRedisServer } from ${JSON.stringify(resolve('dist/core/services/redis-server.js'))};
+      const s = await startRedisServer(${JSON.stringify(findOnPath('redis-server'))});
+      console.log(new URL(s.url).port);
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<string>((r) => child.stdout.once('data', (d) => r(String(d).trim())));
+    const ping = () => spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' }).stdout.trim();
+    expect(ping()).toBe('PONG');
+    child.kill('SIGKILL');
+    let answer = 'PONG';
+    for (let i = 0; i < 50 && answer === 'PONG'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = ping();
+    }
+    expect(answer).not.toBe('PONG');
+  });
+});
+
+describe('an embedded PostgreSQL left by a crashed run', () => {
+  it('is reclaimed by the next run instead of blocking it', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'fs-orphan-'));
+    chmodSync(base, 0o755);
+    const code = `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('dist/core/services/embedded-postgres.js'))};
+      await startEmbeddedPostgres(${JSON.stringify(base)});
+      console.log('up');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout.once('data', r));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const next = await startEmbeddedPostgres(base);
+    const c = new pg.Client(next.url);
+    await c.connect();
+    expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await c.end();
+    await next.stop();
   });
 });

@@ -4,7 +4,8 @@ import { Command, Option } from 'commander';
 import { z } from 'zod';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { defaultOutDir, writeReport } from '../core/output.js';
-import { runBench, type Progress } from '../core/bench/run.js';
+import { runBench, StopFlag, type Progress } from '../core/bench/run.js';
+import { onInterrupt } from '../core/interrupt.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../core/bench/render.js';
 import { runReference, type ReferenceComparison } from '../core/bench/reference.js';
 import type { BenchConfig, StrategyBenchResult } from '../core/bench/types.js';
@@ -38,6 +39,8 @@ const shape = {
 
 export interface BenchReport {
   ok: boolean;
+  /** Ctrl-C stopped the run: the strategies listed ran (the last one cut short), the rest did not. */
+  interrupted: boolean;
   config: BenchConfig;
   services: Partial<Record<Store, string>>;
   strategies: StrategyBenchResult[];
@@ -92,9 +95,12 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
     databaseUrl: raw.databaseUrl as string | undefined,
     log: (l) => io.info(l),
   });
+  const stop = new StopFlag();
+  const offInterrupt = onInterrupt(() => stop.raise());
   try {
     let lastDraw = 0;
     const results = await runBench(config, services, {
+      stop,
       keep: Boolean(raw.keep),
       onStrategyStart: (s) => {
         if (!json) io.info(`bench ${s}: stock ${config.stock} × ${config.skus} SKU(s), ${config.buyers !== undefined ? `${config.buyers} buyers` : `${config.durationSec} s`}, concurrency ${config.concurrency} on ${config.workers} worker thread(s)`);
@@ -108,10 +114,11 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
         : undefined,
     });
     if (live) io.progress('');
-    const reference = raw.reference ? await runReference(config, services, (l) => io.info(l)) : undefined;
+    const reference = raw.reference && !stop.raised ? await runReference(config, services, (l) => io.info(l)) : undefined;
     const ok = results.every((r) => r.ok);
     const outDir = String(raw.out ?? defaultOutDir('bench'));
-    const report: BenchReport = { ok, config, services: services.origin, strategies: results, reference, outDir };
+    const interrupted = stop.raised;
+    const report: BenchReport = { ok, interrupted, config, services: services.origin, strategies: results, reference, outDir };
     const table = [renderBenchTable(results), renderBenchNotes(results), reference ? renderReference(reference) : ''].filter(Boolean).join('\n');
     report.outDir = writeReport(outDir, {
       'summary.json': JSON.stringify(report, null, 2) + '\n',
@@ -124,8 +131,14 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
       io.out(table);
       io.out(`report: ${report.outDir}`);
     }
-    return ok ? ExitCode.Ok : ExitCode.Invariant;
+    if (!ok) return ExitCode.Invariant;
+    if (interrupted) {
+      io.info(`interrupted: ${results.length} of ${config.strategies.length} strategies ran; the report holds what happened until then`);
+      return ExitCode.Interrupted;
+    }
+    return ExitCode.Ok;
   } finally {
+    offInterrupt();
     await services.stop();
   }
 }

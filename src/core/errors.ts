@@ -8,6 +8,8 @@ export const ExitCode = {
   Threshold: 4,
   Mismatch: 5,
   Service: 6,
+  /** Ctrl-C: the conventional 128 + SIGINT; the partial report is written first. */
+  Interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

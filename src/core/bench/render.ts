@@ -45,6 +45,7 @@ export function renderBenchNotes(results: StrategyBenchResult[]): string {
       if (!inv.ok) lines.push(chalk.red(`✗ ${r.strategy}: ${inv.name} broken — ${inv.detail}`));
     }
     if (r.generator.limited) lines.push(chalk.yellow(`! ${r.strategy}: ${r.generator.note}`));
+    if (r.generator.shortRun && !lines.some((l) => l.includes('warm-up'))) lines.push(chalk.dim(`note: ${r.generator.note}`));
     if (r.counters.errors > 0) lines.push(chalk.yellow(`! ${r.strategy}: ${r.counters.errors} errors, e.g. ${r.errorSamples.join(' | ')}`));
   }
   return lines.join('\n');

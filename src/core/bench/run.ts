@@ -26,6 +26,20 @@ export interface BenchHooks {
   onStrategyStart?: (s: StrategyName) => void;
   /** Keep each strategy's keys / schema after the run (for inspection). */
   keep?: boolean;
+  /** Set to stop: workers stop issuing, the strategy being run is judged, the rest are skipped. */
+  stop?: StopFlag;
+}
+
+/** A stop request the main thread can raise and every worker thread can see. */
+export class StopFlag {
+  readonly buffer = new SharedArrayBuffer(4);
+  private readonly view = new Int32Array(this.buffer);
+  raise(): void {
+    Atomics.store(this.view, 0, 1);
+  }
+  get raised(): boolean {
+    return Atomics.load(this.view, 0) !== 0;
+  }
 }
 
 export interface BenchEnv {
@@ -48,6 +62,7 @@ export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchH
   const results: StrategyBenchResult[] = [];
   try {
     for (const name of config.strategies) {
+      if (hooks.stop?.raised) break;
       hooks.onStrategyStart?.(name);
       results.push(await benchOne(pool, name, `fs_${runId}_${name}`, config, env, hooks));
     }
@@ -103,6 +118,7 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
         attempts: attempts?.[i],
         startAt,
         deadline,
+        stop: hooks.stop?.buffer,
         concurrency: conc,
         skew: config.skew,
         seed: config.seed,

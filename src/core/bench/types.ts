@@ -47,6 +47,8 @@ export interface WorkerTask {
   ttlMs: number;
   users: number;
   confirmRate: number;
+  /** Shared flag (Int32 at 0): non-zero means stop issuing attempts (the run was interrupted). */
+  stop?: SharedArrayBuffer;
   /** Where progress ticks go, when someone watches. */
   progress?: MessagePort;
 }
@@ -101,6 +103,8 @@ export interface GeneratorReport {
   loopDelayP99Ms: number;
   /** True when the generator, not the system under test, was the bottleneck. */
   limited: boolean;
+  /** Too short to judge the generator or quote a rate: warm-up dominates. */
+  shortRun: boolean;
   note: string;
 }
 

@@ -43,7 +43,10 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   let issued = 0;
   let lastTick = 0;
 
+  const stop = task.stop ? new Int32Array(task.stop) : undefined;
   const nextAttempt = (): number | undefined => {
+    // Ctrl-C in the main thread: no new attempt, in-flight ones finish and are counted.
+    if (stop && Atomics.load(stop, 0) !== 0) return undefined;
     if (task.attempts !== undefined && issued >= task.attempts) return undefined;
     if (task.deadline !== undefined && Date.now() >= task.deadline) return undefined;
     return issued++;

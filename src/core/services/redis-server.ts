@@ -43,16 +43,24 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Runs the server under a small sh watchdog that holds our end of a pipe: when this process
+ * goes away by any means (even a crash or kill -9, when no exit hook runs), the pipe closes and
+ * the watchdog stops the server, so no redis-server outlives the run.
+ */
+// fd 3 keeps the pipe: sh gives a background job /dev/null as stdin unless told otherwise.
+const WATCHDOG = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read _ <&3; kill $pid 2>/dev/null) & wait $pid';
+
 export async function startRedisServer(binary: string): Promise<StartedService> {
   const port = await freePort();
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Closing the pipe is the stop signal; the watchdog then kills the server and sh exits.
   const kill = () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null) child.stdin?.end();
   };
   const off = onShutdown(kill);
   const deadline = Date.now() + 5_000;

@@ -13,6 +13,8 @@ export interface CommandIO {
   /** Redraws one status line on a terminal. */
   progress(text: string): void;
   stderrIsTTY: boolean;
+  /** Running in CI (the CI variable is set): no live progress, whatever the terminal. */
+  ci: boolean;
 }
 
 export const processIO: CommandIO = {
@@ -20,6 +22,7 @@ export const processIO: CommandIO = {
   info: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
   progress: (t) => void process.stderr.write(`\r\u001b[2K${t}`),
   stderrIsTTY: Boolean(process.stderr.isTTY),
+  ci: Boolean(process.env.CI),
 };
 
 function version(): string {

@@ -26,6 +26,8 @@ describe('bench rejects bad input with exit 2, naming the option, writing nothin
     ['a qty larger than the stock', ['--stock', '5', '--qty', '6'], /--qty 6 is larger than --stock 5/],
     ['an unknown skew', ['--skew', 'pareto'], /--skew: expected one of uniform, zipf, got "pareto"/],
     ['both buyers and duration', ['--buyers', '10', '--duration', '1'], /--buyers and --duration: give one/],
+    ['more Postgres connections than the server has free', ['--strategy', 'atomic', '--concurrency', '500', '--workers', '2'], /--concurrency 500: each Postgres request in flight holds a connection \(400 here\), and the server has \d+ free \(max_connections \d+/],
+    ['a list stock too large to hold as tokens', ['--strategy', 'list', '--stock', '20000000'], /--stock 20000000 × --skus 1: the list strategy keeps one token per unit/],
   ])('%s', async (_name, args, message) => {
     const r = await bench(args);
     expect(r.code).toBe(2);
@@ -61,6 +63,25 @@ describe('bench reports an unreachable service with exit 6 and no password', () 
     expect(err).toMatch(/Postgres at postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/shop is not reachable/);
     expect(err).not.toContain('hunter2');
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('bench progress', () => {
+  const run = async (terminal: { tty: boolean; ci: boolean }, extra: string[] = []) => {
+    const io = captureIO(terminal);
+    const code = await main(['bench', ...services, '--out', tmp(), '--strategy', 'lua', '--stock', '100000', '--duration', '1.5', '--concurrency', '4', '--workers', '1', ...extra], io);
+    expect(code).toBe(0);
+    return io.progressLines.filter((l) => l !== '');
+  };
+  it('draws a live line on a terminal: rate, granted, in flight', async () => {
+    const lines = await run({ tty: true, ci: false });
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.at(-1)).toMatch(/^\[lua\] [\d,]+ attempts +[\d,]+\/s +granted [\d,]+ +in flight \d+/);
+  });
+  it('draws nothing with --json, in CI, or off a terminal', async () => {
+    expect(await run({ tty: true, ci: false }, ['--json'])).toEqual([]);
+    expect(await run({ tty: true, ci: true })).toEqual([]);
+    expect(await run({ tty: false, ci: false })).toEqual([]);
   });
 });
 

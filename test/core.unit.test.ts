@@ -5,10 +5,10 @@ import { checkInvariants } from '../src/core/invariants.js';
 import type { LedgerEntry, Snapshot } from '../src/core/strategies/types.js';
 import { mergeWorkerResults } from '../src/core/bench/aggregate.js';
 import { emptyCounters, newHistogram } from '../src/core/bench/worker.js';
-import { split } from '../src/core/bench/run.js';
+import { falseSoldOuts, split } from '../src/core/bench/run.js';
 import { childSeed, picker, prng } from '../src/core/random.js';
 import { redact } from '../src/core/errors.js';
-import { parsePgbench, parseRedisBenchmarkCsv } from '../src/core/bench/tools.js';
+import { parsePgbench, parseRedisBenchmarkCsv, redisBenchmarkFlags } from '../src/core/bench/tools.js';
 import type { WorkerResult } from '../src/core/bench/types.js';
 
 const entry = (id: number, over: Partial<LedgerEntry> = {}): LedgerEntry => ({
@@ -49,7 +49,7 @@ function fakeWorker(values: number[], i: number): WorkerResult {
   for (const v of values) h.recordValue(v);
   return {
     workerIndex: i, counters: { ...emptyCounters(), attempts: values.length, ok: 1 }, buyerUnits: { A: 1 }, soldOutBySku: {},
-    histogram: hdr.encodeIntoCompressedBase64(h), startedAt: 1000 + i, endedAt: 3000 + i, elu: 0.5, loopDelayP99Ms: 1, errorSamples: [],
+    histogram: hdr.encodeIntoCompressedBase64(h), confirmHistogram: hdr.encodeIntoCompressedBase64(newHistogram()), startedAt: 1000 + i, endedAt: 3000 + i, elu: 0.5, loopDelayP99Ms: 1, errorSamples: [],
   };
 }
 
@@ -75,12 +75,17 @@ describe('merging worker results', () => {
     const late = mergeWorkerResults([{ ...fakeWorker([1], 0), loopDelayP99Ms: 45 }], 64);
     expect(late.generator.note).toMatch(/requests started up to 45\.0 ms late/);
   });
-  it('does not judge the generator on a run shorter than a second, and says so', () => {
+  it('still judges a run shorter than a second, and says its rates include warm-up', () => {
     const blip = { ...fakeWorker([1], 0), endedAt: 1_400, elu: 0.99 };
     const m = mergeWorkerResults([blip], 64);
-    expect(m.generator.limited).toBe(false);
+    expect(m.generator.limited).toBe(true);
     expect(m.generator.shortRun).toBe(true);
-    expect(m.generator.note).toMatch(/the run lasted 0\.40 s: its rates include warm-up/);
+    expect(m.generator.note).toMatch(/generator-bound: .*; the run lasted 0\.40 s, so its rates include warm-up/);
+  });
+  it('says when a worker began late after the common start', () => {
+    const m = mergeWorkerResults([fakeWorker([1], 0), { ...fakeWorker([1], 1), startedAt: 1_250 }], 8, 1_000);
+    expect(m.generator.startLagMs).toBe(250);
+    expect(m.generator.note).toMatch(/a worker began 250 ms after the common start/);
   });
 });
 
@@ -105,6 +110,11 @@ describe('seeded load shape', () => {
     const u = count('uniform');
     expect(Math.max(...u) / Math.min(...u)).toBeLessThan(1.2);
   });
+  it('counts false sold-outs as the refusals the leftover stock could have served', () => {
+    const skus = [{ sku: 'A', available: 1 }, { sku: 'B', available: 0 }, { sku: 'C', available: 10 }];
+    expect(falseSoldOuts(skus, { A: 4000, B: 50, C: 3 }, 1)).toBe(1 + 0 + 3);
+    expect(falseSoldOuts(skus, { A: 4000, C: 30 }, 4)).toBe(0 + 2);
+  });
   it('splits attempts and concurrency exactly', () => {
     expect(split(10, 3)).toEqual([4, 3, 3]);
     expect(split(5000, 2).reduce((a, b) => a + b)).toBe(5000);
@@ -112,6 +122,11 @@ describe('seeded load shape', () => {
 });
 
 describe('redaction and tool output', () => {
+  it('gives redis-benchmark the user, password and db of the Redis URL', () => {
+    expect(redisBenchmarkFlags('redis://127.0.0.1:6379')).toEqual(['-h', '127.0.0.1', '-p', '6379']);
+    expect(redisBenchmarkFlags('redis://app:pw@cache:6380/3')).toEqual(['-h', 'cache', '-p', '6380', '--user', 'app', '-a', 'pw', '--no-auth-warning', '--dbnum', '3']);
+    expect(() => redisBenchmarkFlags('rediss://cache:6380')).toThrow(/redis:\/\/ URL/);
+  });
   it('hides passwords in every URL', () => {
     expect(redact('redis://:pw@h:1 and postgres://u:p%40ss@db/x')).toBe('redis://:***@h:1 and postgres://u:***@db/x');
     expect(redact('postgres://u@db/x')).toBe('postgres://u@db/x');

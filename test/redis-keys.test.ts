@@ -4,6 +4,7 @@ import {
   checkNamespace,
   confirmHoldCall,
   namespacePattern,
+  processingKey,
   releaseHoldCall,
   replyKey,
   reserveStockArgv,
@@ -77,15 +78,20 @@ describe('script calls', () => {
   it.each([
     ['counter', 'stock'],
     ['list', 'tokens'],
-  ] as const)('gives releaseHold and sweepExpired the %s store first', (units, first) => {
+  ] as const)('gives returnHolds the %s store first, for release and for sweep alike', (units, first) => {
     const [rk, ra] = releaseHoldCall(k, units, 'r1');
     expect(rk).toEqual([k[first], k.ledger, k.holds, k.users]);
-    expect(rk).toHaveLength(luaScript('releaseHold').numberOfKeys);
-    expect(ra).toEqual(['r1', units]);
+    expect(rk).toHaveLength(luaScript('returnHolds').numberOfKeys);
+    expect(ra).toEqual([units, 'release', 'r1']);
     const [sk, sa] = sweepExpiredCall(k, units, 7, 500);
-    expect(sk).toEqual([k[first], k.ledger, k.holds, k.users]);
-    expect(sk).toHaveLength(luaScript('sweepExpired').numberOfKeys);
-    expect(sa).toEqual([7, units, 500]);
+    expect(sk).toEqual(rk);
+    expect(sa).toEqual([units, 'expire', 7, 500]);
+  });
+
+  it('puts the reply processing list under the reply list\'s hash tag', () => {
+    const reply = replyKey('run1', 'inst');
+    expect(hashTag(processingKey(reply))).toBe('run1');
+    expect(processingKey(reply)).not.toBe(reply);
   });
 
   it('builds the redis-benchmark arguments of the same reserve, unique per call', () => {

@@ -6,7 +6,9 @@ import { decodeEntry, encodeEntry } from '../src/core/strategies/redis-ledger.js
 import { skuKeys, skuListKey } from '../src/core/redis/keys.js';
 import { LuaStrategy } from '../src/core/strategies/lua.js';
 import { ListStrategy } from '../src/core/strategies/list.js';
-import type { Strategy } from '../src/core/strategies/types.js';
+import { DecrStrategy } from '../src/core/strategies/decr.js';
+import type { SkuState } from '../src/core/strategies/redis-ledger.js';
+import type { Reservation, Strategy } from '../src/core/strategies/types.js';
 import { REDIS_URL, uniqueNamespace } from './services.js';
 
 const T0 = 1_800_000_000_000;
@@ -93,5 +95,59 @@ describe('destroy', () => {
     await s.reserve({ sku: 'old', qty: 1, user: 'u', idempotencyKey: 'k', ttlMs: 1_000, now: T0 });
     await s.load([{ sku: 'new', stock: 4 }], { perUserLimit: 0 });
     expect(await s.snapshot()).toEqual({ skus: [{ sku: 'new', initial: 4, available: 4 }], ledger: [] });
+  });
+});
+
+// A step failing after the idempotency key was claimed and the user's units counted must not
+// leave the key in_progress forever, the allowance spent, or the units taken.
+describe.each([
+  ['decr', DecrStrategy],
+  ['list', ListStrategy],
+] as const)('%s reserve failing part way', (_, Base) => {
+  class Failing extends Base {
+    fail?: 'take' | 'record' | 'reply';
+    protected override async takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean> {
+      if (this.fail === 'take') throw new Error('take failed');
+      return super.takeUnits(r, s, qty);
+    }
+    protected override async recordHold(r: Redis, s: SkuState, res: Reservation): Promise<void> {
+      if (this.fail === 'record') throw new Error('record failed');
+      await super.recordHold(r, s, res);
+      if (this.fail === 'reply') throw new Error('reply lost');
+    }
+  }
+
+  it.each(['take', 'record'] as const)('gives back the key, the allowance and any units taken when %s fails', async (step) => {
+    const ns = uniqueNamespace('undo');
+    const s = new Failing({ namespace: ns, redisUrl: REDIS_URL });
+    opened.push(s);
+    await s.load([{ sku: 'a', stock: 3 }], { perUserLimit: 2 });
+    const req = { sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 };
+    s.fail = step;
+    await expect(s.reserve(req)).rejects.toThrow(`${step} failed`);
+    const k = skuKeys(ns, 'a');
+    expect(await raw.hget(k.idem, 'k')).toBeNull();
+    expect(Number(await raw.hget(k.users, 'ann'))).toBe(0);
+    expect(await s.snapshot()).toMatchObject({ skus: [{ available: 3 }], ledger: [] });
+    // the same key, retried, is decided afresh (not in_progress) within the whole allowance
+    s.fail = undefined;
+    expect(await s.reserve(req)).toMatchObject({ ok: true, duplicate: false, reservation: { qty: 2 } });
+    expect((await s.snapshot()).skus[0].available).toBe(1);
+  });
+
+  it('leaves a hold that was written before its reply got lost, and gives nothing back twice', async () => {
+    const ns = uniqueNamespace('undo');
+    const s = new Failing({ namespace: ns, redisUrl: REDIS_URL });
+    opened.push(s);
+    await s.load([{ sku: 'a', stock: 3 }], { perUserLimit: 2 });
+    s.fail = 'reply';
+    await expect(s.reserve({ sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 })).rejects.toThrow('reply lost');
+    const snap = await s.snapshot();
+    expect(snap.skus[0].available).toBe(1);
+    expect(snap.ledger).toMatchObject([{ qty: 2, user: 'ann', state: 'held' }]);
+    expect(Number(await raw.hget(skuKeys(ns, 'a').users, 'ann'))).toBe(2);
+    // it expires like any other hold
+    expect(await s.sweepExpired(T0 + 1_000)).toBe(2);
+    expect((await s.snapshot()).skus[0].available).toBe(3);
   });
 });

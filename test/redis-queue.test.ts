@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { CONSUMER_GROUP, decideBatch, messageFields, parseMessage, QueueStrategy, type BatchState, type QueueMessage } from '../src/core/strategies/queue.js';
-import { skuKeys } from '../src/core/redis/keys.js';
+import { processingKey, skuKeys } from '../src/core/redis/keys.js';
 import { checkInvariants } from '../src/core/invariants.js';
 import { REDIS_URL, uniqueNamespace } from './services.js';
 
@@ -53,6 +53,11 @@ describe('decideBatch', () => {
     expect(st.stock).toBe(10);
   });
 
+  it('refuses a user past the limit as limit_exceeded even when the SKU is sold out', () => {
+    const d = decideBatch([msg({ user: 'ann' })], state({ stock: 0, perUserLimit: 1, users: new Map([['ann', 1]]) }));
+    expect(d[0]).toMatchObject({ kind: 'refuse', reason: 'limit_exceeded' });
+  });
+
   it('leaves undecided a request whose caller has given up', () => {
     const d = decideBatch([msg({ deadline: 99 })], state({ now: 100 }));
     expect(d[0].kind).toBe('late');
@@ -75,8 +80,51 @@ describe('queue on Redis', () => {
       await s.close();
     });
     await s.load([{ sku: 'a', stock }], { perUserLimit: 0 });
-    return { s, keys: skuKeys(namespace, 'a') };
+    return { s, keys: skuKeys(namespace, 'a'), namespace };
   }
+
+  /** The reply reader's connection id once it is blocked waiting for answers. */
+  async function blockedReader(namespace: string): Promise<string> {
+    for (const until = Date.now() + 5_000; Date.now() < until; ) {
+      const line = ((await raw.call('CLIENT', 'LIST')) as string).split('\n').find((l) => l.includes(` name=fs:${namespace}:queue:replies `) && l.includes(' cmd=blmove '));
+      if (line) return /(?:^|\s)id=(\d+)/.exec(line)![1];
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error('the reply reader is not waiting for answers');
+  }
+
+  it('keeps every caller waiting when the reply connection drops, and answers them once it is back', async () => {
+    const { s, namespace } = await open(5);
+    const settled: unknown[] = [];
+    const pending = [1, 2, 3].map((i) =>
+      s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `drop${i}`, ttlMs: 60_000, now: T0 }).then(
+        (r) => (settled.push(r), r),
+        (e: unknown) => (settled.push(e), e),
+      ),
+    );
+    await raw.call('CLIENT', 'KILL', 'ID', await blockedReader(namespace));
+    await blockedReader(namespace); // reconnected and reading again
+    expect(settled).toEqual([]);
+    cleanup.push(await s.startBackground());
+    const results = await Promise.all(pending);
+    expect(results.map((r) => (r as { ok?: boolean }).ok)).toEqual([true, true, true]);
+    const snap = await s.snapshot();
+    expect(snap.skus[0].available).toBe(2);
+    expect(checkInvariants({ snapshot: snap, perUserLimit: 0 }).ok).toBe(true);
+  });
+
+  it('answers a caller whose answer the reader had taken but not handled when its connection dropped', async () => {
+    const { s, keys, namespace } = await open(5);
+    const pending = s.reserve({ sku: 'a', qty: 1, user: 'ann', idempotencyKey: 'moved', ttlMs: 60_000, now: T0 });
+    let sent: [string, string[]][] = [];
+    while (!sent.length) sent = (await raw.xrange(keys.stream, '-', '+')) as [string, string[]][];
+    const m = parseMessage(sent[0][0], sent[0][1]);
+    const reader = await blockedReader(namespace);
+    // As if BLMOVE had moved this answer and the connection dropped before its reply arrived.
+    await raw.rpush(processingKey(m.replyTo), `${m.id}\x1fg`);
+    await raw.call('CLIENT', 'KILL', 'ID', reader);
+    expect(await pending).toMatchObject({ ok: true, duplicate: false, reservation: { id: m.id, user: 'ann' } });
+  });
 
   it('restarts and processes a pending message a dead consumer left unacknowledged', async () => {
     const { s, keys } = await open(5);

@@ -1,7 +1,17 @@
 // Every safe strategy, on the real Redis and Postgres, held to the same contract.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createStrategy, SAFE_STRATEGIES, type ReserveRequest, type Reservation, type Strategy, type StrategyName } from '../src/core/strategies/index.js';
+import {
+  createStrategy,
+  SAFE_STRATEGIES,
+  type LedgerEntry,
+  type ReservationState,
+  type ReserveRequest,
+  type ReserveResult,
+  type Reservation,
+  type Strategy,
+  type StrategyName,
+} from '../src/core/strategies/index.js';
 import { checkInvariants } from '../src/core/invariants.js';
 import { DATABASE_URL, REDIS_URL, uniqueNamespace } from './services.js';
 
@@ -180,8 +190,96 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'sweep' as const }) },
 );
 
+/** What the holder was told, and what the ledger must say about the same reservation. */
+const told = (r: Reservation | LedgerEntry) => ({ id: r.id, sku: r.sku, qty: r.qty, user: r.user, idempotencyKey: r.idempotencyKey, expiresAt: r.expiresAt });
+
+interface Answered {
+  key: string;
+  op: Extract<Op, { kind: 'reserve' }>;
+  at: number;
+  result: ReserveResult;
+}
+
+type Outcome =
+  | { kind: 'confirm'; target: Reservation; at: number; ok: boolean }
+  | { kind: 'release'; target: Reservation; ok: boolean }
+  | { kind: 'sweep'; at: number; units: number };
+
+/**
+ * Everything one concurrent batch's answers and the ledger after it must agree on, as a list of
+ * violations (empty when they agree). `before` is each reservation's state after the previous
+ * batch; `known` the first answer each idempotency key got in earlier batches (updated here).
+ * The ops of a batch race, so an answer is checked against what the batch as a whole could
+ * legitimately have done to its reservation: of a confirm, a release and a sweep of the same
+ * hold exactly one may win, and a refusal is fine only when the hold was not held, was expired
+ * at the op's `now`, or another op of the batch took it.
+ */
+function violations(answers: Answered[], outcomes: Outcome[], before: Map<string, ReservationState>, known: Map<string, Reservation>, fresh: Reservation[], ledger: LedgerEntry[]): string[] {
+  const bad: string[] = [];
+  const earlier = new Set(known.keys());
+  for (const { key, op, at, result } of answers) {
+    if (!result.ok) {
+      if (earlier.has(key)) bad.push(`reserve ${key} was refused (${result.reason}) though the key already has reservation ${known.get(key)!.id}`);
+      continue;
+    }
+    const r = result.reservation;
+    const first = known.get(key);
+    if (first) {
+      if (JSON.stringify(told(r)) !== JSON.stringify(told(first))) bad.push(`reserve ${key} answered ${JSON.stringify(told(r))}, its first answer was ${JSON.stringify(told(first))}`);
+    } else known.set(key, r);
+    if (earlier.has(key) && !result.duplicate) bad.push(`reserve ${key} did not say duplicate, though the key was used in an earlier batch`);
+    if (!result.duplicate) {
+      const asked = { id: r.id, sku: 'sku-1', qty: op.qty, user: `u${op.user}`, idempotencyKey: key, expiresAt: at + op.ttl };
+      if (JSON.stringify(told(r)) !== JSON.stringify(asked)) bad.push(`reserve ${key} granted ${JSON.stringify(told(r))} for ${JSON.stringify(asked)}`);
+      if (fresh.some((f) => f.idempotencyKey === key)) bad.push(`reserve ${key} was granted as new twice`);
+      fresh.push(r);
+    }
+  }
+  // The ledger holds exactly the grants answered as new: nothing answered ok but unrecorded,
+  // nothing recorded but refused, nothing recorded twice.
+  const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const recorded = JSON.stringify(ledger.map(told).sort(byId));
+  const granted = JSON.stringify(fresh.map(told).sort(byId));
+  if (recorded !== granted) bad.push(`ledger ${recorded} is not the grants answered ${granted}`);
+
+  const sweeps = outcomes.flatMap((o) => (o.kind === 'sweep' ? [o] : []));
+  const sweptAt = (e: LedgerEntry) => sweeps.some((s) => s.at >= e.expiresAt);
+  let expiredNow = 0;
+  for (const e of ledger) {
+    const pre = before.get(e.id);
+    const on = outcomes.filter((o): o is Exclude<Outcome, { kind: 'sweep' }> => o.kind !== 'sweep' && o.target.id === e.id);
+    const confirmed = on.filter((o) => o.kind === 'confirm' && o.ok);
+    const released = on.filter((o) => o.kind === 'release' && o.ok);
+    const what = `${e.id} (${pre ?? 'new'} → ${e.state}, expires ${e.expiresAt}) after ${JSON.stringify(on.map((o) => ({ ...o, target: undefined })))}`;
+    if (e.state === 'expired' && pre !== 'expired') expiredNow += e.qty;
+    if (confirmed.length + released.length > 1) bad.push(`more than one confirm/release won on ${what}`);
+    if (pre === undefined) {
+      // Made in this batch, so no confirm or release could name it; only a sweep could expire it.
+      if (!(e.state === 'held' || (e.state === 'expired' && sweptAt(e)))) bad.push(`new reservation ${what}`);
+      continue;
+    }
+    if (pre !== 'held') {
+      if (e.state !== pre || confirmed.length + released.length > 0) bad.push(`a ${pre} reservation changed: ${what}`);
+      continue;
+    }
+    const ok =
+      e.state === 'sold'
+        ? confirmed.length === 1 && confirmed[0].kind === 'confirm' && confirmed[0].at < e.expiresAt
+        : e.state === 'released'
+          ? released.length === 1
+          : e.state === 'expired'
+            ? confirmed.length + released.length === 0 && sweptAt(e)
+            : // Still held: nothing took it, so every op that could have taken it must have.
+              on.every((o) => !o.ok && o.kind === 'confirm' && o.at >= e.expiresAt) && !sweptAt(e);
+    if (!ok) bad.push(`held reservation ${what}`);
+  }
+  const swept = sweeps.reduce((n, s) => n + s.units, 0);
+  if (swept !== expiredNow) bad.push(`sweeps returned ${swept} units, but ${expiredNow} units expired in this batch`);
+  return bad;
+}
+
 describe.each(SAFE_STRATEGIES.map((s) => [s]))('strategy %s under random interleavings', (name) => {
-  it('keeps every invariant after each sequence of reserve/confirm/release/expire', async () => {
+  it('answers every reserve/confirm/release/expire truthfully and keeps every invariant', async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 }), async (batches) => {
@@ -190,34 +288,53 @@ describe.each(SAFE_STRATEGIES.map((s) => [s]))('strategy %s under random interle
         const s = h.strategy;
         try {
           let now = T0;
-          const got: Reservation[] = [];
+          const fresh: Reservation[] = [];
+          const known = new Map<string, Reservation>();
+          let before = new Map<string, ReservationState>();
           for (const batch of batches) {
-            // The ops of one batch run concurrently: the store sees them interleaved.
+            // Confirms and releases name holds granted in earlier batches, so which hold an op
+            // names does not depend on how this batch's reserves happen to interleave.
+            const targets = [...fresh];
+            const answers: Answered[] = [];
+            const outcomes: Outcome[] = [];
+            // The ops of one batch run concurrently: the store sees them interleaved. A tick
+            // moves the clock for the ops after it in the batch.
             await Promise.all(
               batch.map(async (op) => {
+                const at = now;
                 switch (op.kind) {
                   case 'reserve': {
-                    const r = await s.reserve({ sku: 'sku-1', qty: op.qty, user: `u${op.user}`, idempotencyKey: `r${run}-k${op.key}`, ttlMs: op.ttl, now });
-                    if (r.ok && !r.duplicate) got.push(r.reservation);
+                    const key = `r${run}-k${op.key}`;
+                    const result = await s.reserve({ sku: 'sku-1', qty: op.qty, user: `u${op.user}`, idempotencyKey: key, ttlMs: op.ttl, now: at });
+                    answers.push({ key, op, at, result });
                     return;
                   }
-                  case 'confirm':
-                    if (got.length) await s.confirm(got[op.pick % got.length], now);
+                  case 'confirm': {
+                    if (!targets.length) return;
+                    const target = targets[op.pick % targets.length];
+                    outcomes.push({ kind: 'confirm', target, at, ok: await s.confirm(target, at) });
                     return;
-                  case 'release':
-                    if (got.length) await s.release(got[op.pick % got.length]);
+                  }
+                  case 'release': {
+                    if (!targets.length) return;
+                    const target = targets[op.pick % targets.length];
+                    outcomes.push({ kind: 'release', target, ok: await s.release(target) });
                     return;
+                  }
                   case 'tick':
                     now += op.ms;
                     return;
                   case 'sweep':
-                    await s.sweepExpired(now);
+                    outcomes.push({ kind: 'sweep', at, units: await s.sweepExpired(at) });
                     return;
                 }
               }),
             );
-            const report = checkInvariants({ snapshot: await s.snapshot(), perUserLimit: 4 });
+            const snapshot = await s.snapshot();
+            expect(violations(answers, outcomes, before, known, fresh, snapshot.ledger)).toEqual([]);
+            const report = checkInvariants({ snapshot, perUserLimit: 4 });
             expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+            before = new Map(snapshot.ledger.map((e) => [e.id, e.state]));
           }
           // Once every hold has expired and been swept, nothing is lost: available + sold = initial.
           await s.sweepExpired(now + 10_000);

@@ -89,7 +89,7 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
     need.add('redis');
     need.add('postgres');
   }
-  const live = io.stderrIsTTY && !json && !process.env.CI;
+  const live = io.stderrIsTTY && !json && !io.ci;
   const services = await resolveServices(need, {
     redisUrl: raw.redisUrl as string | undefined,
     databaseUrl: raw.databaseUrl as string | undefined,

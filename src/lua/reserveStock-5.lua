@@ -1,11 +1,12 @@
 --[[
   reserveStock: the whole `lua` strategy reserve, atomic and in one round trip.
 
-  In order: an idempotency key seen before returns its reservation; a request larger
-  than the stock left is refused whole (multi-unit requests are all-or-nothing); a
-  request that would take the user past the per-user limit is refused; otherwise the
-  units are taken, the reservation is written to the ledger as a hold, the hold is
-  scheduled for expiry and the key and the user's units are recorded.
+  In order (DESIGN.md): an idempotency key seen before returns its reservation; a request
+  that would take the user past the per-user limit is refused, even when the SKU is sold
+  out as well; a request larger than the stock left is refused whole (multi-unit requests
+  are all-or-nothing); otherwise the units are taken, the reservation is written to the
+  ledger as a hold, the hold is scheduled for expiry and the key and the user's units are
+  recorded.
 
   Ledger entry (shared with the other Redis strategies, see redis-ledger.ts):
     <state char><qty>:<expiresAt>:<byte length of user>:<user><idempotency key>
@@ -36,15 +37,15 @@ if existing then
   return { existing, redis.call('HGET', KEYS[2], existing) }
 end
 
-local stock = tonumber(redis.call('GET', KEYS[1]))
-if not stock then return -3 end
 local qty = tonumber(ARGV[2])
-if stock < qty then return -1 end
-
 local limit = tonumber(ARGV[6])
 if limit > 0 and (tonumber(redis.call('HGET', KEYS[5], ARGV[3])) or 0) + qty > limit then
   return -2
 end
+
+local stock = tonumber(redis.call('GET', KEYS[1]))
+if not stock then return -3 end
+if stock < qty then return -1 end
 
 redis.call('DECRBY', KEYS[1], qty)
 redis.call('HSET', KEYS[2], ARGV[1], 'h' .. ARGV[2] .. ':' .. ARGV[5] .. ':' .. #ARGV[3] .. ':' .. ARGV[3] .. ARGV[4])

@@ -14,7 +14,7 @@ import { atomicReserveSql, ATOMIC_RESERVE_PARAMS } from '../strategies/atomic.js
 import { createStrategy } from '../strategies/index.js';
 import { schemaIdent } from '../strategies/pg-ledger.js';
 import { runBench } from './run.js';
-import { parsePgbench, parseRedisBenchmarkCsv, requireTool, runTool, urlParts } from './tools.js';
+import { parsePgbench, parseRedisBenchmarkCsv, redisBenchmarkFlags, requireTool, runTool } from './tools.js';
 import type { BenchConfig } from './types.js';
 
 export interface ReferenceComparison {
@@ -55,7 +55,16 @@ async function ours(config: BenchConfig, env: ReferenceEnv, strategy: 'lua' | 'a
   return r.successPerSec;
 }
 
-async function redisBenchmark(redisUrl: string, concurrency: number, durationSec: number, expectPerSec: number, script: 'reserveStock' | 'checkAndDecrement', qty: number): Promise<{ perSec: number; detail: string }> {
+interface RedisBenchmarkRun {
+  /** Connections (-c). */
+  clients: number;
+  /** Requests in flight per connection (-P); 1 = one request per round trip. */
+  pipeline: number;
+  script: 'reserveStock' | 'checkAndDecrement';
+}
+
+async function redisBenchmark(redisUrl: string, run: RedisBenchmarkRun, durationSec: number, expectPerSec: number, qty: number): Promise<{ perSec: number; detail: string }> {
+  const { clients, pipeline, script } = run;
   const tool = requireTool('redis-benchmark', 'redis-tools');
   const redis = await connectRedis(redisUrl, 'Redis (reference)');
   const ns = `ref_${randomBytes(3).toString('hex')}`;
@@ -74,11 +83,10 @@ async function redisBenchmark(redisUrl: string, concurrency: number, durationSec
       args = ['1', keys.stock, String(qty)];
     }
     const n = Math.max(10_000, Math.round(expectPerSec * durationSec));
-    const { host, port, password } = urlParts(redisUrl);
-    const flags = ['-h', host, '-p', port, ...(password ? ['-a', password, '--no-auth-warning'] : []), '-c', String(concurrency), '-n', String(n), '-r', '100000000', '--csv'];
-    const run = await runTool(tool, [...flags, 'EVALSHA', lua.sha, ...args], (durationSec * 10 + 60) * 1000);
-    if (run.code !== 0) throw new Error(`redis-benchmark exited ${run.code}: ${run.stderr.slice(0, 300)}`);
-    const { rps, p50, p99 } = parseRedisBenchmarkCsv(run.stdout);
+    const flags = [...redisBenchmarkFlags(redisUrl), '-c', String(clients), '-P', String(pipeline), '-n', String(n), '-r', '100000000', '--csv'];
+    const out = await runTool(tool, [...flags, 'EVALSHA', lua.sha, ...args], (durationSec * 10 + 60) * 1000);
+    if (out.code !== 0) throw new Error(`redis-benchmark exited ${out.code}: ${out.stderr.slice(0, 300)}`);
+    const { rps, p50, p99 } = parseRedisBenchmarkCsv(out.stdout);
     const left = Number(await redis.get(keys.stock));
     const granted = (BIG_STOCK - left) / qty;
     const perSec = rps * (granted / n);
@@ -140,11 +148,17 @@ export async function runReference(config: BenchConfig, env: ReferenceEnv, log: 
     log(`reference: lua, ${d} s at concurrency ${c}`);
     const lua = await ours(config, env, 'lua', d, c);
     log('reference: redis-benchmark, the same reserveStock script');
-    const same = await redisBenchmark(env.redisUrl, c, d, lua, 'reserveStock', config.qty);
+    const same = await redisBenchmark(env.redisUrl, { clients: c, pipeline: 1, script: 'reserveStock' }, d, lua, config.qty);
     rows.push(comparison('lua vs the same script', 'lua', `redis-benchmark -c ${c} EVALSHA reserveStock`, c, lua, same.perSec, 0.9, same.detail));
+    // Our workers multiplex their requests over one connection each; this row gives
+    // redis-benchmark the same shape: as many connections, as many requests in flight on each.
+    const w = Math.min(config.workers, c);
+    const depth = Math.ceil(c / w);
+    const shaped = await redisBenchmark(env.redisUrl, { clients: w, pipeline: depth, script: 'reserveStock' }, d, lua, config.qty);
+    rows.push(comparison('lua vs the same script, same connections', 'lua', `redis-benchmark -c ${w} -P ${depth} EVALSHA reserveStock`, c, lua, shaped.perSec, 0.9, shaped.detail));
     const lua16 = c === MINIMAL_CONCURRENCY ? lua : await ours(config, env, 'lua', d, MINIMAL_CONCURRENCY);
     log(`reference: redis-benchmark -c ${MINIMAL_CONCURRENCY}, a minimal check-and-decrement script`);
-    const minimal = await redisBenchmark(env.redisUrl, MINIMAL_CONCURRENCY, d, lua16, 'checkAndDecrement', config.qty);
+    const minimal = await redisBenchmark(env.redisUrl, { clients: MINIMAL_CONCURRENCY, pipeline: 1, script: 'checkAndDecrement' }, d, lua16, config.qty);
     rows.push(comparison('lua vs minimal check-and-decrement', 'lua', `redis-benchmark -c ${MINIMAL_CONCURRENCY} EVALSHA checkAndDecrement`, MINIMAL_CONCURRENCY, lua16, minimal.perSec, 0.5, minimal.detail));
   }
   if (env.databaseUrl) {

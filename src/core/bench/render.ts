@@ -40,12 +40,13 @@ export function renderBenchTable(results: StrategyBenchResult[]): string {
 /** The failing invariants with their detail (SKU, amount, requests), and generator warnings. */
 export function renderBenchNotes(results: StrategyBenchResult[]): string {
   const lines: string[] = [];
+  const short = results.find((r) => r.generator.shortRun);
+  if (short) lines.push(chalk.dim(`note: runs under a second (${results.filter((r) => r.generator.shortRun).map((r) => r.strategy).join(', ')}): their rates include warm-up; use --duration 10 and a large --stock for throughput figures`));
   for (const r of results) {
     for (const inv of r.invariants) {
       if (!inv.ok) lines.push(chalk.red(`✗ ${r.strategy}: ${inv.name} broken — ${inv.detail}`));
     }
-    if (r.generator.limited) lines.push(chalk.yellow(`! ${r.strategy}: ${r.generator.note}`));
-    if (r.generator.shortRun && !lines.some((l) => l.includes('warm-up'))) lines.push(chalk.dim(`note: ${r.generator.note}`));
+    if (r.generator.limited) lines.push(chalk.yellow(`! ${r.strategy}: ${r.generator.note.split('; the run lasted')[0]}`));
     if (r.counters.errors > 0) lines.push(chalk.yellow(`! ${r.strategy}: ${r.counters.errors} errors, e.g. ${r.errorSamples.join(' | ')}`));
   }
   return lines.join('\n');

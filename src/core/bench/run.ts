@@ -5,9 +5,12 @@ import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import * as hdr from 'hdr-histogram-js';
+import pg from 'pg';
+import { UsageError } from '../errors.js';
 import { checkInvariants } from '../invariants.js';
 import { createStrategy, storeOf, type StrategyName } from '../strategies/index.js';
 import { latencySummary, mergeWorkerResults } from './aggregate.js';
+import { MAX_POOL } from './worker.js';
 import type { BenchConfig, StrategyBenchResult, WorkerResult, WorkerTask } from './types.js';
 
 // The worker must be compiled JavaScript; this path holds from src/ (vitest) and dist/ alike.
@@ -56,6 +59,14 @@ export function split(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
+/**
+ * Buyers refused as sold out while the SKU had units left at the end: as many of them as the
+ * leftover could have served (1 unit left does not make 4,000 refusals false).
+ */
+export function falseSoldOuts(skus: { sku: string; available: number }[], soldOutBySku: Record<string, number>, qty: number): number {
+  return skus.reduce((n, s) => n + Math.min(soldOutBySku[s.sku] ?? 0, Math.floor(s.available / qty)), 0);
+}
+
 export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchHooks = {}): Promise<StrategyBenchResult[]> {
   const runId = randomBytes(3).toString('hex');
   const pool = new Piscina({ filename: WORKER, minThreads: config.workers, maxThreads: config.workers, idleTimeout: 60_000 });
@@ -87,6 +98,9 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
 
     const workers = Math.min(config.workers, config.concurrency);
     const concurrency = split(config.concurrency, workers);
+    if (store === 'postgres' && env.databaseUrl) {
+      await checkConnectionBudget(env.databaseUrl, config.concurrency, concurrency.reduce((n, c) => n + Math.min(c, MAX_POOL), 0));
+    }
     const attempts = config.buyers !== undefined ? split(config.buyers, workers) : undefined;
     const users = config.users ?? config.buyers ?? 1_000_000;
     // Time for every worker to open its connections before the common start.
@@ -134,14 +148,12 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
     await stopBackground?.();
     stopBackground = undefined;
 
-    const merged = mergeWorkerResults(workerResults, config.concurrency);
+    const perWorker = Math.max(...concurrency);
+    const limits = store === 'postgres' && perWorker > MAX_POOL ? [`${perWorker} requests in flight per worker share ${MAX_POOL} connections, the rest queue in the client`] : [];
+    const merged = mergeWorkerResults(workerResults, config.concurrency, startAt, limits);
     const snapshot = await main.snapshot();
     const report = checkInvariants({ snapshot, perUserLimit: config.perUserLimit, buyerUnits: merged.buyerUnits });
-    let falseSoldOut = 0;
-    for (const s of report.skus) {
-      // Refused as sold out, yet the SKU still had units for them at the end.
-      if (s.available >= config.qty) falseSoldOut += merged.soldOutBySku[s.sku] ?? 0;
-    }
+    const falseSoldOut = falseSoldOuts(report.skus, merged.soldOutBySku, config.qty);
     const sum = (f: (s: (typeof report.skus)[number]) => number) => report.skus.reduce((n, s) => n + f(s), 0);
     const c = merged.counters;
     return {
@@ -159,6 +171,7 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
       successPerSec: round(c.ok / merged.durationSec, 1),
       counters: c,
       latencyMs: latencySummary(merged.histogram),
+      confirmLatencyMs: latencySummary(merged.confirmHistogram),
       generator: merged.generator,
       invariants: report.invariants,
       ok: report.ok,
@@ -169,6 +182,29 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
     await stopBackground?.().catch(() => {});
     if (!hooks.keep) await main.destroy().catch(() => {});
     await main.close().catch(() => {});
+  }
+}
+
+/**
+ * Each Postgres buyer in flight holds a connection. Asking for more than the server has free
+ * would fail mid-run with "too many clients"; say so before any load starts.
+ */
+async function checkConnectionBudget(databaseUrl: string, asked: number, needed: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ max: string; used: string; reserved: string }>(
+      `SELECT current_setting('max_connections') AS max, current_setting('superuser_reserved_connections') AS reserved,
+              (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS used`,
+    );
+    const free = Number(rows[0].max) - Number(rows[0].reserved) - Number(rows[0].used);
+    if (needed > free) {
+      throw new UsageError(
+        `--concurrency ${asked}: each Postgres request in flight holds a connection (${needed} here), and the server has ${free} free (max_connections ${rows[0].max}, ${rows[0].used} in use); lower --concurrency to at most ${Math.max(1, free)} or raise max_connections`,
+      );
+    }
+  } finally {
+    await client.end();
   }
 }
 

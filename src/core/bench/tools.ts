@@ -1,6 +1,6 @@
 // Running the reference tools (redis-benchmark, pgbench) and reading their figures.
 import { spawn } from 'node:child_process';
-import { ServiceError, redact } from '../errors.js';
+import { ServiceError, UsageError, redact } from '../errors.js';
 import { findOnPath } from '../services/redis-server.js';
 
 export interface ToolRun {
@@ -58,6 +58,22 @@ export function parsePgbench(out: string): { tps: number; transactions: number; 
   const failed = /number of failed transactions: (\d+)/.exec(out);
   if (!tps || !tx) throw new Error(`pgbench printed no tps: ${redact(out.slice(0, 400))}`);
   return { tps: Number(tps[1]), transactions: Number(tx[1]), failed: failed ? Number(failed[1]) : 0 };
+}
+
+/**
+ * redis-benchmark's connection flags for a Redis URL: host, port, ACL user, password, db.
+ * redis-benchmark 7 reads no password from the environment, so it is passed with -a (visible
+ * to `ps` on this machine for the length of the reference run).
+ */
+export function redisBenchmarkFlags(url: string): string[] {
+  const u = new URL(url);
+  if (u.protocol === 'rediss:') throw new UsageError('--reference: redis-benchmark is run without TLS; give a redis:// URL (a rediss:// one is not supported)');
+  const { host, port, password, user, database } = urlParts(url);
+  const flags = ['-h', host, '-p', port];
+  if (user && user !== 'default') flags.push('--user', user);
+  if (password) flags.push('-a', password, '--no-auth-warning');
+  if (database && /^\d+$/.test(database)) flags.push('--dbnum', database);
+  return flags;
 }
 
 /** Host / port / password / db of a URL, for tools that take them as flags. */

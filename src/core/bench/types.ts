@@ -77,6 +77,8 @@ export interface WorkerResult {
   soldOutBySku: Record<string, number>;
   /** HDR histogram of reserve latency in microseconds, compressed base64. */
   histogram: string;
+  /** The same for confirms (run right after a granted reserve, in the buyer's slot). */
+  confirmHistogram: string;
   startedAt: number;
   endedAt: number;
   /** Event-loop utilisation of the worker over the run, 0..1: near 1 means the generator is the limit. */
@@ -101,6 +103,8 @@ export interface GeneratorReport {
   /** Busiest worker's event-loop utilisation. */
   eluMax: number;
   loopDelayP99Ms: number;
+  /** How long after the common start the last worker began (slow connects show here). */
+  startLagMs: number;
   /** True when the generator, not the system under test, was the bottleneck. */
   limited: boolean;
   /** Too short to judge the generator or quote a rate: warm-up dominates. */
@@ -123,6 +127,8 @@ export interface StrategyBenchResult {
   successPerSec: number;
   counters: Counters;
   latencyMs: LatencySummary;
+  /** Confirm latency (holds turned into sales), apart from reserve latency. */
+  confirmLatencyMs: LatencySummary;
   generator: GeneratorReport;
   invariants: InvariantResult[];
   ok: boolean;

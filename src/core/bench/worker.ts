@@ -16,6 +16,8 @@ export function newHistogram(): hdr.Histogram {
 }
 
 const MAX_ERROR_SAMPLES = 5;
+/** Postgres connections one worker opens at most; more in flight queue in the client (reported). */
+export const MAX_POOL = 200;
 
 export default async function runWorker(task: WorkerTask): Promise<WorkerResult> {
   const strategy = await createStrategy(task.strategy, {
@@ -25,7 +27,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     naiveStore: task.naiveStore,
     // One connection per buyer in flight: a pool smaller than the concurrency would queue
     // requests inside the generator and hide the store's real behaviour.
-    connections: Math.max(1, Math.min(task.concurrency, 200)),
+    connections: Math.max(1, Math.min(task.concurrency, MAX_POOL)),
   });
   await strategy.connect(task.skus);
   // Workers start together, after every one has its connections: the measured window holds
@@ -35,6 +37,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   const rand = prng(childSeed(task.seed, task.workerIndex));
   const pickSku = picker(task.skus.length, task.skew, rand);
   const hist = newHistogram();
+  const confirmHist = newHistogram();
   const c = emptyCounters();
   const buyerUnits: Record<string, number> = {};
   const soldOutBySku: Record<string, number> = {};
@@ -78,7 +81,10 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
             c.ok++;
             buyerUnits[sku] = (buyerUnits[sku] ?? 0) + task.qty;
             if (task.confirmRate > 0 && rand() < task.confirmRate) {
-              if (await strategy.confirm(r.reservation)) c.confirmed++;
+              const t1 = performance.now();
+              const sold = await strategy.confirm(r.reservation);
+              confirmHist.recordValue(Math.max(1, Math.round((performance.now() - t1) * 1000)));
+              if (sold) c.confirmed++;
               else c.confirmFailed++;
             }
           }
@@ -100,13 +106,14 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   const elu0 = performance.eventLoopUtilization();
   delay.enable();
   const startedAt = Date.now();
+  let endedAt = startedAt;
   try {
     await Promise.all(Array.from({ length: task.concurrency }, buyer));
+    endedAt = Date.now();
   } finally {
     delay.disable();
     await strategy.close();
   }
-  const endedAt = Date.now();
   const elu = performance.eventLoopUtilization(elu0).utilization;
   tick(true);
   task.progress?.close();
@@ -116,6 +123,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     buyerUnits,
     soldOutBySku,
     histogram: hdr.encodeIntoCompressedBase64(hist),
+    confirmHistogram: hdr.encodeIntoCompressedBase64(confirmHist),
     startedAt,
     endedAt,
     elu,

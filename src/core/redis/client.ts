@@ -19,8 +19,15 @@ export async function connectRedis(url: string, what: string, options: RedisOpti
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 3_000,
-    // A command fails after one reconnect instead of hanging a benchmark on a dead server.
-    maxRetriesPerRequest: 1,
+    // A command the server may have run but never answered is never sent again: re-sending
+    // double-applies INCRBY/RPUSH compensation, DECRBY and HINCRBY, and turns a buyer's own
+    // reserve into a "duplicate". Without a re-send ioredis would drop such a command's
+    // promise unsettled, so every close also fails what was in flight
+    // (maxRetriesPerRequest 0): the caller sees an error and counts it. Commands issued while
+    // reconnecting were never sent and still go out once the connection is back, or fail if
+    // the reconnect fails.
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
     retryStrategy: (times) => {
       if (!ready) return times < CONNECT_ATTEMPTS ? 200 : null;
       return Math.min(times * 100, 2_000);

@@ -59,6 +59,11 @@ export function replyKey(namespace: string, instance: string): string {
   return `fs:{${namespace}}:reply:${instance}`;
 }
 
+/** queue: where an instance moves the answers it is handling, so a dropped connection loses none (same hash tag as the reply list). */
+export function processingKey(replyTo: string): string {
+  return `${replyTo}:processing`;
+}
+
 /** SCAN pattern for every key of the namespace (SKU keys and namespace keys alike). */
 export function namespacePattern(namespace: string): string {
   return `fs:{${checkNamespace(namespace)}[:}]*`;
@@ -94,14 +99,18 @@ export function confirmHoldCall(k: SkuKeys, id: string, now: number): [string[],
   return [[k.ledger, k.holds], [id, now]];
 }
 
-/** KEYS and ARGV of releaseHold-4.lua. */
-export function releaseHoldCall(k: SkuKeys, units: UnitStore, id: string): [string[], string[]] {
-  return [[unitsKey(k, units), k.ledger, k.holds, k.users], [id, units]];
+function returnHoldsKeys(k: SkuKeys, units: UnitStore): string[] {
+  return [unitsKey(k, units), k.ledger, k.holds, k.users];
 }
 
-/** KEYS and ARGV of sweepExpired-4.lua. */
+/** KEYS and ARGV of returnHolds-4.lua releasing one hold. */
+export function releaseHoldCall(k: SkuKeys, units: UnitStore, id: string): [string[], string[]] {
+  return [returnHoldsKeys(k, units), [units, 'release', id]];
+}
+
+/** KEYS and ARGV of returnHolds-4.lua sweeping the holds due at `now`. */
 export function sweepExpiredCall(k: SkuKeys, units: UnitStore, now: number, batch: number): [string[], (string | number)[]] {
-  return [[unitsKey(k, units), k.ledger, k.holds, k.users], [now, units, batch]];
+  return [returnHoldsKeys(k, units), [units, 'expire', now, batch]];
 }
 
 export interface ReferenceOptions {

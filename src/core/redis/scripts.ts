@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 // src/core/redis under vitest and from dist/core/redis once compiled.
 const LUA_DIR = new URL('../../../src/lua/', import.meta.url);
 
-export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'releaseHold', 'sweepExpired'] as const;
+export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'returnHolds'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 export interface LuaScript {
@@ -91,9 +91,8 @@ export interface ScriptedRedis extends Redis {
   /** 1, [existing id, entry], or a negative ScriptCode. */
   reserveStock(keys: string[], argv: Args): Promise<number | [string, string]>;
   confirmHold(keys: string[], argv: Args): Promise<number>;
-  releaseHold(keys: string[], argv: Args): Promise<number>;
-  /** [units returned, holds looked at]. */
-  sweepExpired(keys: string[], argv: Args): Promise<[number, number]>;
+  /** release: units returned or a negative ScriptCode; expire: [units returned, holds looked at]. */
+  returnHolds(keys: string[], argv: Args): Promise<number | [number, number]>;
 }
 
 export function defineScripts(redis: Redis): ScriptedRedis {

@@ -4,20 +4,8 @@
 // sold out only when every bucket was examined and together they lack the units; when it had to
 // skip buckets that others held, it retries a bounded number of times, then reports 'conflict'.
 import type pg from 'pg';
-import {
-  backoff,
-  DEFAULT_RETRY,
-  grantParams,
-  grantSql,
-  granted,
-  inTransaction,
-  PgLedgerStrategy,
-  schemaName,
-  tsToMs,
-  type GrantRow,
-  type RetryOptions,
-  type Spent,
-} from './pg-ledger.js';
+import { backoff, DEFAULT_RETRY, granted, inTransaction, PgLedgerStrategy, type RetryOptions, type Spent } from './pg-ledger.js';
+import { grantParams, grantSql, schemaName, tsToMs, type GrantRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export const DEFAULT_BUCKETS = 8;

@@ -3,7 +3,8 @@
 // a reserve is one round trip with no transaction around it: the statement is the transaction.
 // The bench's --reference mode runs exactly this statement with `pgbench -M prepared`.
 import type pg from 'pg';
-import { grantParams, grantSql, granted, PgLedgerStrategy, schemaIdent, type GrantRow, type Spent } from './pg-ledger.js';
+import { granted, PgLedgerStrategy, type Spent } from './pg-ledger.js';
+import { bucketZeroGrantSql, grantParams, schemaIdent, type GrantRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 /** Name of the prepared statement on each connection. */
@@ -13,14 +14,7 @@ export const ATOMIC_RESERVE_STATEMENT = 'atomic_reserve';
 export const ATOMIC_RESERVE_PARAMS = ['sku', 'qty', 'user', 'idempotencyKey', 'expiresAtMs'] as const;
 
 function sqlFor(s: string): string {
-  return grantSql(
-    s,
-    `took AS (
-  UPDATE ${s}.stock SET available = available - $2::int, version = version + 1
-  WHERE sku = $1::text AND bucket = 0 AND available >= $2::int AND NOT EXISTS (SELECT FROM existing)
-  RETURNING bucket
-)`,
-  );
+  return bucketZeroGrantSql(s, 'available >= $2::int');
 }
 
 /**

@@ -2,7 +2,7 @@
 // limit, the stock check and the ledger write happen atomically in one EVALSHA.
 import { reserveStockArgv, reserveStockKeys } from '../redis/keys.js';
 import { ScriptCode, scriptError } from '../redis/scripts.js';
-import { decodeEntry, RedisLedgerStrategy, reservationOf, type SkuState } from './redis-ledger.js';
+import { duplicateResult, RedisLedgerStrategy, type SkuState } from './redis-ledger.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export class LuaStrategy extends RedisLedgerStrategy {
@@ -27,9 +27,7 @@ export class LuaStrategy extends RedisLedgerStrategy {
       const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt };
       return { ok: true, reservation, duplicate: false, retries: 0 };
     }
-    if (Array.isArray(reply)) {
-      return { ok: true, reservation: reservationOf(decodeEntry(reply[0], req.sku, reply[1])), duplicate: true, retries: 0 };
-    }
+    if (Array.isArray(reply)) return duplicateResult(reply[0], req.sku, reply[1]);
     if (reply === ScriptCode.SoldOut) return { ok: false, reason: 'sold_out', retries: 0 };
     if (reply === ScriptCode.LimitExceeded) return { ok: false, reason: 'limit_exceeded', retries: 0 };
     throw scriptError(reply, 'reserveStock');

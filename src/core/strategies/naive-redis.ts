@@ -2,7 +2,7 @@
 // result. Nothing makes the read and the write atomic, so concurrent buyers read the same
 // stock and each writes its own answer: it oversells, and the harness must catch it.
 // Every grant is still recorded in the ledger honestly, which is how it gets caught.
-import { decodeEntry, RedisLedgerStrategy, reservationOf } from './redis-ledger.js';
+import { duplicateResult, RedisLedgerStrategy } from './redis-ledger.js';
 import type { Reservation, ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export class NaiveRedisStrategy extends RedisLedgerStrategy {
@@ -23,7 +23,7 @@ export class NaiveRedisStrategy extends RedisLedgerStrategy {
     if (existing !== null) {
       const entry = await r.hget(s.keys.ledger, existing);
       if (entry === null) return { ok: false, reason: 'in_progress', retries: 0 };
-      return { ok: true, reservation: reservationOf(decodeEntry(existing, s.sku, entry)), duplicate: true, retries: 0 };
+      return duplicateResult(existing, s.sku, entry);
     }
     if (s.perUserLimit > 0 && Number(mine ?? 0) + req.qty > s.perUserLimit) return { ok: false, reason: 'limit_exceeded', retries: 0 };
     const left = Number(stock ?? 0);

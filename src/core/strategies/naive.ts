@@ -4,7 +4,8 @@
 // both win, and one write is lost. It MUST oversell under concurrency; the harness proves itself
 // by catching it. Every grant is still recorded honestly in the ledger.
 import type pg from 'pg';
-import { grantParams, granted, msToTs, PgLedgerStrategy, tsToMs, type GrantRow, type Spent } from './pg-ledger.js';
+import { granted, PgLedgerStrategy, type Spent } from './pg-ledger.js';
+import { grantParams, msToTs, tsToMs, type GrantRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 interface NaiveRead {

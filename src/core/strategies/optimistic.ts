@@ -2,19 +2,8 @@
 // then write only if the version is still the one read; a changed version means someone else
 // got there first, so read again after a jittered pause, a bounded number of times.
 import type pg from 'pg';
-import {
-  backoff,
-  DEFAULT_RETRY,
-  grantParams,
-  grantSql,
-  granted,
-  PgLedgerStrategy,
-  probeSql,
-  type GrantRow,
-  type ProbeRow,
-  type RetryOptions,
-  type Spent,
-} from './pg-ledger.js';
+import { backoff, DEFAULT_RETRY, granted, PgLedgerStrategy, type RetryOptions, type Spent } from './pg-ledger.js';
+import { bucketZeroGrantSql, grantParams, probeSql, type GrantRow, type ProbeRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export class OptimisticStrategy extends PgLedgerStrategy {
@@ -28,14 +17,7 @@ export class OptimisticStrategy extends PgLedgerStrategy {
     this.retry = { ...DEFAULT_RETRY, ...retry };
     this.readSql = probeSql(this.s, false);
     // The version match is the whole protection: the stock check was made on what we read.
-    this.writeSql = grantSql(
-      this.s,
-      `took AS (
-  UPDATE ${this.s}.stock SET available = available - $2::int, version = version + 1
-  WHERE sku = $1::text AND bucket = 0 AND version = $6::bigint AND NOT EXISTS (SELECT FROM existing)
-  RETURNING bucket
-)`,
-    );
+    this.writeSql = bucketZeroGrantSql(this.s, 'version = $6::bigint');
   }
 
   protected async attempt(pool: pg.Pool, req: ReserveRequest, spent: Spent): Promise<ReserveResult> {

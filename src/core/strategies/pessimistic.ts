@@ -2,7 +2,8 @@
 // behind the row lock for the length of a transaction, so the check and the decrement can be
 // plain application logic: nobody else can change the row in between.
 import type pg from 'pg';
-import { grantParams, grantSql, granted, inTransaction, PgLedgerStrategy, probeSql, type GrantRow, type ProbeRow, type Spent } from './pg-ledger.js';
+import { granted, inTransaction, PgLedgerStrategy, type Spent } from './pg-ledger.js';
+import { bucketZeroGrantSql, grantParams, probeSql, type GrantRow, type ProbeRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export class PessimisticStrategy extends PgLedgerStrategy {
@@ -14,14 +15,7 @@ export class PessimisticStrategy extends PgLedgerStrategy {
     super(ctx);
     this.lockSql = probeSql(this.s, true);
     // Unconditional on available: the row lock and the check above it are what protect the stock.
-    this.grantText = grantSql(
-      this.s,
-      `took AS (
-  UPDATE ${this.s}.stock SET available = available - $2::int, version = version + 1
-  WHERE sku = $1::text AND bucket = 0 AND NOT EXISTS (SELECT FROM existing)
-  RETURNING bucket
-)`,
-    );
+    this.grantText = bucketZeroGrantSql(this.s);
   }
 
   protected attempt(pool: pg.Pool, req: ReserveRequest, spent: Spent): Promise<ReserveResult> {

@@ -2,8 +2,8 @@
 // consumer per SKU decides, in arrival order, and answers on the caller's reply list. No
 // two decisions for a SKU ever race, so the decision itself needs no atomic primitive.
 import type { Redis } from 'ioredis';
-import { replyKey, skuKeys, type SkuKeys } from '../redis/keys.js';
-import { encodeEntry, decodeEntry, RedisLedgerStrategy, reservationOf } from './redis-ledger.js';
+import { processingKey, replyKey, skuKeys, type SkuKeys } from '../redis/keys.js';
+import { duplicateResult, encodeEntry, RedisLedgerStrategy } from './redis-ledger.js';
 import type { LoadOptions, ReserveRequest, ReserveResult, SkuStock, StrategyContext } from './types.js';
 
 export const CONSUMER_GROUP = 'flashsale';
@@ -15,6 +15,8 @@ export const REPLY_TIMEOUT_MS = 10_000;
 const REPLY_GRACE_MS = 2_000;
 /** Answers nobody collected (the caller died) disappear with their list. */
 const REPLY_TTL_MS = 60_000;
+/** How long the reply reader waits before reading again after its connection failed. */
+const REREAD_MS = 200;
 const SEP = '\x1f';
 
 /** A reserve request as it travels on the stream. */
@@ -68,9 +70,10 @@ export function decideBatch(msgs: QueueMessage[], st: BatchState): Decision[] {
     if (stored === msg.id) return { kind: 'applied', msg };
     if (stored !== undefined) return { kind: 'duplicate', msg, of: stored };
     if (msg.deadline < st.now) return { kind: 'late', msg };
-    if (msg.qty > st.stock) return { kind: 'refuse', msg, reason: 'sold_out' };
+    // The per-user limit before the stock, as in reserveStock-5.lua (DESIGN.md's order).
     const mine = st.users.get(msg.user) ?? 0;
     if (st.perUserLimit > 0 && mine + msg.qty > st.perUserLimit) return { kind: 'refuse', msg, reason: 'limit_exceeded' };
+    if (msg.qty > st.stock) return { kind: 'refuse', msg, reason: 'sold_out' };
     st.stock -= msg.qty;
     st.users.set(msg.user, mine + msg.qty);
     granted.set(msg.key, msg);
@@ -99,6 +102,8 @@ export class QueueStrategy extends RedisLedgerStrategy {
   private listening?: Promise<void>;
   private replyConn?: Redis;
   private closed = false;
+  /** The reply reader's last connection error, kept for a person debugging; it reads on regardless. */
+  replyError?: Error;
 
   constructor(ctx: StrategyContext) {
     super(ctx, 'counter');
@@ -150,8 +155,10 @@ export class QueueStrategy extends RedisLedgerStrategy {
     const consumers = await Promise.all(
       (await this.skuNames()).map(async (sku) => {
         const s = await this.sku(sku);
-        const open = () => this.open({ enableAutoPipelining: false });
-        const [reader, writer] = await Promise.all([open(), open()]);
+        const [reader, writer] = await Promise.all([
+          this.open('consumer-read', { enableAutoPipelining: false }),
+          this.open('consumer-write', { enableAutoPipelining: false }),
+        ]);
         return new SkuConsumer(s.keys, s.perUserLimit, `${this.instanceId}:${sku}`, reader, writer);
       }),
     );
@@ -165,30 +172,54 @@ export class QueueStrategy extends RedisLedgerStrategy {
     this.replyConn?.disconnect();
     await this.listening;
     this.failWaiters(new Error('queue: strategy closed while waiting for an answer'));
+    await this.redis?.del(processingKey(this.replyTo)).catch(() => undefined);
     await super.close();
   }
 
-  /** One blocking connection per instance collects every answer, so waiting costs no connection per request. */
+  /**
+   * One blocking connection per instance collects every answer, so waiting costs no connection
+   * per request. Answers are moved, not popped, into a processing list that is emptied only once
+   * they were handled: when the connection drops, the reader reconnects, handles what the
+   * processing list holds (answers whose reply was lost on the way) and reads on. No waiter is
+   * failed for it; each one's own timer decides whether its answer came too late.
+   */
   private async readReplies(): Promise<void> {
-    try {
-      const conn = (this.replyConn = await this.open({ enableAutoPipelining: false }));
-      if (this.closed) return conn.disconnect();
-      while (!this.closed) {
-        const got = await conn.blmpop(BLOCK_MS / 1000, 1, this.replyTo, 'LEFT', 'COUNT', BATCH);
-        if (got) for (const line of got[1]) this.answer(line);
+    const processing = processingKey(this.replyTo);
+    let recovered = false;
+    while (!this.closed) {
+      try {
+        const conn = (this.replyConn ??= await this.open('replies', { enableAutoPipelining: false }));
+        if (this.closed) break;
+        if (!recovered) {
+          // Some of these may have been handled already: a waiter is answered once, then forgotten.
+          for (const line of await conn.lrange(processing, 0, -1)) this.answer(line);
+          recovered = true;
+        }
+        // The previous batch is handled: drop it and take everything waiting, in one atomic step.
+        const replies = await conn.multi().del(processing).rename(this.replyTo, processing).lrange(processing, 0, -1).exec();
+        let lines = (replies?.[2]?.[1] ?? []) as string[];
+        if (lines.length === 0) {
+          const line = await conn.blmove(this.replyTo, processing, 'LEFT', 'RIGHT', BLOCK_MS / 1000);
+          lines = line === null ? [] : [line];
+        }
+        for (const line of lines) this.answer(line);
+      } catch (err) {
+        if (this.closed) break;
+        this.replyError = err as Error;
+        recovered = false;
+        // ioredis reconnects on its own; a connection it gave up on is replaced.
+        if (this.replyConn?.status === 'end') this.replyConn = undefined;
+        await new Promise((r) => setTimeout(r, REREAD_MS));
       }
-    } catch (err) {
-      if (this.closed) return;
-      this.listening = undefined;
-      this.failWaiters(err as Error);
     }
+    this.replyConn?.disconnect();
   }
 
   private answer(line: string): void {
     const a = line.indexOf(SEP);
     const id = line.slice(0, a);
     const w = this.waiters.get(id);
-    if (!w) return; // the caller gave up already
+    if (!w) return; // answered already, or the caller gave up
     this.waiters.delete(id);
     clearTimeout(w.timer);
     const { req } = w;
@@ -199,8 +230,11 @@ export class QueueStrategy extends RedisLedgerStrategy {
       }
       case DUPLICATE: {
         const b = line.indexOf(SEP, a + 3);
-        const entry = decodeEntry(line.slice(a + 3, b), req.sku, line.slice(b + 1));
-        return w.resolve({ ok: true, reservation: reservationOf(entry), duplicate: true, retries: 0 });
+        try {
+          return w.resolve(duplicateResult(line.slice(a + 3, b), req.sku, line.slice(b + 1)));
+        } catch (err) {
+          return w.reject(err as Error);
+        }
       }
       case SOLD_OUT:
         return w.resolve({ ok: false, reason: 'sold_out', retries: 0 });

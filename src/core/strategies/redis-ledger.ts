@@ -3,7 +3,7 @@
 // scripts whichever way the units were taken). Also the plain-command reserve that `list`
 // and `decr` share, since they differ only in how they take units.
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ServiceError } from '../errors.js';
 import { connectRedis, REDIS_SUGGESTION } from '../redis/client.js';
 import {
@@ -72,6 +72,11 @@ export function reservationOf(e: LedgerEntry): Reservation {
   return { id: e.id, sku: e.sku, qty: e.qty, user: e.user, idempotencyKey: e.idempotencyKey, expiresAt: e.expiresAt };
 }
 
+/** The answer to a reserve whose idempotency key already produced reservation `id` (ledger entry `entry`). */
+export function duplicateResult(id: string, sku: string, entry: string): ReserveResult {
+  return { ok: true, reservation: reservationOf(decodeEntry(id, sku, entry)), duplicate: true, retries: 0 };
+}
+
 /** What an instance keeps per SKU after the first call, so a reserve needs no lookup. */
 export interface SkuState {
   sku: string;
@@ -83,6 +88,11 @@ export interface SkuState {
 const SWEEP_BATCH = 500;
 const SCAN_COUNT = 1_000;
 const LOAD_CHUNK = 10_000;
+
+/** Queues pushing `n` tokens onto the list strategy's dispenser, in slices to keep commands small. */
+function pushTokens(m: ChainableCommander, key: string, n: number): void {
+  for (let done = 0; done < n; done += LOAD_CHUNK) m.rpush(key, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
+}
 
 export abstract class RedisLedgerStrategy implements Strategy {
   abstract readonly name: StrategyName;
@@ -115,16 +125,20 @@ export abstract class RedisLedgerStrategy implements Strategy {
    */
   protected client(): Promise<ScriptedRedis> {
     if (this.redis) return Promise.resolve(this.redis);
-    this.connecting ??= this.open({ enableAutoPipelining: false }).then((r) => (this.redis = defineScripts(r)));
+    this.connecting ??= this.open('main', { enableAutoPipelining: false }).then((r) => (this.redis = defineScripts(r)));
     return this.connecting;
   }
 
-  /** A further connection, e.g. for blocking commands that must not stall the shared one. */
-  protected open(options: { enableAutoPipelining?: boolean } = {}): Promise<Redis> {
+  /**
+   * A further connection, e.g. for blocking commands that must not stall the shared one. It is
+   * named fs:<namespace>:<strategy>:<role> (CLIENT LIST), so a person or a test can find it;
+   * the namespace is checked and a role is a fixed word, so the name never holds a space.
+   */
+  protected open(role: string, options: { enableAutoPipelining?: boolean } = {}): Promise<Redis> {
     if (!this.ctx.redisUrl) {
       return Promise.reject(new ServiceError('redis', `strategy ${this.name} needs Redis and no Redis URL was given`, REDIS_SUGGESTION));
     }
-    return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, options);
+    return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, { ...options, connectionName: `fs:${this.namespace}:${this.name}:${role}` });
   }
 
   protected nextId(): string {
@@ -160,8 +174,8 @@ export abstract class RedisLedgerStrategy implements Strategy {
       const p = r.multi();
       p.hset(k.meta, 'initial', n, 'limit', options.perUserLimit);
       if (this.units === 'counter') p.set(k.stock, n);
-      // The list strategy's dispenser: one token per unit, pushed in slices to keep commands small.
-      else for (let done = 0; done < n; done += LOAD_CHUNK) p.rpush(k.tokens, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
+      // The list strategy's dispenser: one token per unit.
+      else pushTokens(p, k.tokens, n);
       p.rpush(skuListKey(this.namespace), sku);
       await p.exec();
     }
@@ -181,10 +195,10 @@ export abstract class RedisLedgerStrategy implements Strategy {
   async release(reservation: Reservation): Promise<boolean> {
     const r = await this.client();
     const [keys, argv] = releaseHoldCall(skuKeys(this.namespace, reservation.sku), this.units, reservation.id);
-    const code = await r.releaseHold(keys, argv);
+    const code = (await r.returnHolds(keys, argv)) as number;
     if (code > 0) return true;
     if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld) return false;
-    throw scriptError(code, 'releaseHold');
+    throw scriptError(code, 'returnHolds');
   }
 
   async sweepExpired(now: number): Promise<number> {
@@ -194,7 +208,7 @@ export abstract class RedisLedgerStrategy implements Strategy {
       const k = skuKeys(this.namespace, sku);
       for (;;) {
         const [keys, argv] = sweepExpiredCall(k, this.units, now, SWEEP_BATCH);
-        const [returned, looked] = await r.sweepExpired(keys, argv);
+        const [returned, looked] = (await r.returnHolds(keys, argv)) as [number, number];
         units += returned;
         if (looked < SWEEP_BATCH) break;
       }
@@ -246,55 +260,107 @@ export abstract class RedisLedgerStrategy implements Strategy {
     const id = await r.hget(s.keys.idem, idempotencyKey);
     const entry = id === null ? null : await r.hget(s.keys.ledger, id);
     if (id === null || entry === null) return { ok: false, reason: 'in_progress', retries: 0 };
-    return { ok: true, reservation: reservationOf(decodeEntry(id, s.sku, entry)), duplicate: true, retries: 0 };
+    return duplicateResult(id, s.sku, entry);
   }
 
-  /** Writes a granted hold: ledger entry and expiry together, so a sweep never sees one without the other. */
+  /**
+   * Writes a granted hold: ledger entry and expiry together, so a sweep never sees one without
+   * the other. Throws when either was not written (EXEC answers a failed command in its reply).
+   */
   protected async recordHold(r: Redis, s: SkuState, res: Reservation): Promise<void> {
-    await r
+    const replies = await r
       .multi()
       .hset(s.keys.ledger, res.id, encodeEntry('held', res.qty, res.expiresAt, res.user, res.idempotencyKey))
       .zadd(s.keys.holds, res.expiresAt, res.id)
       .exec();
+    const failed = replies === null ? new Error('EXEC aborted') : replies.find(([err]) => err)?.[0];
+    if (failed) throw new Error(`${this.name}: hold ${res.id} of ${res.sku} was not recorded: ${failed.message}`);
+  }
+
+  /** Queues putting `qty` units back where this strategy keeps them. */
+  protected giveBack(m: ChainableCommander, s: SkuState, qty: number): void {
+    if (this.units === 'counter') m.incrby(s.keys.stock, qty);
+    else pushTokens(m, s.keys.tokens, qty);
   }
 }
 
 /**
  * Reserve with plain commands and compensation instead of atomicity: claim the idempotency
  * key (HSETNX) and count the user's units (HINCRBY) in one round trip, take the units,
- * then write the ledger; every refusal undoes what was done before it. `list` and `decr`
- * differ only in `takeUnits`. The price of no atomicity: a process dying between steps leaves
- * a claimed key without a reservation (later retries see in_progress), units counted against
- * the user, or units taken but never recorded (conservation reports them); the ledger never
- * records more than was taken, so it cannot hide an oversell.
+ * then write the ledger; every refusal undoes what was done before it, and so does an error
+ * (best effort, then the error is rethrown). `list` and `decr` differ only in `takeUnits`.
+ * The price of no atomicity: a process dying between steps, or a connection dropping while a
+ * step's reply is on its way, leaves a claimed key without a reservation (later retries see
+ * in_progress), units counted against the user, or units taken but never recorded
+ * (conservation reports them); the ledger never records more than was taken, so it cannot
+ * hide an oversell.
  */
 export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
-  /** Takes qty units all-or-nothing; on false, nothing was taken (or it was put back). */
+  /**
+   * Takes qty units all-or-nothing; on false, nothing was taken (or it was put back). When it
+   * throws, what it took is unknown and stays taken: leaked units show in conservation, units
+   * given back twice would be an oversell.
+   */
   protected abstract takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean>;
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
     const r = this.redis ?? (await this.client());
     const s = this.known(req.sku) ?? (await this.sku(req.sku));
     const id = this.nextId();
-    const [claimed, mine] = await Promise.all([r.hsetnx(s.keys.idem, req.idempotencyKey, id), r.hincrby(s.keys.users, req.user, req.qty)]);
-    if (!claimed) {
+    const [claim, count] = await Promise.allSettled([r.hsetnx(s.keys.idem, req.idempotencyKey, id), r.hincrby(s.keys.users, req.user, req.qty)]);
+    if (claim.status === 'rejected' || count.status === 'rejected') {
+      // Undo only the step known to have been applied; the other one's fate is unknown.
+      await this.undo(r, s, req, id, { claimed: claim.status === 'fulfilled' && claim.value === 1, counted: count.status === 'fulfilled', taken: false });
+      throw claim.status === 'rejected' ? claim.reason : (count as PromiseRejectedResult).reason;
+    }
+    if (!claim.value) {
       await r.hincrby(s.keys.users, req.user, -req.qty);
       return this.duplicateOf(s, req.idempotencyKey);
     }
-    const limited = s.perUserLimit > 0 && mine > s.perUserLimit;
-    if (limited || !(await this.takeUnits(r, s, req.qty))) {
-      await Promise.all([r.hincrby(s.keys.users, req.user, -req.qty), r.hdel(s.keys.idem, req.idempotencyKey)]);
-      return { ok: false, reason: limited ? 'limit_exceeded' : 'sold_out', retries: 0 };
+    // From here on the key is ours and the user's units are counted: any error gives them back.
+    let taken = false;
+    let refused = false;
+    try {
+      const limited = s.perUserLimit > 0 && count.value > s.perUserLimit;
+      taken = !limited && (await this.takeUnits(r, s, req.qty));
+      if (!taken) {
+        refused = true;
+        await Promise.all([r.hincrby(s.keys.users, req.user, -req.qty), r.hdel(s.keys.idem, req.idempotencyKey)]);
+        return { ok: false, reason: limited ? 'limit_exceeded' : 'sold_out', retries: 0 };
+      }
+      const reservation: Reservation = {
+        id,
+        sku: req.sku,
+        qty: req.qty,
+        user: req.user,
+        idempotencyKey: req.idempotencyKey,
+        expiresAt: (req.now ?? Date.now()) + req.ttlMs,
+      };
+      await this.recordHold(r, s, reservation);
+      return { ok: true, reservation, duplicate: false, retries: 0 };
+    } catch (err) {
+      // A refusal's own undo that failed is not run again: half of it may have been applied.
+      if (!refused) await this.undo(r, s, req, id, { claimed: true, counted: true, taken });
+      throw err;
     }
-    const reservation: Reservation = {
-      id,
-      sku: req.sku,
-      qty: req.qty,
-      user: req.user,
-      idempotencyKey: req.idempotencyKey,
-      expiresAt: (req.now ?? Date.now()) + req.ttlMs,
-    };
-    await this.recordHold(r, s, reservation);
-    return { ok: true, reservation, duplicate: false, retries: 0 };
+  }
+
+  /**
+   * Best-effort undo after an error, in one MULTI so it applies whole or not at all. Units are
+   * given back only if the hold is not in the ledger: a ledger write whose reply was lost did
+   * happen, and that hold stands (it expires like any other).
+   */
+  private async undo(r: Redis, s: SkuState, req: ReserveRequest, id: string, done: { claimed: boolean; counted: boolean; taken: boolean }): Promise<void> {
+    try {
+      if (!done.counted && !done.claimed) return;
+      if (done.taken && (await r.hexists(s.keys.ledger, id))) return;
+      const m = r.multi();
+      if (done.counted) m.hincrby(s.keys.users, req.user, -req.qty);
+      if (done.claimed) m.hdel(s.keys.idem, req.idempotencyKey);
+      if (done.taken) this.giveBack(m, s, req.qty);
+      await m.exec();
+    } catch {
+      // The caller gets the first error; what could not be undone shows in the invariants.
+    }
   }
 }

@@ -60,12 +60,12 @@ describe('script calls', () => {
 
   it('gives reserveStock KEYS in the order its header documents, as many as its file name says', () => {
     const keys = reserveStockKeys(k);
-    expect(keys).toEqual([k.stock, k.ledger, k.holds, k.idem, k.users]);
+    expect(keys).toEqual([k.stock, k.ledger, k.holds, k.users]);
     expect(keys).toHaveLength(luaScript('reserveStock').numberOfKeys);
   });
 
-  it('gives reserveStock ARGV as id, qty, user, idempotency key, expiresAt, limit', () => {
-    expect(reserveStockArgv({ id: 'r1', qty: 2, user: 'u', idempotencyKey: 'k', expiresAt: 99, perUserLimit: 4 })).toEqual(['r1', 2, 'u', 'k', 99, 4]);
+  it('gives reserveStock ARGV as idempotency key (the reservation id), qty, user, expiresAt, limit', () => {
+    expect(reserveStockArgv({ qty: 2, user: 'u', idempotencyKey: 'k', expiresAt: 99, perUserLimit: 4 })).toEqual(['k', 2, 'u', 99, 4]);
   });
 
   it('gives confirmHold the ledger then the holds', () => {
@@ -96,6 +96,6 @@ describe('script calls', () => {
 
   it('builds the redis-benchmark arguments of the same reserve, unique per call', () => {
     const args = reserveStockBenchmarkArgs('ns', 's', { now: 1_000, ttlMs: 60_000, qty: 1, perUserLimit: 0 });
-    expect(args).toEqual(['5', ...reserveStockKeys(k), 'rb:__rand_int__', '1', 'u:__rand_int__', 'k:__rand_int__', '61000', '0']);
+    expect(args).toEqual(['4', ...reserveStockKeys(k), 'k:__rand_int__', '1', 'u:__rand_int__', '61000', '0']);
   });
 });

@@ -97,13 +97,20 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
     const list = byKey.get(k) ?? [];
     list.push(e);
     byKey.set(k, list);
-    byId.set(e.id, (byId.get(e.id) ?? 0) + 1);
+    // ids are unique within a SKU (lua uses the idempotency key as the id)
+    const idKey = `${e.sku}\u0000${e.id}`;
+    byId.set(idKey, (byId.get(idKey) ?? 0) + 1);
   }
   const dupes: string[] = [];
   for (const list of byKey.values()) {
     if (list.length > 1) dupes.push(`key ${list[0].idempotencyKey} on ${list[0].sku}: ${list.length} reservations (${sample(list)})`);
   }
-  for (const [id, n] of byId) if (n > 1) dupes.push(`reservation id ${id} recorded ${n} times`);
+  for (const [k, n] of byId) {
+    if (n > 1) {
+      const [sku, id] = k.split('\u0000');
+      dupes.push(`reservation id ${id} on ${sku} recorded ${n} times`);
+    }
+  }
 
   const perUser: string[] = [];
   if (perUserLimit > 0) {

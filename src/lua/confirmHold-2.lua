@@ -3,7 +3,7 @@
   even when no sweep has run yet, so a late payment never buys units that are already
   due back on sale. The user's units stay counted: the limit covers held + bought.
 
-  KEYS[1] ledger hash: reservation id -> entry (format in reserveStock-5.lua)
+  KEYS[1] ledger hash: reservation id -> entry (format in reserveStock-4.lua)
   KEYS[2] live holds sorted set
 
   ARGV[1] reservation id

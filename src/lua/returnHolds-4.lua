@@ -10,7 +10,7 @@
 
   KEYS[1] where units live: the stock counter (ARGV[1] = 'counter') or the token list
           (ARGV[1] = 'list', one token per unit)
-  KEYS[2] ledger hash: reservation id -> entry (format in reserveStock-5.lua)
+  KEYS[2] ledger hash: reservation id -> entry (format in reserveStock-4.lua)
   KEYS[3] live holds sorted set, scored by expiresAt
   KEYS[4] per-user hash: user -> units held + bought
 

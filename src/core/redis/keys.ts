@@ -84,14 +84,14 @@ export interface ReserveArgs {
   perUserLimit: number;
 }
 
-/** KEYS of reserveStock-5.lua. Built once per SKU: the keys never change. */
+/** KEYS of reserveStock-4.lua. Built once per SKU: the keys never change. */
 export function reserveStockKeys(k: SkuKeys): string[] {
-  return [k.stock, k.ledger, k.holds, k.idem, k.users];
+  return [k.stock, k.ledger, k.holds, k.users];
 }
 
-/** ARGV of reserveStock-5.lua. */
-export function reserveStockArgv(a: ReserveArgs): (string | number)[] {
-  return [a.id, a.qty, a.user, a.idempotencyKey, a.expiresAt, a.perUserLimit];
+/** ARGV of reserveStock-4.lua: the idempotency key is also the reservation id. */
+export function reserveStockArgv(a: Omit<ReserveArgs, 'id'>): (string | number)[] {
+  return [a.idempotencyKey, a.qty, a.user, a.expiresAt, a.perUserLimit];
 }
 
 /** KEYS and ARGV of confirmHold-2.lua. */
@@ -129,7 +129,6 @@ export interface ReferenceOptions {
 export function reserveStockBenchmarkArgs(namespace: string, sku: string, o: ReferenceOptions = {}): string[] {
   const keys = reserveStockKeys(skuKeys(namespace, sku));
   const argv = reserveStockArgv({
-    id: 'rb:__rand_int__',
     qty: o.qty ?? 1,
     user: 'u:__rand_int__',
     idempotencyKey: 'k:__rand_int__',

@@ -1,5 +1,6 @@
-// `lua`: the whole reserve is one script (reserveStock-5.lua), so idempotency, the per-user
-// limit, the stock check and the ledger write happen atomically in one EVALSHA.
+// `lua`: the whole reserve is one script (reserveStock-4.lua), so idempotency, the per-user
+// limit, the stock check and the ledger write happen atomically in one EVALSHA. The
+// reservation id is the idempotency key: the ledger doubles as the idempotency index.
 import { reserveStockArgv, reserveStockKeys } from '../redis/keys.js';
 import { ScriptCode, scriptError } from '../redis/scripts.js';
 import { duplicateResult, RedisLedgerStrategy, type SkuState } from './redis-ledger.js';
@@ -17,11 +18,11 @@ export class LuaStrategy extends RedisLedgerStrategy {
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
     const r = this.redis ?? (await this.client());
     const s = this.known(req.sku) ?? (await this.sku(req.sku));
-    const id = this.nextId();
+    const id = req.idempotencyKey;
     const expiresAt = (req.now ?? Date.now()) + req.ttlMs;
     const reply = await r.reserveStock(
       this.keysOf(s),
-      reserveStockArgv({ id, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt, perUserLimit: s.perUserLimit }),
+      reserveStockArgv({ qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt, perUserLimit: s.perUserLimit }),
     );
     if (reply === 1) {
       const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt };

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 // src/core/redis under vitest and from dist/core/redis once compiled.
 const LUA_DIR = new URL('../../../src/lua/', import.meta.url);
 
-export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'returnHolds'] as const;
+export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'returnHolds', 'takeToken'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 export interface LuaScript {
@@ -93,6 +93,8 @@ export interface ScriptedRedis extends Redis {
   confirmHold(keys: string[], argv: Args): Promise<number>;
   /** release: units returned or a negative ScriptCode; expire: [units returned, holds looked at]. */
   returnHolds(keys: string[], argv: Args): Promise<number | [number, number]>;
+  /** [1 allowed | 0 refused, ms to wait when refused]. */
+  takeToken(keys: string[], argv: Args): Promise<[number, number]>;
 }
 
 export function defineScripts(redis: Redis): ScriptedRedis {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
+import { benchConfig } from '../src/commands/bench.js';
 import { SAFE_STRATEGIES } from '../src/core/strategies/index.js';
 import { DATABASE_URL, REDIS_URL } from './services.js';
 import { captureIO } from './io.js';
@@ -63,6 +64,15 @@ describe('bench reports an unreachable service with exit 6 and no password', () 
     expect(err).toMatch(/Postgres at postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/shop is not reachable/);
     expect(err).not.toContain('hunter2');
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('bench options', () => {
+  it('expands "all" inside a list and runs each strategy once, in order', () => {
+    expect(benchConfig({ strategy: 'naive,all,lua' }).strategies).toEqual(['naive', ...SAFE_STRATEGIES]);
+    expect(benchConfig({}).strategies).toEqual([...SAFE_STRATEGIES]);
+    expect(benchConfig({}).buyers).toBe(5000);
+    expect(benchConfig({ duration: '2.5' })).toMatchObject({ durationSec: 2.5, buyers: undefined });
   });
 });
 

@@ -51,7 +51,8 @@ export interface BenchReport {
 /** Pure: raw commander options → validated config. Throws UsageError naming the option. */
 export function benchConfig(raw: Record<string, unknown>): BenchConfig {
   const o = parseOptions(shape, { ...DEFAULTS, ...raw }, toFlag);
-  const strategies = o.strategy === 'all' ? [...SAFE_STRATEGIES] : o.strategy.split(',').map((s) => parseStrategyName(s.trim()));
+  // "all" may be combined with names ("all,naive"); each strategy runs once, in the order given.
+  const strategies = [...new Set(o.strategy.split(',').flatMap((s) => (s.trim() === 'all' ? [...SAFE_STRATEGIES] : [parseStrategyName(s.trim())])))];
   if (o.buyers !== undefined && o.duration !== undefined) throw new UsageError('--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both');
   if (o.qty > o.stock) throw new UsageError(`--qty ${o.qty} is larger than --stock ${o.stock}: no request could ever be served; use a --qty from 1 to ${Math.max(1, o.stock)}`);
   if (strategies.includes('list') && o.stock * o.skus > LIST_MAX_UNITS) {

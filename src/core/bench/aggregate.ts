@@ -1,14 +1,14 @@
 // Merging what the workers return, in one pure function (autocannon's aggregateResult habit).
-import * as hdr from 'hdr-histogram-js';
-import type { Counters, GeneratorReport, LatencySummary, WorkerResult } from './types.js';
-import { emptyCounters, newHistogram } from './worker.js';
+import type { Counters, GeneratorReport, WorkerResult } from './types.js';
+import { emptyCounters } from './worker.js';
+import { decodeHistogram, newHistogram, type Histogram } from '../histogram.js';
 
 export interface Merged {
   counters: Counters;
   buyerUnits: Record<string, number>;
   soldOutBySku: Record<string, number>;
-  histogram: hdr.Histogram;
-  confirmHistogram: hdr.Histogram;
+  histogram: Histogram;
+  confirmHistogram: Histogram;
   startedAt: number;
   endedAt: number;
   durationSec: number;
@@ -18,24 +18,6 @@ export interface Merged {
 
 function addInto(target: Record<string, number>, src: Record<string, number>): void {
   for (const [k, v] of Object.entries(src)) target[k] = (target[k] ?? 0) + v;
-}
-
-/** Histograms from workers are in microseconds; reports speak milliseconds. */
-export function latencySummary(h: hdr.Histogram): LatencySummary {
-  const ms = (us: number) => Math.round(us) / 1000;
-  if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
-  return {
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
-    max: ms(h.maxValue),
-    mean: ms(h.mean),
-  };
-}
-
-export function decodeHistogram(encoded: string): hdr.Histogram {
-  return hdr.decodeFromCompressedBase64(encoded);
 }
 
 /** A worker whose event loop was busier than this could not issue requests as fast as asked. */

@@ -4,12 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import * as hdr from 'hdr-histogram-js';
 import pg from 'pg';
 import { UsageError } from '../errors.js';
 import { checkInvariants } from '../invariants.js';
 import { createStrategy, storeOf, type StrategyName } from '../strategies/index.js';
-import { latencySummary, mergeWorkerResults } from './aggregate.js';
+import { mergeWorkerResults } from './aggregate.js';
+import { encodeHistogram, latencySummary } from '../histogram.js';
 import { MAX_POOL } from './worker.js';
 import type { BenchConfig, StrategyBenchResult, WorkerResult, WorkerTask } from './types.js';
 
@@ -176,7 +176,7 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
       invariants: report.invariants,
       ok: report.ok,
       errorSamples: merged.errorSamples,
-      histogram: hdr.encodeIntoCompressedBase64(merged.histogram),
+      histogram: encodeHistogram(merged.histogram),
     };
   } finally {
     await stopBackground?.().catch(() => {});

@@ -1,6 +1,9 @@
 import type { Skew } from '../random.js';
 import type { Store, StrategyName } from '../strategies/types.js';
 import type { InvariantResult } from '../invariants.js';
+import type { LatencySummary } from '../histogram.js';
+
+export type { LatencySummary };
 
 /** A validated `bench` configuration (the command builds it from options). */
 export interface BenchConfig {
@@ -88,14 +91,6 @@ export interface WorkerResult {
   errorSamples: string[];
 }
 
-export interface LatencySummary {
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
 
 export interface GeneratorReport {
   workers: number;

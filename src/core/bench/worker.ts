@@ -1,7 +1,7 @@
 // One piscina worker thread of the bench: its own connections, `concurrency` buyers always in
 // flight (closed model), returning counters and an encoded HDR histogram.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import * as hdr from 'hdr-histogram-js';
+import { encodeHistogram, newHistogram } from '../histogram.js';
 import { childSeed, picker, prng } from '../random.js';
 import { createStrategy } from '../strategies/index.js';
 import type { Counters, WorkerResult, WorkerTask } from './types.js';
@@ -10,10 +10,6 @@ export function emptyCounters(): Counters {
   return { attempts: 0, ok: 0, duplicates: 0, soldOut: 0, limitExceeded: 0, conflicts: 0, inProgress: 0, errors: 0, retries: 0, confirmed: 0, confirmFailed: 0 };
 }
 
-/** Latency histogram in microseconds: 1 µs to 1 h at 3 significant digits. */
-export function newHistogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
-}
 
 const MAX_ERROR_SAMPLES = 5;
 /** Postgres connections one worker opens at most; more in flight queue in the client (reported). */
@@ -122,8 +118,8 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     counters: c,
     buyerUnits,
     soldOutBySku,
-    histogram: hdr.encodeIntoCompressedBase64(hist),
-    confirmHistogram: hdr.encodeIntoCompressedBase64(confirmHist),
+    histogram: encodeHistogram(hist),
+    confirmHistogram: encodeHistogram(confirmHist),
     startedAt,
     endedAt,
     elu,

@@ -1,0 +1,135 @@
+// The sale engine's contract (issue 3): what a buyer can do (SaleApi — called in-process by the
+// direct transport, or over HTTP by `flashsale serve` clients) and what the harness needs to run
+// and judge a sale (Engine).
+import type { StrategyName, LedgerEntry, SkuSnapshot } from '../strategies/types.js';
+
+export interface SkuConfig {
+  sku: string;
+  stock: number;
+  /** Price of one unit, integer minor units. */
+  priceMinor: number;
+  /** ISO 4217, upper case. */
+  currency: string;
+}
+
+export interface PaymentConfig {
+  /** Per attempt: a charge without an answer by then counts as a timeout. */
+  timeoutMs: number;
+  /** Attempts after the first, on 5xx, 409 (in use) and timeouts; always with the same Idempotency-Key. */
+  retries: number;
+  /** First backoff; doubled each retry, with jitter. */
+  backoffMs: number;
+}
+
+export interface EngineConfig {
+  /** Every key / schema / order of the sale lives under it. [a-z0-9_]. */
+  namespace: string;
+  strategy: StrategyName;
+  redisUrl?: string;
+  databaseUrl: string;
+  /** The payment provider (the bundled mock or any Stripe-shaped API). */
+  providerUrl: string;
+  /** HMAC secret of the payment tokens, shared with the provider. */
+  providerSecret: string;
+  skus: SkuConfig[];
+  holdTtlMs: number;
+  /** Units per user per SKU, 0 = none. */
+  perUserLimit: number;
+  /** Per-user request rate (token bucket in Redis); absent = none. */
+  rateLimit?: { perSec: number; burst: number };
+  payment: PaymentConfig;
+  /** How often the background sweeper runs while the sale is on. */
+  sweepIntervalMs: number;
+}
+
+export type OrderStatus = 'PendingPayment' | 'Paid' | 'PaymentFailed' | 'Expired';
+
+export interface ReserveRequest {
+  sku: string;
+  qty: number;
+  user: string;
+  /** One per click: a double click or a client retry sends the same one. It is the idempotency key. */
+  clickId: string;
+  /** Epoch ms; the caller's clock (tests move time). */
+  now?: number;
+}
+
+export type ReserveOutcome =
+  | {
+      ok: true;
+      orderId: string;
+      reservationId: string;
+      sku: string;
+      qty: number;
+      amountMinor: number;
+      currency: string;
+      expiresAt: number;
+      /** The click was seen before: this is the order it made then. */
+      duplicate: boolean;
+    }
+  | {
+      ok: false;
+      reason: 'sold_out' | 'limit_exceeded' | 'rate_limited' | 'conflict' | 'in_progress';
+      /** With rate_limited: when the user may try again. */
+      retryAfterMs?: number;
+    };
+
+export interface PayRequest {
+  orderId: string;
+  now?: number;
+}
+
+export type PayOutcome =
+  | { status: 'paid'; orderId: string; chargeId: string; attempts: number; duplicate: boolean }
+  | { status: 'declined'; orderId: string; code: string; attempts: number }
+  /** The hold ran out before the payment finished; a charge that went through was refunded. */
+  | { status: 'expired'; orderId: string; refunded: boolean }
+  /** The provider could not be reached within the retries; the order stays pending and expires with its hold. */
+  | { status: 'failed'; orderId: string; error: string; attempts: number };
+
+/** What a buyer can do; the same shape in-process and over HTTP. */
+export interface SaleApi {
+  availability(sku: string): Promise<{ sku: string; available: number }>;
+  reserve(req: ReserveRequest): Promise<ReserveOutcome>;
+  pay(req: PayRequest): Promise<PayOutcome>;
+  close(): Promise<void>;
+}
+
+export interface OrderRecord {
+  orderId: string;
+  reservationId: string;
+  clickId: string;
+  sku: string;
+  qty: number;
+  user: string;
+  amountMinor: number;
+  currency: string;
+  status: OrderStatus;
+  /** The provider charge that paid it, if any. */
+  chargeId?: string;
+  /** The transaction id sent to the provider (one per order). */
+  transactionId: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Everything the invariants are computed from, read from the records (not from counters). */
+export interface SaleAudit {
+  orders: OrderRecord[];
+  /** The strategy's own ledger and counters (Redis or Postgres). */
+  strategy: { skus: SkuSnapshot[]; ledger: LedgerEntry[] };
+  /** Units sold per SKU according to the Postgres sales ledger (paid orders). */
+  soldBySku: Record<string, number>;
+}
+
+export interface Engine extends SaleApi {
+  /** Once per sale, in one process: load stock, create the order tables. */
+  setup(): Promise<void>;
+  /** Expires holds and their orders while the sale runs; the returned function stops it. */
+  startSweeper(): () => Promise<void>;
+  /** One sweep at `now`: expired holds back to stock, their pending orders to Expired. */
+  sweep(now: number): Promise<{ units: number; orders: number }>;
+  audit(): Promise<SaleAudit>;
+  /** Drops the sale's keys / schemas. */
+  destroy(): Promise<void>;
+}

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { benchCommand } from './commands/bench.js';
 import { providerCommand } from './commands/provider.js';
+import { simulateCommand } from './commands/simulate.js';
 import { ExitCode, FlashsaleError, redact } from './core/errors.js';
 import { interruptAll } from './core/interrupt.js';
 
@@ -39,8 +40,8 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
-    .addHelpText('after', '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable');
-  for (const command of [benchCommand(io, setExit), providerCommand(io, setExit)]) {
+    .addHelpText('after', '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable');
+  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), providerCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }));
   }
   return program;

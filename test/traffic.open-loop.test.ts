@@ -174,7 +174,7 @@ describe('the open-loop scheduler', () => {
     expect(r.errorSamples).toEqual(['sync 0', 'async 1', 'sync 5', 'async 6']);
   });
 
-  it('stops starting arrivals when interrupted and says so', async () => {
+  it('stops starting arrivals when interrupted, lets the running ones finish, and says so', async () => {
     const clock = new VirtualClock();
     const stop = new AbortController();
     const r = await clock.drive(
@@ -193,6 +193,29 @@ describe('the open-loop scheduler', () => {
     expect(r.interrupted).toBe(true);
     expect(r.counts.started).toBe(30);
     expect(r.counts.due).toBe(30);
+    expect(r.counts.completed).toBe(30);
+    expect(r.counts.unfinished).toBe(0);
+  });
+
+  it('after an interrupt, waits for running arrivals only as long as the drain bound', async () => {
+    const clock = new VirtualClock();
+    const stop = new AbortController();
+    const r = await clock.drive(
+      runOpenLoop({
+        schedule: arrivals(steady(10, 10_000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        signal: stop.signal,
+        drainTimeoutMs: 1_000,
+        fire: async (a) => {
+          if (a.index === 29) stop.abort();
+          await clock.sleep(10_000);
+        },
+      }),
+    );
+    expect(r.interrupted).toBe(true);
+    expect(r.counts.started).toBe(30);
     expect(r.counts.unfinished).toBe(30);
   });
 

@@ -7,6 +7,7 @@ export type Histogram = hdr.Histogram;
 export interface LatencySummary {
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   p999: number;
   max: number;
@@ -29,10 +30,11 @@ export function decodeHistogram(encoded: string): hdr.Histogram {
 /** Microsecond histogram → millisecond percentiles. */
 export function latencySummary(h: hdr.Histogram): LatencySummary {
   const ms = (us: number) => Math.round(us) / 1000;
-  if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  if (h.totalCount === 0) return { p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0, mean: 0 };
   return {
     p50: ms(h.getValueAtPercentile(50)),
     p90: ms(h.getValueAtPercentile(90)),
+    p95: ms(h.getValueAtPercentile(95)),
     p99: ms(h.getValueAtPercentile(99)),
     p999: ms(h.getValueAtPercentile(99.9)),
     max: ms(h.maxValue),

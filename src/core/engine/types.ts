@@ -111,6 +111,23 @@ export interface OrderRecord {
   transactionId: string;
   createdAt: number;
   updatedAt: number;
+  /** When the hold behind it runs out (epoch ms). */
+  expiresAt?: number;
+  /** PaymentFailed: the provider's decline code. */
+  declineCode?: string;
+  /** Expired after its charge went through: the charge was refunded. */
+  refunded?: boolean;
+}
+
+/** One row of the Postgres sales ledger: a paid order. */
+export interface SaleRecord {
+  orderId: string;
+  sku: string;
+  qty: number;
+  amountMinor: number;
+  currency: string;
+  chargeId: string;
+  at: number;
 }
 
 /** Everything the invariants are computed from, read from the records (not from counters). */
@@ -120,6 +137,8 @@ export interface SaleAudit {
   strategy: { skus: SkuSnapshot[]; ledger: LedgerEntry[] };
   /** Units sold per SKU according to the Postgres sales ledger (paid orders). */
   soldBySku: Record<string, number>;
+  /** The sales ledger's rows, for the exactly-once checks (soldBySku is their sum per SKU). */
+  sales?: SaleRecord[];
 }
 
 export interface Engine extends SaleApi {

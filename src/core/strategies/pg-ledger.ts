@@ -179,11 +179,21 @@ export abstract class PgLedgerStrategy implements Strategy {
     return rows[0];
   }
 
+  async available(sku: string): Promise<number> {
+    const pool = await this.db();
+    // Summed: advisory splits a SKU's stock over several bucket rows.
+    const { rows } = await pool.query<{ n: number }>({ name: 'ledger_available', text: `SELECT coalesce(sum(available), 0)::int AS n FROM ${this.s}.stock WHERE sku = $1`, values: [sku] });
+    return rows[0].n;
+  }
+
   /** Nothing per SKU is cached (statements carry their lookups), so this only fills the pool. */
   async connect(_skus: string[]): Promise<void> {
     const pool = await this.db();
-    const clients = await Promise.all(Array.from({ length: this.ctx.connections ?? 10 }, () => pool.connect()));
-    for (const client of clients) client.release();
+    // allSettled: a client left checked out after a partial failure would make close() (pool.end) wait forever.
+    const got = await Promise.allSettled(Array.from({ length: this.ctx.connections ?? 10 }, () => pool.connect()));
+    for (const r of got) if (r.status === 'fulfilled') r.value.release();
+    const failed = got.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async destroy(): Promise<void> {

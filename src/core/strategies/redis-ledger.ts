@@ -236,6 +236,12 @@ export abstract class RedisLedgerStrategy implements Strategy {
     return snap;
   }
 
+  async available(sku: string): Promise<number> {
+    const r = await this.client();
+    const k = skuKeys(this.namespace, sku);
+    return Number((this.units === 'list' ? await r.llen(k.tokens) : await r.get(k.stock)) ?? 0);
+  }
+
   async destroy(): Promise<void> {
     const r = await this.client();
     let cursor = '0';

@@ -113,6 +113,11 @@ export interface Strategy {
   sweepExpired(now: number): Promise<number>;
   snapshot(): Promise<Snapshot>;
   /**
+   * Units of `sku` on sale now, read from the store's counter in one round trip: what a buyer's
+   * availability check needs, where a snapshot (the whole ledger) would be far too heavy.
+   */
+  available?(sku: string): Promise<number>;
+  /**
    * Opens this instance's connections (the whole pool) and reads what the hot path caches for
    * `skus`, so that connection setup is not measured as the first buyers' latency.
    */

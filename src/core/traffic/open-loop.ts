@@ -67,7 +67,7 @@ export interface OpenLoopOptions {
   maxLatenessMs?: number;
   /** How long to wait for arrivals still running after the last one started. */
   drainTimeoutMs?: number;
-  /** Ctrl-C: no new arrivals, no further wait for running ones. */
+  /** Ctrl-C: no new arrivals; those running still finish, within drainTimeoutMs. */
   signal?: AbortSignal;
   clock?: Clock;
 }
@@ -181,8 +181,10 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
   }
 
   const drainUntil = clock.now() + drainTimeoutMs;
-  while (inFlight > 0 && !signal?.aborted && clock.now() < drainUntil) {
-    await clock.until(Math.min(drainUntil, clock.now() + DRAIN_POLL_MS), signal);
+  // Also after Ctrl-C: the arrivals already running finish (within the drain bound), so the
+  // records they write are complete and their buyers hear the answers the report counts.
+  while (inFlight > 0 && clock.now() < drainUntil) {
+    await clock.until(Math.min(drainUntil, clock.now() + DRAIN_POLL_MS));
   }
   counts.unfinished = inFlight;
   closed = true;

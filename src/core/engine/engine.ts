@@ -1,0 +1,297 @@
+// The sale engine in sync mode: reserve → order → pay → finalize, by direct calls. One instance
+// per worker thread, each with its own connections; setup() runs once, in the main process.
+//
+// Crash safety comes from ordering, not from a distributed transaction:
+// - reserve takes the hold first and writes the order second. A crash in between leaves a hold
+//   with no order; it expires and the sweeper puts its units back, and a retried click finds the
+//   hold (same idempotency key) and creates the missing order then.
+// - pay binds the provider's charge to the order (claimCharge) before confirming the hold, so the
+//   sweeper never expires an order whose money is on its way, and exactly one of several
+//   concurrent pays of an order confirms or refunds it.
+import type pg from 'pg';
+import type { Redis } from 'ioredis';
+import { UsageError } from '../errors.js';
+import { connectPostgres } from '../postgres/client.js';
+import { connectRedis } from '../redis/client.js';
+import { defineScripts } from '../redis/scripts.js';
+import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
+import { OrderStore, orderSchemaIdent, type StoredOrder } from './orders.js';
+import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
+import { RateLimiter } from './rate-limit.js';
+import { startSweepLoop } from './sweeper.js';
+import type { Engine, EngineConfig, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit, SkuConfig } from './types.js';
+
+/** A buyer's request the engine cannot act on (unknown SKU or order, bad quantity): a 4xx over HTTP. */
+export class SaleRequestError extends Error {
+  constructor(
+    readonly code: 'unknown_sku' | 'unknown_order' | 'bad_request',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SaleRequestError';
+  }
+}
+
+const ORDER_POOL = 10;
+/** How often a pay that lost the race for an order looks whether the winner has finished. */
+const AWAIT_POLL_MS = 20;
+
+function validate(config: EngineConfig): void {
+  orderSchemaIdent(config.namespace);
+  const seen = new Set<string>();
+  if (config.skus.length === 0) throw new UsageError('skus: expected at least one SKU');
+  for (const [i, s] of config.skus.entries()) {
+    if (seen.has(s.sku)) throw new UsageError(`skus[${i}].sku: "${s.sku}" appears twice`);
+    seen.add(s.sku);
+    if (!Number.isInteger(s.stock) || s.stock < 0) throw new UsageError(`skus[${i}].stock: expected a whole number >= 0, got ${s.stock}`);
+    if (!Number.isInteger(s.priceMinor) || s.priceMinor < 0) throw new UsageError(`skus[${i}].priceMinor: expected whole minor units >= 0, got ${s.priceMinor}`);
+    if (!/^[A-Z]{3}$/.test(s.currency)) throw new UsageError(`skus[${i}].currency: expected an ISO 4217 code in upper case, got ${JSON.stringify(s.currency)}`);
+  }
+  if (!(config.holdTtlMs > 0)) throw new UsageError(`holdTtlMs: expected > 0, got ${config.holdTtlMs}`);
+  const p = config.payment;
+  if (!(p.timeoutMs > 0) || !Number.isInteger(p.retries) || p.retries < 0 || !(p.backoffMs >= 0)) {
+    throw new UsageError(`payment: expected timeoutMs > 0, whole retries >= 0 and backoffMs >= 0, got ${JSON.stringify(p)}`);
+  }
+  if (config.rateLimit && !config.redisUrl) throw new UsageError('rateLimit: the per-user rate limit lives in Redis; give a Redis URL or drop the rate limit');
+}
+
+export async function createEngine(config: EngineConfig): Promise<Engine> {
+  validate(config);
+  const strategy = await createStrategy(config.strategy, { namespace: config.namespace, redisUrl: config.redisUrl, databaseUrl: config.databaseUrl });
+  const opened: { close(): Promise<unknown> }[] = [strategy];
+  try {
+    // SKUs are read lazily: this instance may be the one that is about to load them.
+    await strategy.connect([]);
+    const pool = await connectPostgres(config.databaseUrl, 'the sale engine', ORDER_POOL);
+    opened.push({ close: () => pool.end() });
+    let redis: Redis | undefined;
+    if (config.rateLimit) {
+      redis = await connectRedis(config.redisUrl!, 'the per-user rate limit');
+      const r = redis;
+      opened.push({ close: () => r.quit() });
+    }
+    return new SaleEngine(config, strategy, pool, redis);
+  } catch (err) {
+    await Promise.allSettled(opened.map((c) => c.close()));
+    throw err;
+  }
+}
+
+class SaleEngine implements Engine {
+  private readonly orders: OrderStore;
+  private readonly payments: PaymentClient;
+  private readonly limiter?: RateLimiter;
+  private readonly skus: Map<string, SkuConfig>;
+  private readonly sweepers = new Set<() => Promise<void>>();
+  private stopBackground?: () => Promise<void>;
+
+  constructor(
+    private readonly config: EngineConfig,
+    private readonly strategy: Strategy,
+    private readonly pool: pg.Pool,
+    private readonly redis?: Redis,
+  ) {
+    this.orders = new OrderStore(pool, orderSchemaIdent(config.namespace));
+    this.payments = new PaymentClient(config.providerUrl, config.providerSecret, config.payment);
+    if (redis && config.rateLimit) this.limiter = new RateLimiter(defineScripts(redis), config.namespace, config.rateLimit);
+    this.skus = new Map(config.skus.map((s) => [s.sku, s]));
+  }
+
+  async setup(): Promise<void> {
+    await this.orders.create();
+    await this.strategy.load(
+      this.config.skus.map(({ sku, stock }) => ({ sku, stock })),
+      { perUserLimit: this.config.perUserLimit },
+    );
+    // The queue strategy's consumers run once per sale, in the process that loaded the stock.
+    this.stopBackground = await this.strategy.startBackground?.();
+  }
+
+  private sku(sku: string): SkuConfig {
+    const s = this.skus.get(sku);
+    if (!s) throw new SaleRequestError('unknown_sku', `no SKU "${sku}" in this sale`);
+    return s;
+  }
+
+  async availability(sku: string): Promise<{ sku: string; available: number }> {
+    this.sku(sku);
+    if (this.strategy.available) return { sku, available: await this.strategy.available(sku) };
+    const snap = await this.strategy.snapshot();
+    return { sku, available: snap.skus.find((s) => s.sku === sku)?.available ?? 0 };
+  }
+
+  async reserve(req: ReserveRequest): Promise<ReserveOutcome> {
+    const sku = this.sku(req.sku);
+    if (!Number.isInteger(req.qty) || req.qty < 1) throw new SaleRequestError('bad_request', `qty: expected a whole number >= 1, got ${req.qty}`);
+    const now = req.now ?? Date.now();
+    if (this.limiter) {
+      // Before the strategy: a refused bot must cost the stock store nothing.
+      const d = await this.limiter.take(req.user, now);
+      if (!d.allowed) return { ok: false, reason: 'rate_limited', retryAfterMs: d.retryAfterMs };
+    }
+    const r = await this.strategy.reserve({ sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.clickId, ttlMs: this.config.holdTtlMs, now });
+    if (!r.ok) return { ok: false, reason: r.reason };
+    const res = r.reservation;
+    // A duplicate click gets the first click's reservation, quantity included.
+    const { order } = await this.orders.orderFor({
+      reservationId: res.id,
+      clickId: req.clickId,
+      sku: res.sku,
+      qty: res.qty,
+      user: res.user,
+      amountMinor: sku.priceMinor * res.qty,
+      currency: sku.currency,
+      expiresAt: res.expiresAt,
+      now,
+    });
+    return {
+      ok: true,
+      orderId: order.orderId,
+      reservationId: order.reservationId,
+      sku: order.sku,
+      qty: order.qty,
+      amountMinor: order.amountMinor,
+      currency: order.currency,
+      expiresAt: order.expiresAt,
+      // The strategy knows which of two racing clicks came first; the order insert may have lost
+      // the race to the second one, which does not make the first click a duplicate.
+      duplicate: r.duplicate,
+    };
+  }
+
+  async pay(req: PayRequest): Promise<PayOutcome> {
+    // The caller's clock moves on with real time, so a test's frozen `now` still sees time pass.
+    const t0 = req.now ?? Date.now();
+    const started = performance.now();
+    const now = () => Math.round(t0 + (performance.now() - started));
+    const order = await this.orders.get(req.orderId);
+    if (!order) throw new SaleRequestError('unknown_order', `no order "${req.orderId}" in this sale`);
+    if (order.status !== 'PendingPayment') return settled(order);
+    if (order.chargeId) return this.awaitFinal(order.orderId);
+    if (t0 + worstCaseMs(this.config.payment) > order.expiresAt) {
+      // Charging now could outlast the hold: the buyer would be charged for units back on sale.
+      if (!(await this.orders.markExpired(order, t0))) return this.answerFromRecord(order.orderId);
+      await this.strategy.release(reservationOf(order));
+      return { status: 'expired', orderId: order.orderId, refunded: false };
+    }
+    const answer = await this.payments.charge(order);
+    if (answer.kind === 'failed') return { status: 'failed', orderId: order.orderId, error: answer.error, attempts: answer.attempts };
+    if (answer.kind === 'declined') {
+      if (!(await this.orders.markDeclined(order, answer.chargeId, answer.code, now()))) return this.answerFromRecord(order.orderId);
+      await this.strategy.release(reservationOf(order));
+      return { status: 'declined', orderId: order.orderId, code: answer.code, attempts: answer.attempts };
+    }
+    return this.finalizeCharge(order, answer, now);
+  }
+
+  /** The provider took the money: confirm the hold and record the sale, or give the money back. */
+  private async finalizeCharge(order: StoredOrder, answer: Extract<ChargeAnswer, { kind: 'paid' }>, now: () => number): Promise<PayOutcome> {
+    const { chargeId, attempts } = answer;
+    if (!(await this.orders.claimCharge(order.orderId, chargeId, now()))) {
+      const current = await this.orders.get(order.orderId);
+      if (current?.status === 'Paid') return { status: 'paid', orderId: order.orderId, chargeId: current.chargeId ?? chargeId, attempts, duplicate: true };
+      if (current?.status === 'PendingPayment') return this.awaitFinal(order.orderId);
+      // Expired by the sweeper (or a refused pay) while the charge was on its way.
+      return this.refund(order, chargeId, now);
+    }
+    if (await this.strategy.confirm(reservationOf(order), now())) {
+      if (await this.orders.markPaid(order, chargeId, now())) return { status: 'paid', orderId: order.orderId, chargeId, attempts, duplicate: false };
+      // Unreachable while we hold the claim; if it happens the records must say so, not a buyer's answer.
+      throw new Error(`order ${order.orderId}: hold confirmed and charge ${chargeId} claimed, but the order could not be marked Paid`);
+    }
+    // The hold ran out between the provider's answer and the confirm; give its units back now
+    // rather than at the next sweep (false if the sweeper already did).
+    await this.strategy.release(reservationOf(order));
+    return this.refund(order, chargeId, now);
+  }
+
+  private async refund(order: StoredOrder, chargeId: string, now: () => number): Promise<PayOutcome> {
+    let refunded = true;
+    try {
+      await this.payments.refund(order.orderId, chargeId);
+    } catch {
+      // The order still ends Expired and bound to the charge; the unrefunded charge is
+      // reconciliation's to find (the local books have no succeeded transaction for it).
+      refunded = false;
+    }
+    await this.orders.markExpired(order, now(), { id: chargeId, refunded });
+    return { status: 'expired', orderId: order.orderId, refunded };
+  }
+
+  /** Another pay of the same order holds its charge: wait (bounded) for it to finish. */
+  private async awaitFinal(orderId: string): Promise<PayOutcome> {
+    const deadline = performance.now() + worstCaseMs(this.config.payment);
+    for (;;) {
+      const order = await this.orders.get(orderId);
+      if (order && order.status !== 'PendingPayment') return settled(order);
+      if (performance.now() > deadline) return { status: 'failed', orderId, error: 'another payment of this order is still in progress', attempts: 0 };
+      await new Promise((r) => setTimeout(r, AWAIT_POLL_MS));
+    }
+  }
+
+  private async answerFromRecord(orderId: string): Promise<PayOutcome> {
+    const order = await this.orders.get(orderId);
+    if (!order) throw new SaleRequestError('unknown_order', `no order "${orderId}" in this sale`);
+    return order.status === 'PendingPayment' ? this.awaitFinal(orderId) : settled(order);
+  }
+
+  async sweep(now: number): Promise<{ units: number; orders: number }> {
+    const units = await this.strategy.sweepExpired(now);
+    const orders = await this.orders.expireDue(now);
+    return { units, orders };
+  }
+
+  startSweeper(): () => Promise<void> {
+    const stop = startSweepLoop({ intervalMs: this.config.sweepIntervalMs, sweep: (now) => this.sweep(now) });
+    this.sweepers.add(stop);
+    return async () => {
+      this.sweepers.delete(stop);
+      await stop();
+    };
+  }
+
+  async audit(): Promise<SaleAudit> {
+    const [orders, snapshot, sales] = await Promise.all([this.orders.all(), this.strategy.snapshot(), this.orders.sales()]);
+    const soldBySku: Record<string, number> = Object.fromEntries(this.config.skus.map((s) => [s.sku, 0]));
+    for (const s of sales) soldBySku[s.sku] = (soldBySku[s.sku] ?? 0) + s.qty;
+    return { orders, strategy: { skus: snapshot.skus, ledger: snapshot.ledger }, soldBySku, sales };
+  }
+
+  async destroy(): Promise<void> {
+    await this.orders.drop();
+    await this.strategy.destroy();
+    if (this.redis) {
+      // Rate-limit buckets of a Postgres strategy's sale: nothing else would remove them.
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `fs:{${this.config.namespace}:rl:*`, 'COUNT', 1000);
+        if (keys.length) await this.redis.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.sweepers].map((stop) => stop()));
+    this.sweepers.clear();
+    await this.stopBackground?.();
+    this.stopBackground = undefined;
+    await Promise.allSettled([this.strategy.close(), this.pool.end(), this.redis?.quit(), this.payments.close()]);
+  }
+}
+
+function reservationOf(o: StoredOrder): Reservation {
+  return { id: o.reservationId, sku: o.sku, qty: o.qty, user: o.user, idempotencyKey: o.clickId, expiresAt: o.expiresAt };
+}
+
+/** The answer of a pay that finds the order already final: the same outcome, without a charge. */
+function settled(o: StoredOrder): PayOutcome {
+  switch (o.status) {
+    case 'Paid':
+      return { status: 'paid', orderId: o.orderId, chargeId: o.chargeId ?? '', attempts: 0, duplicate: true };
+    case 'PaymentFailed':
+      return { status: 'declined', orderId: o.orderId, code: o.declineCode ?? 'card_declined', attempts: 0 };
+    default:
+      return { status: 'expired', orderId: o.orderId, refunded: o.refunded };
+  }
+}

@@ -1,0 +1,297 @@
+// The sale's own records in Postgres, in a schema of their own beside the strategy's: orders
+// (one per reservation), the sales ledger (one row per paid order, what "cache = record" is
+// checked against) and the local transactions the reconcile job streams against the provider.
+//
+// Every status change is a conditional UPDATE on the order's current status, so two workers, a
+// retried request and the sweeper can race on one order and exactly one of them moves it.
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { UsageError } from '../errors.js';
+import { inTransaction } from '../strategies/pg-ledger.js';
+import { msToTs, schemaName, tsToMs } from '../strategies/pg-statements.js';
+import type { OrderRecord, OrderStatus, SaleRecord } from './types.js';
+
+const MAX_IDENTIFIER = 63;
+const SUFFIX = '_sale';
+const MAX_NAMESPACE = MAX_IDENTIFIER - 'flashsale_'.length - SUFFIX.length;
+
+/** `"flashsale_<namespace>_sale"`, quoted; validated like the strategies' schema names. */
+export function orderSchemaIdent(namespace: string): string {
+  const name = schemaName(namespace) + SUFFIX;
+  if (name.length > MAX_IDENTIFIER) {
+    throw new UsageError(`namespace "${namespace}" is too long for the order schema: at most ${MAX_NAMESPACE} characters`);
+  }
+  return `"${name}"`;
+}
+
+function ddl(s: string): string {
+  return `
+SET LOCAL client_min_messages = warning;
+DROP SCHEMA IF EXISTS ${s} CASCADE;
+CREATE SCHEMA ${s};
+CREATE TABLE ${s}.orders (
+  order_id text PRIMARY KEY,
+  reservation_id text NOT NULL,
+  click_id text NOT NULL,
+  sku text NOT NULL,
+  qty int NOT NULL CHECK (qty > 0),
+  user_id text NOT NULL,
+  amount_minor bigint NOT NULL CHECK (amount_minor >= 0),
+  currency text NOT NULL,
+  status text NOT NULL CHECK (status IN ('PendingPayment', 'Paid', 'PaymentFailed', 'Expired')),
+  transaction_id text NOT NULL UNIQUE,
+  expires_at timestamptz NOT NULL,
+  -- Set by the pay that got the provider's answer first: the sweeper leaves such an order to it.
+  charge_id text,
+  decline_code text,
+  refunded boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL,
+  UNIQUE (sku, reservation_id),
+  UNIQUE (sku, click_id)
+);
+CREATE INDEX orders_pending_expiry ON ${s}.orders (expires_at) WHERE status = 'PendingPayment';
+CREATE TABLE ${s}.sales (
+  order_id text PRIMARY KEY REFERENCES ${s}.orders,
+  sku text NOT NULL,
+  qty int NOT NULL,
+  amount_minor bigint NOT NULL,
+  currency text NOT NULL,
+  charge_id text NOT NULL UNIQUE,
+  at timestamptz NOT NULL
+);
+CREATE TABLE ${s}.transactions (
+  transaction_id text PRIMARY KEY,
+  order_id text NOT NULL UNIQUE REFERENCES ${s}.orders,
+  amount_minor bigint NOT NULL,
+  currency text NOT NULL,
+  status text NOT NULL CHECK (status IN ('succeeded', 'failed', 'refunded')),
+  charge_id text,
+  created_at timestamptz NOT NULL
+);`;
+}
+
+/** What a reserve writes: everything of OrderRecord the order starts with. */
+export interface NewOrder {
+  reservationId: string;
+  clickId: string;
+  sku: string;
+  qty: number;
+  user: string;
+  amountMinor: number;
+  currency: string;
+  expiresAt: number;
+  now: number;
+}
+
+export interface StoredOrder extends OrderRecord {
+  expiresAt: number;
+  refunded: boolean;
+}
+
+interface Row {
+  order_id: string;
+  reservation_id: string;
+  click_id: string;
+  sku: string;
+  qty: number;
+  user_id: string;
+  amount_minor: string;
+  currency: string;
+  status: OrderStatus;
+  transaction_id: string;
+  expires_ms: number;
+  charge_id: string | null;
+  decline_code: string | null;
+  refunded: boolean;
+  created_ms: number;
+  updated_ms: number;
+}
+
+const COLUMNS = `order_id, reservation_id, click_id, sku, qty, user_id, amount_minor::text, currency, status, transaction_id,
+  ${tsToMs('expires_at')} AS expires_ms, charge_id, decline_code, refunded, ${tsToMs('created_at')} AS created_ms, ${tsToMs('updated_at')} AS updated_ms`;
+
+function toOrder(r: Row): StoredOrder {
+  return {
+    orderId: r.order_id,
+    reservationId: r.reservation_id,
+    clickId: r.click_id,
+    sku: r.sku,
+    qty: r.qty,
+    user: r.user_id,
+    amountMinor: Number(r.amount_minor),
+    currency: r.currency,
+    status: r.status,
+    ...(r.charge_id ? { chargeId: r.charge_id } : {}),
+    ...(r.decline_code ? { declineCode: r.decline_code } : {}),
+    transactionId: r.transaction_id,
+    expiresAt: r.expires_ms,
+    refunded: r.refunded,
+    createdAt: r.created_ms,
+    updatedAt: r.updated_ms,
+  };
+}
+
+/**
+ * Random, not a sequence: order and transaction ids reach the provider as Idempotency-Keys and
+ * metadata, and a provider ledger outlives one sale, so an id reused by the next sale would
+ * replay the last sale's charge.
+ */
+const newIds = () => {
+  const hex = randomBytes(12).toString('hex');
+  return { orderId: `ord_${hex}`, transactionId: `txn_${hex}` };
+};
+
+export class OrderStore {
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly s: string,
+  ) {}
+
+  async create(): Promise<void> {
+    await inTransaction(this.pool, (c) => c.query(ddl(this.s)));
+  }
+
+  async drop(): Promise<void> {
+    await this.pool.query(`DROP SCHEMA IF EXISTS ${this.s} CASCADE`);
+  }
+
+  /**
+   * The order of a reservation, created if it has none yet, so a double click (the strategy
+   * answers with the same reservation) and a retry after a crash between hold and order both
+   * end with exactly one order. `created` is false when it already existed.
+   */
+  async orderFor(o: NewOrder): Promise<{ order: StoredOrder; created: boolean }> {
+    const { orderId, transactionId } = newIds();
+    // A hold granted already expired (a retried click long after) gets an order that is final at once.
+    const status: OrderStatus = o.expiresAt <= o.now ? 'Expired' : 'PendingPayment';
+    const inserted = await this.pool.query<Row>({
+      name: 'order_insert',
+      text: `INSERT INTO ${this.s}.orders (order_id, reservation_id, click_id, sku, qty, user_id, amount_minor, currency, status,
+  transaction_id, expires_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ${msToTs('$11')}, ${msToTs('$12')}, ${msToTs('$12')})
+ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+      values: [orderId, o.reservationId, o.clickId, o.sku, o.qty, o.user, o.amountMinor, o.currency, status, transactionId, o.expiresAt, o.now],
+    });
+    if (inserted.rows[0]) return { order: toOrder(inserted.rows[0]), created: true };
+    // The conflicting row was committed by a concurrent reserve; this statement sees it.
+    const { rows } = await this.pool.query<Row>({
+      name: 'order_of_reservation',
+      text: `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE sku = $1 AND (reservation_id = $2 OR click_id = $3) ORDER BY (reservation_id = $2) DESC LIMIT 1`,
+      values: [o.sku, o.reservationId, o.clickId],
+    });
+    if (!rows[0]) throw new Error(`order of reservation ${o.reservationId} (${o.sku}) neither inserted nor found`);
+    return { order: toOrder(rows[0]), created: false };
+  }
+
+  async get(orderId: string): Promise<StoredOrder | undefined> {
+    const { rows } = await this.pool.query<Row>({ name: 'order_get', text: `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE order_id = $1`, values: [orderId] });
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /**
+   * Binds a charge the provider accepted to the still-pending order. Exactly one pay wins it;
+   * from then on the sweeper leaves the order alone, so a hold that runs out while the winner
+   * confirms cannot turn a charged order into an Expired one behind its back.
+   */
+  async claimCharge(orderId: string, chargeId: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.pool.query({
+      name: 'order_claim_charge',
+      text: `UPDATE ${this.s}.orders SET charge_id = $2, updated_at = ${msToTs('$3')} WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id IS NULL`,
+      values: [orderId, chargeId, now],
+    });
+    return rowCount === 1;
+  }
+
+  /** Paid, its sale row and its transaction row: all three or none. */
+  async markPaid(order: StoredOrder, chargeId: string, now: number): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(
+        `UPDATE ${this.s}.orders SET status = 'Paid', updated_at = ${msToTs('$3')} WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id = $2`,
+        [order.orderId, chargeId, now],
+      );
+      if (rowCount !== 1) return false;
+      await c.query(
+        `INSERT INTO ${this.s}.sales (order_id, sku, qty, amount_minor, currency, charge_id, at) VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})`,
+        [order.orderId, order.sku, order.qty, order.amountMinor, order.currency, chargeId, now],
+      );
+      await this.recordTransaction(c, order, 'succeeded', chargeId, now);
+      return true;
+    });
+  }
+
+  async markDeclined(order: StoredOrder, chargeId: string | undefined, code: string, now: number): Promise<boolean> {
+    return inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(
+        `UPDATE ${this.s}.orders SET status = 'PaymentFailed', decline_code = $2, charge_id = coalesce(charge_id, $3), updated_at = ${msToTs('$4')}
+WHERE order_id = $1 AND status = 'PendingPayment'`,
+        [order.orderId, code, chargeId ?? null, now],
+      );
+      if (rowCount !== 1) return false;
+      await this.recordTransaction(c, order, 'failed', chargeId, now);
+      return true;
+    });
+  }
+
+  /**
+   * Expires a pending order whose hold ran out before payment could finish. With `charge`, a
+   * charge went through for it all the same: the order is bound to it, and a refunded charge is
+   * recorded as such. That is allowed on an order the sweeper already expired, since the sweeper
+   * could not know a charge was on its way; without `charge` a claimed order is left to its payer.
+   */
+  async markExpired(order: StoredOrder, now: number, charge?: { id: string; refunded: boolean }): Promise<boolean> {
+    if (!charge) {
+      const { rowCount } = await this.pool.query(
+        `UPDATE ${this.s}.orders SET status = 'Expired', updated_at = ${msToTs('$2')} WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id IS NULL`,
+        [order.orderId, now],
+      );
+      return rowCount === 1;
+    }
+    return inTransaction(this.pool, async (c) => {
+      const { rowCount } = await c.query(
+        `UPDATE ${this.s}.orders SET status = 'Expired', charge_id = $2, refunded = $4, updated_at = ${msToTs('$3')}
+WHERE order_id = $1 AND status IN ('Expired', 'PendingPayment') AND coalesce(charge_id, $2) = $2`,
+        [order.orderId, charge.id, now, charge.refunded],
+      );
+      if (rowCount !== 1) return false;
+      // An unrefunded charge gets no local transaction: reconciliation is to flag it.
+      if (charge.refunded) await this.recordTransaction(c, order, 'refunded', charge.id, now);
+      return true;
+    });
+  }
+
+  private async recordTransaction(c: pg.PoolClient, order: StoredOrder, status: 'succeeded' | 'failed' | 'refunded', chargeId: string | undefined, now: number) {
+    await c.query(
+      `INSERT INTO ${this.s}.transactions (transaction_id, order_id, amount_minor, currency, status, charge_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})
+ON CONFLICT (transaction_id) DO UPDATE SET status = EXCLUDED.status, charge_id = coalesce(EXCLUDED.charge_id, ${this.s}.transactions.charge_id)`,
+      [order.transactionId, order.orderId, order.amountMinor, order.currency, status, chargeId ?? null, now],
+    );
+  }
+
+  /**
+   * The sweeper's half: pending orders whose hold ran out. Orders with a charge bound to them
+   * are the paying worker's to finish (Paid, or refunded and Expired).
+   */
+  async expireDue(now: number): Promise<number> {
+    const { rowCount } = await this.pool.query({
+      name: 'order_expire_due',
+      text: `UPDATE ${this.s}.orders SET status = 'Expired', updated_at = ${msToTs('$1')}
+WHERE status = 'PendingPayment' AND charge_id IS NULL AND expires_at <= ${msToTs('$1')}`,
+      values: [Math.round(now)],
+    });
+    return rowCount ?? 0;
+  }
+
+  async all(): Promise<StoredOrder[]> {
+    const { rows } = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM ${this.s}.orders ORDER BY created_at, order_id`);
+    return rows.map(toOrder);
+  }
+
+  async sales(): Promise<SaleRecord[]> {
+    const { rows } = await this.pool.query<{ order_id: string; sku: string; qty: number; amount_minor: string; currency: string; charge_id: string; at_ms: number }>(
+      `SELECT order_id, sku, qty, amount_minor::text, currency, charge_id, ${tsToMs('at')} AS at_ms FROM ${this.s}.sales ORDER BY at, order_id`,
+    );
+    return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, qty: r.qty, amountMinor: Number(r.amount_minor), currency: r.currency, chargeId: r.charge_id, at: r.at_ms }));
+  }
+}

@@ -1,0 +1,173 @@
+// One buyer's journey through the sale: look at the stock, reserve (maybe twice, as double
+// clicks and client retries do), then pay or walk away. Bots hammer reserve instead. Pure
+// orchestration over a SaleApi, so the direct and HTTP transports run the same journeys.
+import type { Histogram } from '../histogram.js';
+import { newHistogram } from '../histogram.js';
+import type { SaleApi, ReserveOutcome } from '../engine/types.js';
+import type { Scenario } from '../scenario.js';
+
+export interface JourneyCounters {
+  journeys: number;
+  availabilityChecks: number;
+  /** Every reserve call, including double clicks, retries and bots. */
+  reserveCalls: number;
+  /** New orders (a reservation granted for the first time). */
+  orders: number;
+  /** Reserve calls answered with the order an earlier call of the same click made. */
+  duplicatesSuppressed: number;
+  soldOut: number;
+  limitExceeded: number;
+  rateLimited: number;
+  conflicts: number;
+  abandoned: number;
+  paid: number;
+  declined: number;
+  expired: number;
+  payFailed: number;
+  errors: number;
+  botCalls: number;
+  botOrders: number;
+}
+
+export function emptyJourneyCounters(): JourneyCounters {
+  return {
+    journeys: 0, availabilityChecks: 0, reserveCalls: 0, orders: 0, duplicatesSuppressed: 0, soldOut: 0, limitExceeded: 0, rateLimited: 0,
+    conflicts: 0, abandoned: 0, paid: 0, declined: 0, expired: 0, payFailed: 0, errors: 0, botCalls: 0, botOrders: 0,
+  };
+}
+
+/** Fairness: per SKU, when (ms into the run) buyers were refused as sold out, and the last arrival that got stock. */
+export interface FairnessTrace {
+  /** sku → { bucket (FAIRNESS_BUCKET_MS wide) → sold-out refusals of arrivals in it } */
+  refusals: Record<string, Record<number, number>>;
+  /** sku → the latest arrival offset (ms) that was granted stock. */
+  lastGrantMs: Record<string, number>;
+}
+
+export const FAIRNESS_BUCKET_MS = 10;
+
+export interface JourneyRecorder {
+  counters: JourneyCounters;
+  reserve: Histogram;
+  pay: Histogram;
+  endToEnd: Histogram;
+  fairness: FairnessTrace;
+  errorSamples: string[];
+}
+
+export function newRecorder(): JourneyRecorder {
+  return { counters: emptyJourneyCounters(), reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), fairness: { refusals: {}, lastGrantMs: {} }, errorSamples: [] };
+}
+
+export interface Buyer {
+  /** Arrival index (unique across workers): makes click ids unique. */
+  index: number;
+  /** Intended arrival, ms from the run's start (latency of the whole journey counts from it). */
+  atMs: number;
+  user: string;
+  sku: string;
+  qty: number;
+  bot: boolean;
+  abandon: boolean;
+  doubleClick: boolean;
+  retry: boolean;
+}
+
+/** Draws buyer `index`'s traits from the seeded stream (the same seed gives the same buyers). */
+export function drawBuyer(index: number, atMs: number, scenario: Scenario, rand: () => number, pickSku: () => number): Buyer {
+  const b = scenario.buyers;
+  const bot = rand() < b.bots.fraction;
+  // bots come from a small pool so the per-user rate limit sees the same "user" hammering
+  const user = bot ? `bot${Math.floor(rand() * Math.max(1, Math.ceil(b.users * b.bots.fraction)))}` : `u${Math.floor(rand() * b.users)}`;
+  return {
+    index,
+    atMs,
+    user,
+    sku: scenario.skus[pickSku()].sku,
+    qty: b.qty.min + Math.floor(rand() * (b.qty.max - b.qty.min + 1)),
+    bot,
+    abandon: rand() < b.abandonRate,
+    doubleClick: rand() < b.doubleClickRate,
+    retry: rand() < b.retryRate,
+  };
+}
+
+const us = (ms: number) => Math.max(1, Math.round(ms * 1000));
+
+function noteError(rec: JourneyRecorder, err: unknown): void {
+  rec.counters.errors++;
+  if (rec.errorSamples.length < 5) rec.errorSamples.push((err as Error)?.message ?? String(err));
+}
+
+function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOutcome, { ok: false }>): void {
+  const c = rec.counters;
+  if (out.reason === 'sold_out') {
+    c.soldOut++;
+    const bucket = Math.floor(buyer.atMs / FAIRNESS_BUCKET_MS);
+    const perSku = (rec.fairness.refusals[buyer.sku] ??= {});
+    perSku[bucket] = (perSku[bucket] ?? 0) + 1;
+  } else if (out.reason === 'limit_exceeded') c.limitExceeded++;
+  else if (out.reason === 'rate_limited') c.rateLimited++;
+  else c.conflicts++;
+}
+
+/**
+ * Runs one journey. `startedAt` is the epoch ms the run's offsets count from; `now` the clock.
+ * Never throws: every failure is counted, so one bad request cannot end a worker's run.
+ */
+export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario, rec: JourneyRecorder, startedAt: number, now: () => number): Promise<void> {
+  const c = rec.counters;
+  c.journeys++;
+  const clickId = `c${buyer.index}`;
+  try {
+    if (buyer.bot) {
+      // A bot fires its requests back to back with fresh click ids; the rate limit must stop it.
+      for (let i = 0; i < scenario.buyers.bots.requestsPerArrival; i++) {
+        c.reserveCalls++;
+        c.botCalls++;
+        const out = await api.reserve({ sku: buyer.sku, qty: buyer.qty, user: buyer.user, clickId: `${clickId}.${i}` });
+        if (out.ok) {
+          c.botOrders++;
+          c.orders++;
+        } else noteRefusal(rec, buyer, out);
+      }
+      return;
+    }
+    if (scenario.buyers.checkAvailability) {
+      c.availabilityChecks++;
+      await api.availability(buyer.sku);
+    }
+    const t0 = now();
+    const call = () => api.reserve({ sku: buyer.sku, qty: buyer.qty, user: buyer.user, clickId });
+    c.reserveCalls += buyer.doubleClick ? 2 : 1;
+    const answers = buyer.doubleClick ? await Promise.all([call(), call()]) : [await call()];
+    if (buyer.retry) {
+      // the client lost the answer and sends the same click again
+      c.reserveCalls++;
+      answers.push(await call());
+    }
+    rec.reserve.recordValue(us(now() - t0));
+    const granted = answers.find((a): a is Extract<ReserveOutcome, { ok: true }> => a.ok);
+    for (const a of answers) if (a.ok && a.duplicate) c.duplicatesSuppressed++;
+    if (!granted) {
+      noteRefusal(rec, buyer, answers[0] as Extract<ReserveOutcome, { ok: false }>);
+      return;
+    }
+    if (answers.some((a) => a.ok && !a.duplicate)) c.orders++;
+    rec.fairness.lastGrantMs[buyer.sku] = Math.max(rec.fairness.lastGrantMs[buyer.sku] ?? 0, buyer.atMs);
+    if (buyer.abandon) {
+      c.abandoned++;
+      return;
+    }
+    const t1 = now();
+    const paid = await api.pay({ orderId: granted.orderId });
+    rec.pay.recordValue(us(now() - t1));
+    if (paid.status === 'paid') c.paid++;
+    else if (paid.status === 'declined') c.declined++;
+    else if (paid.status === 'expired') c.expired++;
+    else c.payFailed++;
+    rec.endToEnd.recordValue(us(now() - (startedAt + buyer.atMs)));
+  } catch (err) {
+    noteError(rec, err);
+  }
+}

@@ -1,0 +1,231 @@
+// Runs a whole sale: provider, engine, sweeper, workers; then judges it from the records.
+// No printing: progress and results go through hooks and the returned object.
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type LatencySummary } from '../histogram.js';
+import type { Engine, EngineConfig, OrderRecord, SaleApi } from '../engine/types.js';
+import type { InvariantResult } from '../invariants.js';
+import type { Fault } from '../provider/index.js';
+import type { Scenario } from '../scenario.js';
+import type { StrategyName } from '../strategies/types.js';
+import type { Shard } from '../traffic/stages.js';
+import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
+import type { SimWorkerResult, SimWorkerTask } from './worker.js';
+
+const WORKER = fileURLToPath(new URL('../../../dist/core/simulate/worker.js', import.meta.url));
+
+export interface SimulateOptions {
+  scenario: Scenario;
+  strategy: StrategyName;
+  transport: 'direct' | 'http';
+  /** Drive another system serving the same API (http transport); no ledger to judge then. */
+  target?: string;
+  workers: number;
+  shard: Shard;
+  redisUrl?: string;
+  databaseUrl: string;
+  /** An external provider; the bundled mock otherwise. */
+  providerUrl?: string;
+  providerSecret?: string;
+  stop?: SharedArrayBuffer;
+  onProgress?: (line: string) => void;
+}
+
+export interface SkuSummary {
+  sku: string;
+  stock: number;
+  sold: number;
+  held: number;
+  remaining: number;
+  revenueMinor: number;
+  currency: string;
+}
+
+export interface SimulationResult {
+  ok: boolean;
+  namespace: string;
+  strategy: StrategyName;
+  transport: 'direct' | 'http';
+  stock: number;
+  sold: number;
+  oversold: number;
+  durationSec: number;
+  attemptsPerSec: number;
+  successPerSec: number;
+  droppedArrivals: number;
+  droppedLate: number;
+  droppedInFlightCap: number;
+  counters: JourneyCounters;
+  latencyMs: { reserve: LatencySummary; pay: LatencySummary; endToEnd: LatencySummary; lateness: LatencySummary };
+  /** Buyers refused as sold out although a later arrival got stock of the same SKU. */
+  unfairRefusals: number;
+  invariants: InvariantResult[];
+  skus: SkuSummary[];
+  orders: OrderRecord[];
+  providerFaults: Fault[];
+  errorSamples: string[];
+  histograms: { reserve: string; pay: string; endToEnd: string };
+}
+
+/** Pure: counters and histograms of all workers into one. */
+export function mergeSimResults(results: SimWorkerResult[]) {
+  const counters = emptyJourneyCounters();
+  const h = { reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), lateness: newHistogram() };
+  const fairness: FairnessTrace = { refusals: {}, lastGrantMs: {} };
+  let droppedLate = 0;
+  let droppedInFlightCap = 0;
+  let startedAt = Infinity;
+  let endedAt = 0;
+  const errorSamples: string[] = [];
+  for (const r of results) {
+    for (const k of Object.keys(counters) as (keyof JourneyCounters)[]) counters[k] += r.counters[k];
+    h.reserve.add(decodeHistogram(r.reserve));
+    h.pay.add(decodeHistogram(r.pay));
+    h.endToEnd.add(decodeHistogram(r.endToEnd));
+    if (r.lateness) h.lateness.add(decodeHistogram(r.lateness));
+    droppedLate += r.droppedLate;
+    droppedInFlightCap += r.droppedInFlightCap;
+    startedAt = Math.min(startedAt, r.startedAt);
+    endedAt = Math.max(endedAt, r.endedAt);
+    for (const [sku, buckets] of Object.entries(r.fairness.refusals)) {
+      const into = (fairness.refusals[sku] ??= {});
+      for (const [b, n] of Object.entries(buckets)) into[Number(b)] = (into[Number(b)] ?? 0) + n;
+    }
+    for (const [sku, at] of Object.entries(r.fairness.lastGrantMs)) fairness.lastGrantMs[sku] = Math.max(fairness.lastGrantMs[sku] ?? 0, at);
+    for (const e of r.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
+  }
+  // Refusals in buckets wholly before the SKU's last granted arrival: someone later got stock.
+  let unfairRefusals = 0;
+  for (const [sku, buckets] of Object.entries(fairness.refusals)) {
+    const last = fairness.lastGrantMs[sku];
+    if (last === undefined) continue;
+    for (const [b, n] of Object.entries(buckets)) if ((Number(b) + 1) * FAIRNESS_BUCKET_MS <= last) unfairRefusals += n;
+  }
+  return { counters, h, droppedLate, droppedInFlightCap, startedAt: results.length ? startedAt : 0, endedAt, unfairRefusals, errorSamples };
+}
+
+/**
+ * Every order in the records was announced to a buyer as new, and no other. A request that
+ * errored (an answer lost on the way) may have made an order its buyer never heard of, so then
+ * the records may hold up to that many more.
+ */
+export function ordersMatchBuyers(c: JourneyCounters, recorded: number): InvariantResult {
+  const told = c.orders;
+  const ok = c.errors === 0 ? recorded === told : recorded >= told && recorded <= told + c.errors;
+  return {
+    name: 'orders = buyers',
+    ok,
+    detail: ok
+      ? `${recorded} orders recorded, ${told} announced to buyers${c.errors ? ` (${c.errors} requests errored)` : ''}`
+      : `${recorded} orders recorded but buyers were told of ${told} new ones${c.errors ? ` and ${c.errors} requests errored` : ''}`,
+  };
+}
+
+export async function runSimulation(opts: SimulateOptions): Promise<SimulationResult> {
+  const { scenario } = opts;
+  const namespace = `sim_${randomBytes(4).toString('hex')}`;
+  const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
+  const { startProvider } = await import('../provider/index.js');
+  const provider = opts.providerUrl ? undefined : await startProvider({ databaseUrl: opts.databaseUrl, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
+  const engineConfig: EngineConfig = {
+    namespace,
+    strategy: opts.strategy,
+    redisUrl: opts.redisUrl,
+    databaseUrl: opts.databaseUrl,
+    providerUrl: opts.providerUrl ?? provider!.url,
+    providerSecret: secret,
+    skus: scenario.skus,
+    holdTtlMs: scenario.holdTtlMs,
+    perUserLimit: scenario.perUserLimit,
+    rateLimit: scenario.rateLimit,
+    payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
+    sweepIntervalMs: scenario.sweepIntervalMs,
+  };
+  const external = opts.transport === 'http' && opts.target !== undefined;
+  const { createEngine } = await import('../engine/engine.js');
+  const engine: Engine | undefined = external ? undefined : await createEngine(engineConfig);
+  let server: { url: string; stop(): Promise<void> } | undefined;
+  let stopSweeper: (() => Promise<void>) | undefined;
+  const pool = new Piscina({ filename: WORKER, minThreads: opts.workers, maxThreads: opts.workers, idleTimeout: 60_000 });
+  try {
+    if (engine) {
+      await engine.setup();
+      stopSweeper = engine.startSweeper();
+      if (opts.transport === 'http') {
+        const { serveSaleApi } = await import('../http/server.js');
+        server = await serveSaleApi(engine as SaleApi, { port: 0 });
+      }
+    }
+    const target = opts.target ?? server?.url;
+    const start = Date.now() + 1_000;
+    const tasks = Array.from({ length: opts.workers }, (_, i) => {
+      const task: SimWorkerTask = { scenario, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop };
+      return pool.run(task) as Promise<SimWorkerResult>;
+    });
+    const results = await Promise.all(tasks);
+    await stopSweeper?.();
+    stopSweeper = undefined;
+    const merged = mergeSimResults(results);
+    const durationSec = Math.max(0.001, (merged.endedAt - merged.startedAt) / 1000);
+
+    let invariants: InvariantResult[] = [];
+    let skus: SkuSummary[] = [];
+    let orders: OrderRecord[] = [];
+    if (engine) {
+      // Holds whose time is up go back before judging (conservation is stated after the sweep).
+      await engine.sweep(Date.now());
+      const audit = await engine.audit();
+      const { checkSaleInvariants, peakOversell } = await import('../engine/invariants.js');
+      invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit });
+      invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
+      invariants.push(ordersMatchBuyers(merged.counters, audit.orders.length));
+      orders = audit.orders;
+      skus = scenario.skus.map((k) => {
+        const paid = audit.orders.filter((o) => o.sku === k.sku && o.status === 'Paid');
+        const held = audit.strategy.ledger.filter((e) => e.sku === k.sku && e.state === 'held').reduce((n, e) => n + e.qty, 0);
+        const sold = audit.soldBySku[k.sku] ?? 0;
+        return { sku: k.sku, stock: k.stock, sold, held, remaining: audit.strategy.skus.find((s) => s.sku === k.sku)?.available ?? 0, revenueMinor: paid.reduce((n, o) => n + o.amountMinor, 0), currency: k.currency };
+      });
+    } else {
+      invariants = [{ name: 'ledger checks', ok: true, detail: `not checked: ${opts.target} is an external system; its records are not ours to read` }];
+    }
+    const oversoldBy = (name: string) => {
+      const inv = invariants.find((i) => i.name === name && !i.ok);
+      return inv ? Math.max(0, ...[...inv.detail.matchAll(/oversold by (\d+)/g)].map((m) => Number(m[1]))) : 0;
+    };
+    const stock = scenario.skus.reduce((n, k) => n + k.stock, 0);
+    const sold = skus.reduce((n, k) => n + k.sold, 0);
+    const c = merged.counters;
+    return {
+      ok: invariants.every((i) => i.ok),
+      namespace,
+      strategy: opts.strategy,
+      transport: opts.transport,
+      stock,
+      sold,
+      oversold: Math.max(oversoldBy('no oversell'), oversoldBy('no oversell at any moment')),
+      durationSec: Math.round(durationSec * 1000) / 1000,
+      attemptsPerSec: Math.round((c.reserveCalls / durationSec) * 10) / 10,
+      successPerSec: Math.round((c.orders / durationSec) * 10) / 10,
+      droppedArrivals: merged.droppedLate + merged.droppedInFlightCap,
+      droppedLate: merged.droppedLate,
+      droppedInFlightCap: merged.droppedInFlightCap,
+      counters: c,
+      latencyMs: { reserve: latencySummary(merged.h.reserve), pay: latencySummary(merged.h.pay), endToEnd: latencySummary(merged.h.endToEnd), lateness: latencySummary(merged.h.lateness) },
+      unfairRefusals: merged.unfairRefusals,
+      invariants,
+      skus,
+      orders,
+      providerFaults: provider?.faults() ?? [],
+      errorSamples: merged.errorSamples,
+      histograms: { reserve: encodeHistogram(merged.h.reserve), pay: encodeHistogram(merged.h.pay), endToEnd: encodeHistogram(merged.h.endToEnd) },
+    };
+  } finally {
+    await stopSweeper?.().catch(() => {});
+    await pool.destroy();
+    await server?.stop();
+    await engine?.close();
+    await provider?.stop();
+  }
+}

@@ -1,0 +1,135 @@
+// One piscina worker of `simulate`: its own engine (direct transport) or HTTP client, its slice
+// of the arrivals (open model) or of the virtual buyers (closed model), and a plain result.
+import { performance } from 'node:perf_hooks';
+import { childSeed, picker, prng } from '../random.js';
+import { encodeHistogram } from '../histogram.js';
+import type { EngineConfig, SaleApi } from '../engine/types.js';
+import type { Scenario } from '../scenario.js';
+import { compileProfile, shardArrivals, subShard, type Shard } from '../traffic/stages.js';
+import { runOpenLoop } from '../traffic/open-loop.js';
+import { drawBuyer, newRecorder, runJourney, type FairnessTrace, type JourneyCounters } from './journey.js';
+
+export interface SimWorkerTask {
+  scenario: Scenario;
+  engine: EngineConfig;
+  transport: 'direct' | 'http';
+  /** Base URL of the sale API with the http transport. */
+  target?: string;
+  workerIndex: number;
+  workers: number;
+  /** This process's slice of the whole scenario (`--shard i/n`). */
+  shard: Shard;
+  /** Epoch ms every worker counts arrival offsets from. */
+  start: number;
+  /** Shared Int32 flag: non-zero = stop (Ctrl-C). */
+  stop?: SharedArrayBuffer;
+}
+
+export interface SimWorkerResult {
+  workerIndex: number;
+  counters: JourneyCounters;
+  /** Compressed base64 HDR histograms, µs. */
+  reserve: string;
+  pay: string;
+  endToEnd: string;
+  lateness: string;
+  droppedLate: number;
+  droppedInFlightCap: number;
+  peakInFlight: number;
+  fairness: FairnessTrace;
+  startedAt: number;
+  endedAt: number;
+  errorSamples: string[];
+}
+
+async function openApi(task: SimWorkerTask): Promise<SaleApi> {
+  if (task.transport === 'http') {
+    const { httpSaleApi } = await import('../http/client.js');
+    return httpSaleApi(task.target!, { connections: 64, timeoutMs: task.scenario.payment.timeoutMs * (task.scenario.payment.retries + 2) + 5_000 });
+  }
+  const { createEngine } = await import('../engine/engine.js');
+  return createEngine(task.engine);
+}
+
+function stopSignal(task: SimWorkerTask): { signal: AbortSignal; dispose: () => void } {
+  const ctl = new AbortController();
+  if (!task.stop) return { signal: ctl.signal, dispose: () => {} };
+  const flag = new Int32Array(task.stop);
+  const timer = setInterval(() => {
+    if (Atomics.load(flag, 0) !== 0) ctl.abort();
+  }, 50);
+  return { signal: ctl.signal, dispose: () => clearInterval(timer) };
+}
+
+export default async function runSimWorker(task: SimWorkerTask): Promise<SimWorkerResult> {
+  const { scenario } = task;
+  const api = await openApi(task);
+  const rand = prng(childSeed(scenario.seed, task.shard.index * 1_000 + task.workerIndex));
+  const pickSku = picker(scenario.skus.length, scenario.buyers.skew, rand);
+  const rec = newRecorder();
+  const { signal, dispose } = stopSignal(task);
+  // Epoch ms at sub-ms resolution: step latencies of a fraction of a ms must not round to 0.
+  const now = () => performance.timeOrigin + performance.now();
+  let droppedLate = 0;
+  let droppedInFlightCap = 0;
+  let peakInFlight = 0;
+  let lateness = '';
+  const startedAt = Date.now();
+  try {
+    const t = scenario.traffic;
+    if (t.model === 'open') {
+      const schedule = compileProfile({ stages: t.stages, maxArrivals: t.maxArrivals });
+      const slice = subShard(task.shard, { index: task.workerIndex, count: task.workers });
+      const result = await runOpenLoop({
+        schedule: shardArrivals(schedule, slice),
+        start: task.start,
+        maxInFlight: Math.max(1, Math.floor(t.maxInFlight / task.workers)),
+        maxLatenessMs: t.maxLatenessMs,
+        signal,
+        fire: (a) => runJourney(api, drawBuyer(a.index, a.atMs, scenario, rand, pickSku), scenario, rec, task.start, now),
+      });
+      droppedLate = result.counts.dropped.late;
+      droppedInFlightCap = result.counts.dropped.inFlightCap;
+      peakInFlight = result.counts.peakInFlight;
+      lateness = encodeHistogram(result.lateness);
+    } else {
+      // Closed model: this worker's share of the virtual buyers, journeys back to back.
+      const mine = Math.floor(t.buyers / task.workers) + (task.workerIndex < t.buyers % task.workers ? 1 : 0);
+      const total = t.iterations;
+      const deadline = t.durationMs !== undefined ? task.start + t.durationMs : undefined;
+      let next = task.workerIndex;
+      const wait = task.start - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await Promise.all(
+        Array.from({ length: mine }, async () => {
+          while (!signal.aborted) {
+            if (deadline !== undefined && Date.now() >= deadline) return;
+            const index = next;
+            if (total !== undefined && index >= total) return;
+            next += task.workers;
+            await runJourney(api, drawBuyer(index, Date.now() - task.start, scenario, rand, pickSku), scenario, rec, task.start, now);
+          }
+        }),
+      );
+      peakInFlight = mine;
+    }
+  } finally {
+    dispose();
+    await api.close();
+  }
+  return {
+    workerIndex: task.workerIndex,
+    counters: rec.counters,
+    reserve: encodeHistogram(rec.reserve),
+    pay: encodeHistogram(rec.pay),
+    endToEnd: encodeHistogram(rec.endToEnd),
+    lateness,
+    droppedLate,
+    droppedInFlightCap,
+    peakInFlight,
+    fairness: rec.fairness,
+    startedAt,
+    endedAt: Date.now(),
+    errorSamples: rec.errorSamples,
+  };
+}

@@ -5,6 +5,7 @@ import chalk from 'chalk';
 import { benchCommand } from './commands/bench.js';
 import { providerCommand } from './commands/provider.js';
 import { simulateCommand } from './commands/simulate.js';
+import { serveCommand } from './commands/serve.js';
 import { ExitCode, FlashsaleError, redact } from './core/errors.js';
 import { interruptAll } from './core/interrupt.js';
 
@@ -41,7 +42,7 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
     .addHelpText('after', '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable');
-  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), providerCommand(io, setExit)]) {
+  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), providerCommand(io, setExit), serveCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }));
   }
   return program;
@@ -71,7 +72,7 @@ export async function main(argv: string[], io: CommandIO = processIO): Promise<n
   const program = buildProgram(io, (c) => (code = c));
   const onSigint = () => {
     if (interruptAll()) {
-      io.info('\ninterrupted: finishing the requests in flight and writing a partial report (Ctrl-C again to quit at once)');
+      io.info('\ninterrupted: finishing what is in flight, then stopping (Ctrl-C again to quit at once)');
       return;
     }
     io.info('\ninterrupted; stopping services');

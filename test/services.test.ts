@@ -100,7 +100,7 @@ describe('Ctrl-C during a bench', () => {
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted: finishing the requests in flight/);
+    expect(stderr).toMatch(/interrupted: finishing what is in flight/);
     const report = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(report.interrupted).toBe(true);
     // lua was cut short and judged; atomic never started

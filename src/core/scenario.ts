@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import { parseFaultConfig, type FaultConfig } from './provider/index.js';
+import { worstCaseMs } from './engine/payments.js';
 import { STRATEGY_NAMES, type StrategyName } from './strategies/types.js';
 import type { SkuConfig } from './engine/types.js';
 
@@ -131,6 +132,12 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   }
   const qty = typeof s.buyers.qty === 'number' ? { min: s.buyers.qty, max: s.buyers.qty } : s.buyers.qty;
   if (qty.min > qty.max) throw new UsageError(`${source}: buyers.qty: expected min ≤ max, got ${JSON.stringify(s.buyers.qty)}`);
+  const payWorst = worstCaseMs(s.payment);
+  if (payWorst >= s.holdTtlMs) {
+    throw new UsageError(
+      `${source}: holdTtlMs: expected more than a payment can take (payment.timeoutMs × (retries + 1) plus backoff = ${payWorst} ms), got ${s.holdTtlMs}: every payment would be refused as too late; raise holdTtlMs or lower payment.timeoutMs / retries`,
+    );
+  }
   const faults = (() => {
     try {
       return parseFaultConfig(s.payment.faults, 'payment.faults');

@@ -1,0 +1,57 @@
+// Every bundled scenario runs, and each shows the behaviour it exists for.
+import { describe, expect, it } from 'vitest';
+import { simulate } from './simulate.helpers.js';
+
+const failed = (r: { invariants: { name: string; ok: boolean; detail: string }[] }) => r.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`);
+
+describe('the bundled scenarios', () => {
+  it('abandon-heavy: abandoned holds come back to stock during the sale and are sold again', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/abandon-heavy.json', '--strategy', 'lua', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    // 80 units; 80% of holds are walked away from. Without expiry during the run at most the
+    // first ~20% of 80 units could be sold; holds expiring every 1.5 s let later buyers take them.
+    expect(report.counters.abandoned).toBeGreaterThan(80);
+    expect(report.sold).toBeGreaterThan(40);
+    expect(report.counters.orders).toBeGreaterThan(report.stock);
+  });
+
+  it('payment-chaos: timeouts and 5xx make neither a double charge nor a lost order, and the ground truth is written', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/payment-chaos.json', '--strategy', 'atomic', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.counters.paid).toBeGreaterThan(100);
+    expect(report.counters.declined).toBeGreaterThan(0);
+    const kinds = new Set(report.providerFaults.map((f: { kind: string }) => f.kind));
+    for (const k of ['timeout', 'serverError', 'decline', 'duplicate', 'amountDrift']) expect(kinds).toContain(k);
+    const expected = new Set(report.providerFaults.map((f: { expected: string }) => f.expected));
+    for (const c of ['DUPLICATE_CHARGE', 'AMOUNT_MISMATCH', 'ORPHAN_CHARGE']) expect(expected).toContain(c);
+  });
+
+  it('multi-sku: zipf demand sells out the head SKUs first, without oversell', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/multi-sku.json', '--strategy', 'lua', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    const bySku = Object.fromEntries(report.skus.map((s: { sku: string; sold: number; held: number }) => [s.sku, s.sold + s.held]));
+    expect(bySku['sku-01']).toBeGreaterThanOrEqual(bySku['sku-50']);
+    expect(report.skus.filter((s: { remaining: number }) => s.remaining === 0).length).toBeGreaterThan(0);
+  });
+
+  it('black-friday: a 1/25 shard of the arrivals runs the same sale end to end', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/black-friday.json', '--shard', '3/25', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.counters.journeys).toBeGreaterThan(3_500);
+    expect(report.counters.journeys).toBeLessThanOrEqual(4_000);
+    expect(report.oversold).toBe(0);
+  });
+
+  it('smoke over the http transport: the same sale through the engine\'s HTTP API', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--transport', 'http', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.transport).toBe('http');
+    expect(report.counters.paid).toBeGreaterThan(50);
+    expect(report.counters.errors).toBe(0);
+  });
+});

@@ -38,7 +38,7 @@ describe('simulate: the smoke scenario', () => {
       s.perUserLimit = 0;
       s.buyers = { users: 100000, abandonRate: 0, checkAvailability: false };
       s.traffic = { model: 'closed', buyers: 64, iterations: 1500 };
-      s.payment = { timeoutMs: 1000, retries: 1, backoffMs: 10 };
+      s.payment = { timeoutMs: 500, retries: 1, backoffMs: 10 };
     });
     const { code, report, err } = await simulate(['--scenario', file, '--strategy', 'naive', '--workers', '2']);
     expect(code).toBe(3);

@@ -10,7 +10,8 @@ import { loadScenario } from '../core/scenario.js';
 import { redisAvailable, resolveServices } from '../core/services/resolve.js';
 import { StopFlag } from '../core/bench/run.js';
 import { ordersCsv, renderSimulation } from '../core/simulate/render.js';
-import { runSimulation } from '../core/simulate/run.js';
+import { runSimulation, type SimulationResult } from '../core/simulate/run.js';
+import Table from 'cli-table3';
 import { parseStrategyName, storeOf, type StrategyName } from '../core/strategies/index.js';
 import { parseShard } from '../core/traffic/stages.js';
 import { oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
@@ -33,47 +34,73 @@ export function chooseStrategy(asked: string, redisUrl: string | undefined): { s
   return redisAvailable({ redisUrl }) ? { strategy: 'lua', why: 'auto: Redis is available' } : { strategy: 'atomic', why: 'auto: no Redis configured or on PATH, so a Postgres strategy' };
 }
 
+/** The seed's comparison of the two designs, with measured numbers (`--mode both`). */
+export function renderModeComparison(runs: SimulationResult[]): string {
+  const t = new Table({ head: ['', ...runs.map((r) => r.mode)], style: { head: [], border: [] } });
+  const row = (name: string, f: (r: SimulationResult) => string) => t.push([name, ...runs.map(f)]);
+  row('consistency (invariants)', (r) => (r.ok ? 'all pass' : `FAIL: ${r.invariants.filter((i) => !i.ok).map((i) => i.name).join(', ')}`));
+  row('reserve p50 / p99 ms', (r) => `${r.latencyMs.reserve.p50} / ${r.latencyMs.reserve.p99}`);
+  row('pay p50 / p99 ms', (r) => `${r.latencyMs.pay.p50} / ${r.latencyMs.pay.p99}`);
+  row('throughput: reserve calls/s, orders/s', (r) => `${r.attemptsPerSec} / ${r.successPerSec}`);
+  row('time until an order is final p50 / p95 / max ms', (r) => (r.finality ? `${r.finality.p50Ms} / ${r.finality.p95Ms} / ${r.finality.maxMs}` : 'n/a'));
+  row('orders still pending at the end', (r) => (r.finality ? String(r.finality.pending) : 'n/a'));
+  row('sold / stock', (r) => `${r.sold} / ${r.stock}`);
+  return t.toString();
+}
+
 export async function runSimulateCommand(raw: Record<string, unknown>, io: CommandIO): Promise<number> {
   const o = parseOptions(shape, { transport: 'direct', ...raw }, toFlag);
   const scenario = loadScenario(String(raw.scenario ?? DEFAULT_SCENARIO));
   if (o.seed !== undefined) scenario.seed = o.seed;
   const mode = o.mode ?? scenario.mode;
-  if (mode !== 'sync') throw new UsageError(`--mode ${mode}: only sync is available in this release; async (Redis Streams) is being built`, 'run with --mode sync');
   if (o.target && o.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
-  const shard = parseShard(String(raw.shard ?? '0/1').replace(/^(\d+)\/(\d+)$/, (_m, i, n) => `${i}/${n}`));
+  const shard = parseShard(String(raw.shard ?? '0/1'));
   const { strategy, why } = chooseStrategy(String(raw.strategy ?? scenario.strategy), raw.redisUrl as string | undefined);
+  const modes: ('sync' | 'async')[] = mode === 'both' ? ['sync', 'async'] : [mode];
   const need = new Set([storeOf(strategy), 'postgres' as const]);
-  if (strategy !== 'naive' && storeOf(strategy) === 'redis') need.add('redis');
-  if (scenario.rateLimit) need.add('redis');
+  if (scenario.rateLimit || modes.includes('async')) need.add('redis');
   const json = Boolean(raw.json);
   const services = await resolveServices(need, { redisUrl: raw.redisUrl as string | undefined, databaseUrl: raw.databaseUrl as string | undefined, log: (l) => io.info(l) });
   const stop = new StopFlag();
   const offInterrupt = onInterrupt(() => stop.raise());
   try {
-    if (!json) io.info(`simulate ${scenario.name}: strategy ${strategy} (${why}), ${o.transport} transport, ${scenario.skus.length} SKU(s), ${scenario.skus.reduce((n, k) => n + k.stock, 0)} units`);
-    const result = await runSimulation({
-      scenario,
-      strategy,
-      transport: o.transport,
-      target: o.target,
-      workers: o.workers ?? Math.max(1, availableParallelism()),
-      shard,
-      redisUrl: services.redisUrl,
-      databaseUrl: services.databaseUrl!,
-      providerUrl: raw.providerUrl as string | undefined,
-      providerSecret: (raw.providerSecret as string | undefined) ?? process.env.FLASHSALE_PROVIDER_SECRET,
-      stop: stop.buffer,
-    });
+    const runs: SimulationResult[] = [];
+    for (const m of modes) {
+      if (stop.raised) break;
+      if (!json) io.info(`simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${o.transport} transport, ${scenario.skus.length} SKU(s), ${scenario.skus.reduce((n, k) => n + k.stock, 0)} units`);
+      runs.push(
+        await runSimulation({
+          scenario,
+          strategy,
+          mode: m,
+          transport: o.transport,
+          target: o.target,
+          workers: o.workers ?? Math.max(1, availableParallelism()),
+          shard,
+          redisUrl: services.redisUrl,
+          databaseUrl: services.databaseUrl!,
+          providerUrl: raw.providerUrl as string | undefined,
+          providerSecret: (raw.providerSecret as string | undefined) ?? process.env.FLASHSALE_PROVIDER_SECRET,
+          stop: stop.buffer,
+        }),
+      );
+    }
     const interrupted = stop.raised;
     const outDir = String(raw.out ?? defaultOutDir('simulate'));
-    const { orders, histograms, ...rest } = result;
-    const summary = { ...rest, ok: result.ok, interrupted, scenario: scenario.name, mode, strategyChoice: why, thresholds: [], services: services.origin, histograms, outDir };
-    const text = renderSimulation(result);
-    summary.outDir = writeReport(outDir, {
-      'summary.json': JSON.stringify(summary, null, 2) + '\n',
-      'orders.csv': ordersCsv(orders),
-      'provider-faults.json': JSON.stringify(result.providerFaults, null, 2) + '\n',
-    });
+    const summaries = runs.map(({ orders: _o, ...rest }) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: [], services: services.origin }));
+    const ok = runs.every((r) => r.ok);
+    // one mode: DESIGN.md's simulate document; both: the same per mode under `runs`
+    const summary = modes.length === 1 ? { ...summaries[0], outDir } : { ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir };
+    const text = [...runs.map(renderSimulation), runs.length > 1 ? renderModeComparison(runs) : ''].filter(Boolean).join('\n');
+    const files: Record<string, string> = { 'summary.json': '' };
+    for (const r of runs) {
+      const suffix = runs.length > 1 ? `-${r.mode}` : '';
+      files[`orders${suffix}.csv`] = ordersCsv(r.orders);
+      files[`provider-faults${suffix}.json`] = JSON.stringify(r.providerFaults, null, 2) + '\n';
+    }
+    summary.outDir = outDir;
+    files['summary.json'] = JSON.stringify(summary, null, 2) + '\n';
+    summary.outDir = writeReport(outDir, files);
     if (json) {
       io.out(JSON.stringify(summary));
       io.info(text);
@@ -81,7 +108,7 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
       io.out(text);
       io.out(`report: ${summary.outDir}`);
     }
-    if (!result.ok) return ExitCode.Invariant;
+    if (!ok) return ExitCode.Invariant;
     return interrupted ? ExitCode.Interrupted : ExitCode.Ok;
   } finally {
     offInterrupt();
@@ -94,7 +121,7 @@ export function simulateCommand(io: CommandIO, setExit: (code: number) => void):
     .description('run a whole flash sale (reserve, order, pay, expire) under a burst, then prove from the records that nothing was oversold, lost or charged twice')
     .option('--scenario <file>', 'scenario JSON (default scenarios/smoke.json)')
     .option('--strategy <name>', 'oversell strategy, or auto (lua with Redis, else atomic); overrides the scenario')
-    .option('--mode <mode>', 'sync (direct calls); async and both are being built')
+    .option('--mode <mode>', 'sync (direct calls), async (Redis Streams events), or both (the same sale twice, compared)')
     .option('--transport <kind>', 'direct (engine in-process) or http (through the engine\'s HTTP API)', 'direct')
     .option('--target <url>', 'with --transport http: drive another system serving the same API')
     .option('--workers <n>', 'worker threads generating buyers (default: cores)')

@@ -15,11 +15,11 @@ import { connectPostgres } from '../postgres/client.js';
 import { connectRedis } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
 import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
-import { OrderStore, orderSchemaIdent, type StoredOrder } from './orders.js';
+import { OrderStore, orderSchemaIdent, type NewOrder, type StoredOrder } from './orders.js';
 import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
 import { RateLimiter } from './rate-limit.js';
 import { startSweepLoop } from './sweeper.js';
-import type { Engine, EngineConfig, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit, SkuConfig } from './types.js';
+import type { Engine, EngineConfig, OrderFinality, OrderRecord, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit, SkuConfig } from './types.js';
 
 /** A buyer's request the engine cannot act on (unknown SKU or order, bad quantity): a 4xx over HTTP. */
 export class SaleRequestError extends Error {
@@ -56,6 +56,11 @@ function validate(config: EngineConfig): void {
 }
 
 export async function createEngine(config: EngineConfig): Promise<Engine> {
+  return openSaleEngine(config);
+}
+
+/** createEngine's engine as its class, for the async engine (async-engine.ts), which reuses its parts. */
+export async function openSaleEngine(config: EngineConfig): Promise<SaleEngine> {
   validate(config);
   const strategy = await createStrategy(config.strategy, { namespace: config.namespace, redisUrl: config.redisUrl, databaseUrl: config.databaseUrl });
   const opened: { close(): Promise<unknown> }[] = [strategy];
@@ -77,8 +82,13 @@ export async function createEngine(config: EngineConfig): Promise<Engine> {
   }
 }
 
-class SaleEngine implements Engine {
-  private readonly orders: OrderStore;
+/** What a reserve's hold came to: a refusal to answer at once, or a hold that needs its order. */
+export type HoldResult =
+  | { ok: false; outcome: ReserveOutcome }
+  | { ok: true; sku: SkuConfig; reservation: Reservation; duplicate: boolean; now: number };
+
+export class SaleEngine implements Engine {
+  readonly orders: OrderStore;
   private readonly payments: PaymentClient;
   private readonly limiter?: RateLimiter;
   private readonly skus: Map<string, SkuConfig>;
@@ -86,8 +96,8 @@ class SaleEngine implements Engine {
   private stopBackground?: () => Promise<void>;
 
   constructor(
-    private readonly config: EngineConfig,
-    private readonly strategy: Strategy,
+    readonly config: EngineConfig,
+    readonly strategy: Strategy,
     private readonly pool: pg.Pool,
     private readonly redis?: Redis,
   ) {
@@ -121,42 +131,28 @@ class SaleEngine implements Engine {
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveOutcome> {
+    const h = await this.hold(req);
+    if (!h.ok) return h.outcome;
+    const { order } = await this.orders.orderFor(newOrderOf(h, req.clickId, h.now));
+    return reserveOutcome(order, h.duplicate);
+  }
+
+  /** The first half of a reserve: the rate limit and the strategy's hold, no order yet. */
+  async hold(req: ReserveRequest): Promise<HoldResult> {
     const sku = this.sku(req.sku);
     if (!Number.isInteger(req.qty) || req.qty < 1) throw new SaleRequestError('bad_request', `qty: expected a whole number >= 1, got ${req.qty}`);
     const now = req.now ?? Date.now();
     if (this.limiter) {
       // Before the strategy: a refused bot must cost the stock store nothing.
       const d = await this.limiter.take(req.user, now);
-      if (!d.allowed) return { ok: false, reason: 'rate_limited', retryAfterMs: d.retryAfterMs };
+      if (!d.allowed) return { ok: false, outcome: { ok: false, reason: 'rate_limited', retryAfterMs: d.retryAfterMs } };
     }
     const r = await this.strategy.reserve({ sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.clickId, ttlMs: this.config.holdTtlMs, now });
-    if (!r.ok) return { ok: false, reason: r.reason };
-    const res = r.reservation;
-    // A duplicate click gets the first click's reservation, quantity included.
-    const { order } = await this.orders.orderFor({
-      reservationId: res.id,
-      clickId: req.clickId,
-      sku: res.sku,
-      qty: res.qty,
-      user: res.user,
-      amountMinor: sku.priceMinor * res.qty,
-      currency: sku.currency,
-      expiresAt: res.expiresAt,
-      now,
-    });
-    return {
-      ok: true,
-      orderId: order.orderId,
-      reservationId: order.reservationId,
-      sku: order.sku,
-      qty: order.qty,
-      amountMinor: order.amountMinor,
-      currency: order.currency,
-      expiresAt: order.expiresAt,
-      // The strategy knows which of two racing clicks came first; the order insert may have lost
-      // the race to the second one, which does not make the first click a duplicate.
-      duplicate: r.duplicate,
-    };
+    if (!r.ok) return { ok: false, outcome: { ok: false, reason: r.reason } };
+    // The order's life starts when the units were granted, not when the request arrived: a
+    // request that waited while an expiring hold was swept must not look as if it overlapped it
+    // (the "no oversell at any moment" sweep over order lifetimes would see a phantom oversell).
+    return { ok: true, sku, reservation: r.reservation, duplicate: r.duplicate, now: req.now ?? Date.now() };
   }
 
   async pay(req: PayRequest): Promise<PayOutcome> {
@@ -200,9 +196,12 @@ class SaleEngine implements Engine {
       throw new Error(`order ${order.orderId}: hold confirmed and charge ${chargeId} claimed, but the order could not be marked Paid`);
     }
     // The hold ran out between the provider's answer and the confirm; give its units back now
-    // rather than at the next sweep (false if the sweeper already did).
+    // rather than at the next sweep (false if the sweeper already did). The order's end is
+    // stamped before the units go back, so its recorded life never ends after someone else's
+    // order on the same units begins.
+    const endedAt = now();
     await this.strategy.release(reservationOf(order));
-    return this.refund(order, chargeId, now);
+    return this.refund(order, chargeId, () => endedAt);
   }
 
   private async refund(order: StoredOrder, chargeId: string, now: () => number): Promise<PayOutcome> {
@@ -254,7 +253,7 @@ class SaleEngine implements Engine {
     const [orders, snapshot, sales] = await Promise.all([this.orders.all(), this.strategy.snapshot(), this.orders.sales()]);
     const soldBySku: Record<string, number> = Object.fromEntries(this.config.skus.map((s) => [s.sku, 0]));
     for (const s of sales) soldBySku[s.sku] = (soldBySku[s.sku] ?? 0) + s.qty;
-    return { orders, strategy: { skus: snapshot.skus, ledger: snapshot.ledger }, soldBySku, sales };
+    return { orders, strategy: { skus: snapshot.skus, ledger: snapshot.ledger }, soldBySku, sales, finality: orderFinality(orders) };
   }
 
   async destroy(): Promise<void> {
@@ -280,12 +279,67 @@ class SaleEngine implements Engine {
   }
 }
 
-function reservationOf(o: StoredOrder): Reservation {
+/** What the order of a hold is created with; `now` is its creation time (and decides whether it is born Expired). */
+export function newOrderOf(h: Extract<HoldResult, { ok: true }>, clickId: string, now: number): NewOrder {
+  const res = h.reservation;
+  // A duplicate click gets the first click's reservation, quantity included.
+  return {
+    reservationId: res.id,
+    clickId,
+    sku: res.sku,
+    qty: res.qty,
+    user: res.user,
+    amountMinor: h.sku.priceMinor * res.qty,
+    currency: h.sku.currency,
+    expiresAt: res.expiresAt,
+    now,
+  };
+}
+
+export function reserveOutcome(order: StoredOrder, duplicate: boolean): ReserveOutcome {
+  return {
+    ok: true,
+    orderId: order.orderId,
+    reservationId: order.reservationId,
+    sku: order.sku,
+    qty: order.qty,
+    amountMinor: order.amountMinor,
+    currency: order.currency,
+    expiresAt: order.expiresAt,
+    // The strategy knows which of two racing clicks came first; the order insert may have lost
+    // the race to the second one, which does not make the first click a duplicate.
+    duplicate,
+  };
+}
+
+/** How long orders took from creation to their final status (Paid, PaymentFailed, Expired). */
+export function orderFinality(orders: OrderRecord[]): OrderFinality {
+  const spans: number[] = [];
+  let lastFinalAt = 0;
+  for (const o of orders) {
+    if (o.status === 'PendingPayment') continue;
+    spans.push(Math.max(0, o.updatedAt - o.createdAt));
+    lastFinalAt = Math.max(lastFinalAt, o.updatedAt);
+  }
+  spans.sort((a, b) => a - b);
+  const at = (q: number) => (spans.length ? spans[Math.min(spans.length - 1, Math.ceil(q * spans.length) - 1)] : 0);
+  return {
+    orders: orders.length,
+    final: spans.length,
+    pending: orders.length - spans.length,
+    p50Ms: at(0.5),
+    p95Ms: at(0.95),
+    maxMs: spans.length ? spans[spans.length - 1] : 0,
+    ...(spans.length ? { lastFinalAt } : {}),
+  };
+}
+
+export function reservationOf(o: StoredOrder): Reservation {
   return { id: o.reservationId, sku: o.sku, qty: o.qty, user: o.user, idempotencyKey: o.clickId, expiresAt: o.expiresAt };
 }
 
 /** The answer of a pay that finds the order already final: the same outcome, without a charge. */
-function settled(o: StoredOrder): PayOutcome {
+export function settled(o: StoredOrder): PayOutcome {
   switch (o.status) {
     case 'Paid':
       return { status: 'paid', orderId: o.orderId, chargeId: o.chargeId ?? '', attempts: 0, duplicate: true };

@@ -139,6 +139,24 @@ export interface SaleAudit {
   soldBySku: Record<string, number>;
   /** The sales ledger's rows, for the exactly-once checks (soldBySku is their sum per SKU). */
   sales?: SaleRecord[];
+  /** How long orders took to become final (the modes' "time until every order is final"). */
+  finality?: OrderFinality;
+  /** Async mode: what is still on the event streams (a settled sale has nothing pending). */
+  events?: { stream: string; group: string; length: number; pending: number; lag?: number }[];
+}
+
+/** Over the orders: createdAt (the buyer's click) to updatedAt of the final status. */
+export interface OrderFinality {
+  orders: number;
+  final: number;
+  /** Still PendingPayment. */
+  pending: number;
+  p50Ms: number;
+  p95Ms: number;
+  /** The longest an order took from creation to final. */
+  maxMs: number;
+  /** When the last order became final (epoch ms); absent when none is. */
+  lastFinalAt?: number;
 }
 
 export interface Engine extends SaleApi {
@@ -151,4 +169,11 @@ export interface Engine extends SaleApi {
   audit(): Promise<SaleAudit>;
   /** Drops the sale's keys / schemas. */
   destroy(): Promise<void>;
+  /**
+   * Async mode: starts this process's event consumers (orders, payments), which also claim what
+   * a dead consumer left pending; the returned function stops them (close() does too). setup()
+   * starts one set already; call this in another process to add consumers or replace dead ones.
+   * Absent in sync mode.
+   */
+  startBackground?(): Promise<() => Promise<void>>;
 }

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type LatencySummary } from '../histogram.js';
-import type { Engine, EngineConfig, OrderRecord, SaleApi } from '../engine/types.js';
+import type { Engine, EngineConfig, OrderFinality, OrderRecord, SaleApi } from '../engine/types.js';
 import type { InvariantResult } from '../invariants.js';
 import type { Fault } from '../provider/index.js';
 import type { Scenario } from '../scenario.js';
@@ -18,6 +18,8 @@ const WORKER = fileURLToPath(new URL('../../../dist/core/simulate/worker.js', im
 export interface SimulateOptions {
   scenario: Scenario;
   strategy: StrategyName;
+  /** sync: direct calls; async: the steps travel as events on Redis Streams. */
+  mode: 'sync' | 'async';
   transport: 'direct' | 'http';
   /** Drive another system serving the same API (http transport); no ledger to judge then. */
   target?: string;
@@ -46,6 +48,9 @@ export interface SimulationResult {
   ok: boolean;
   namespace: string;
   strategy: StrategyName;
+  mode: 'sync' | 'async';
+  /** How long orders took to become final (Paid, PaymentFailed, Expired), from the click. */
+  finality?: OrderFinality;
   transport: 'direct' | 'http';
   stock: number;
   sold: number;
@@ -122,6 +127,12 @@ export function ordersMatchBuyers(c: JourneyCounters, recorded: number): Invaria
   };
 }
 
+/** The engine of a mode; the async one's consumers run in the process that calls setup(). */
+export async function openEngine(mode: 'sync' | 'async', config: EngineConfig): Promise<Engine> {
+  if (mode === 'async') return (await import('../engine/async-engine.js')).createAsyncEngine(config);
+  return (await import('../engine/engine.js')).createEngine(config);
+}
+
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationResult> {
   const { scenario } = opts;
   const namespace = `sim_${randomBytes(4).toString('hex')}`;
@@ -143,8 +154,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     sweepIntervalMs: scenario.sweepIntervalMs,
   };
   const external = opts.transport === 'http' && opts.target !== undefined;
-  const { createEngine } = await import('../engine/engine.js');
-  const engine: Engine | undefined = external ? undefined : await createEngine(engineConfig);
+  const engine: Engine | undefined = external ? undefined : await openEngine(opts.mode, engineConfig);
   let server: { url: string; stop(): Promise<void> } | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
   const pool = new Piscina({ filename: WORKER, minThreads: opts.workers, maxThreads: opts.workers, idleTimeout: 60_000 });
@@ -160,7 +170,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     const target = opts.target ?? server?.url;
     const start = Date.now() + 1_000;
     const tasks = Array.from({ length: opts.workers }, (_, i) => {
-      const task: SimWorkerTask = { scenario, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop };
+      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop };
       return pool.run(task) as Promise<SimWorkerResult>;
     });
     const results = await Promise.all(tasks);
@@ -172,6 +182,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     let invariants: InvariantResult[] = [];
     let skus: SkuSummary[] = [];
     let orders: OrderRecord[] = [];
+    let finality: OrderFinality | undefined;
     if (engine) {
       // Holds whose time is up go back before judging (conservation is stated after the sweep).
       await engine.sweep(Date.now());
@@ -181,6 +192,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
       invariants.push(ordersMatchBuyers(merged.counters, audit.orders.length));
       orders = audit.orders;
+      finality = audit.finality;
       skus = scenario.skus.map((k) => {
         const paid = audit.orders.filter((o) => o.sku === k.sku && o.status === 'Paid');
         const held = audit.strategy.ledger.filter((e) => e.sku === k.sku && e.state === 'held').reduce((n, e) => n + e.qty, 0);
@@ -201,6 +213,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       ok: invariants.every((i) => i.ok),
       namespace,
       strategy: opts.strategy,
+      mode: opts.mode,
+      finality,
       transport: opts.transport,
       stock,
       sold,

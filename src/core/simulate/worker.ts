@@ -11,6 +11,7 @@ import { drawBuyer, newRecorder, runJourney, type FairnessTrace, type JourneyCou
 
 export interface SimWorkerTask {
   scenario: Scenario;
+  mode: 'sync' | 'async';
   engine: EngineConfig;
   transport: 'direct' | 'http';
   /** Base URL of the sale API with the http transport. */
@@ -47,8 +48,10 @@ async function openApi(task: SimWorkerTask): Promise<SaleApi> {
     const { httpSaleApi } = await import('../http/client.js');
     return httpSaleApi(task.target!, { connections: 64, timeoutMs: task.scenario.payment.timeoutMs * (task.scenario.payment.retries + 2) + 5_000 });
   }
-  const { createEngine } = await import('../engine/engine.js');
-  return createEngine(task.engine);
+  // Worker engines never call setup(): in async mode they only publish and await answers; the
+  // consumers run in the main process.
+  if (task.mode === 'async') return (await import('../engine/async-engine.js')).createAsyncEngine(task.engine);
+  return (await import('../engine/engine.js')).createEngine(task.engine);
 }
 
 function stopSignal(task: SimWorkerTask): { signal: AbortSignal; dispose: () => void } {
@@ -74,7 +77,9 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   let droppedInFlightCap = 0;
   let peakInFlight = 0;
   let lateness = '';
-  const startedAt = Date.now();
+  // The run starts at task.start, not when this thread got its task: the wait for the common
+  // start is not load and must not dilute attempts/s.
+  const startedAt = Math.max(Date.now(), task.start);
   try {
     const t = scenario.traffic;
     if (t.model === 'open') {

@@ -55,3 +55,26 @@ describe('the bundled scenarios', () => {
     expect(report.counters.errors).toBe(0);
   });
 });
+
+describe('the modes', () => {
+  it('smoke in async mode (Redis Streams) passes every invariant', async () => {
+    const { code, report } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--mode', 'async', '--workers', '2']);
+    expect(failed(report)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.mode).toBe('async');
+    expect(report.counters.paid).toBeGreaterThan(50);
+    expect(report.finality.final).toBeGreaterThan(0);
+  });
+
+  it('--mode both runs the sale twice and compares the designs with measured numbers', async () => {
+    const { code, report, err, out } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'atomic', '--mode', 'both', '--workers', '2']);
+    expect(code).toBe(0);
+    expect(report.mode).toBe('both');
+    expect(report.runs.map((r: { mode: string }) => r.mode)).toEqual(['sync', 'async']);
+    for (const r of report.runs) expect(failed(r)).toEqual([]);
+    expect(err).toMatch(/consistency \(invariants\)\s*│\s*all pass\s*│\s*all pass/);
+    expect(err).toMatch(/time until an order is final p50 \/ p95 \/ max ms\s*│\s*\d+ \/ \d+ \/ \d+\s*│\s*\d+ \/ \d+ \/ \d+/);
+    const { existsSync } = await import('node:fs');
+    for (const f of ['orders-sync.csv', 'orders-async.csv', 'provider-faults-sync.json', 'provider-faults-async.json', 'summary.json']) expect(existsSync(`${out}/${f}`)).toBe(true);
+  });
+});

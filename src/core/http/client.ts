@@ -3,10 +3,11 @@
 // cannot tell the transports apart. What it cannot map (5xx, a network error, a timeout, an answer
 // outside the contract) it throws, and the generator counts an error.
 //
-// It is benchmarked against autocannon on the same endpoint, so the reserve path avoids what it
-// can: one shared headers object, the body built as one string, no per-call closures.
-import { Pool } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
+// It is benchmarked against autocannon on the same endpoint (bench/http-vs-autocannon.mjs), so
+// it avoids what it can per call: pool.dispatch with a small handler instead of pool.request
+// (which makes a Readable stream and an AsyncResource for every answer), one shared headers
+// object, the body built as one string.
+import { Pool, type Dispatcher } from 'undici';
 import type { PayOutcome, ReserveOutcome, ReserveRequest, SaleApi } from '../engine/types.js';
 import { redact, UsageError } from '../errors.js';
 import { PATHS, PAY_STATUS, RESERVE_STATUS } from './contract.js';
@@ -36,6 +37,58 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 const REASONS = new Set(['sold_out', 'limit_exceeded', 'conflict', 'in_progress']);
 
 type Json = Record<string, unknown>;
+
+/** One whole answer; headers stay raw (name, value, …) since only a 429's Retry-After is read. */
+interface Answer {
+  status: number;
+  rawHeaders: Buffer[];
+  text: string;
+}
+
+/** Collects one answer. 1xx interim answers are skipped; the final one is kept. */
+class Collect implements Dispatcher.DispatchHandlers {
+  private status = 0;
+  private rawHeaders: Buffer[] = [];
+  private chunks: Buffer[] = [];
+
+  constructor(
+    private readonly resolve: (answer: Answer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode >= 200) {
+      this.status = statusCode;
+      this.rawHeaders = rawHeaders;
+      this.chunks = [];
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    const c = this.chunks;
+    const text = c.length === 0 ? '' : c.length === 1 ? c[0].toString('utf8') : Buffer.concat(c).toString('utf8');
+    this.resolve({ status: this.status, rawHeaders: this.rawHeaders, text });
+  }
+
+  onError(err: Error): void {
+    this.reject(err);
+  }
+}
+
+function rawHeader(raw: Buffer[], name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i].toString('latin1').toLowerCase() === name) return raw[i + 1].toString('latin1');
+  }
+  return undefined;
+}
 
 function positiveInt(name: string, value: number | undefined): number {
   if (value === undefined || !Number.isInteger(value) || value < 1) {
@@ -67,11 +120,12 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
   });
   const reservePath = prefix + PATHS.reservations;
 
-  /** A bodiless request, its answer read whole (which is what frees the connection for the next). */
-  async function exchange(method: 'GET' | 'POST', path: string) {
+  /** One request, its answer read whole (which is what frees the connection for the next). */
+  async function exchange(method: 'GET' | 'POST', path: string, body?: string): Promise<Answer> {
     try {
-      const res = await pool.request({ method, path });
-      return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      return await new Promise<Answer>((resolve, reject) => {
+        pool.dispatch(body === undefined ? { method, path } : { method, path, headers: JSON_HEADERS, body }, new Collect(resolve, reject));
+      });
     } catch (err) {
       throw new SaleApiHttpError(`${method} ${path}: ${where}: ${describe(err, timeoutMs)}`, undefined, { cause: err });
     }
@@ -90,18 +144,7 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
       // Concatenated rather than JSON.stringify({…}): one string, no intermediate object. Each
       // string goes through JSON.stringify for its escaping; qty is a number the server checks.
       const payload = `{"sku":${JSON.stringify(req.sku)},"qty":${req.qty},"user":${JSON.stringify(req.user)},"clickId":${JSON.stringify(req.clickId)}}`;
-      // exchange() inlined: the hot path skips its wrapper object.
-      let status: number;
-      let headers: IncomingHttpHeaders;
-      let text: string;
-      try {
-        const res = await pool.request({ method: 'POST', path: reservePath, headers: JSON_HEADERS, body: payload });
-        status = res.statusCode;
-        headers = res.headers;
-        text = await res.body.text();
-      } catch (err) {
-        throw new SaleApiHttpError(`POST ${reservePath}: ${where}: ${describe(err, timeoutMs)}`, undefined, { cause: err });
-      }
+      const { status, rawHeaders, text } = await exchange('POST', reservePath, payload);
       if (status === RESERVE_STATUS.granted || status === RESERVE_STATUS.duplicate) {
         const body = parse('POST', reservePath, status, text);
         return {
@@ -122,7 +165,7 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
         if (typeof reason !== 'string' || !REASONS.has(reason)) throw outsideContract(reservePath, status, `reason ${JSON.stringify(reason)}`);
         return { ok: false, reason: reason as 'sold_out' | 'limit_exceeded' | 'conflict' | 'in_progress' };
       }
-      if (status === RESERVE_STATUS.rateLimited) return { ok: false, reason: 'rate_limited', retryAfterMs: retryAfterMs(headers, text) };
+      if (status === RESERVE_STATUS.rateLimited) return { ok: false, reason: 'rate_limited', retryAfterMs: retryAfterMs(rawHeaders, text) };
       throw unexpected('POST', reservePath, status, text);
     },
 
@@ -153,11 +196,12 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
   };
 }
 
-function retryAfterMs(headers: IncomingHttpHeaders, text: string): number {
+function retryAfterMs(rawHeaders: Buffer[], text: string): number {
   // The body's milliseconds are finer than the header's whole seconds; a target may send only the header.
   const ms = tryParse(text)?.retryAfterMs;
   if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return ms;
-  const seconds = Number(headers['retry-after']);
+  const header = rawHeader(rawHeaders, 'retry-after');
+  const seconds = header === undefined ? NaN : Number(header);
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 1000;
 }
 

@@ -58,3 +58,25 @@ describe('merging simulate workers', () => {
     expect(m.unfairRefusals).toBe(2 + 4);
   });
 });
+
+describe('a buyer journey', () => {
+  const scenario = {
+    buyers: { checkAvailability: true, bots: { fraction: 0, requestsPerArrival: 1 }, qty: { min: 1, max: 1 } },
+  } as unknown as import('../src/core/scenario.js').Scenario;
+  const buyer = { index: 1, atMs: 5, user: 'u1', sku: 'A', qty: 1, bot: false, abandon: false, doubleClick: false, retry: false };
+  it('leaves without reserving when the page shows the SKU sold out, and counts as turned away', async () => {
+    const { newRecorder, runJourney } = await import('../src/core/simulate/journey.js');
+    const calls: string[] = [];
+    const api = {
+      availability: async () => (calls.push('availability'), { sku: 'A', available: 0 }),
+      reserve: async () => (calls.push('reserve'), { ok: false as const, reason: 'sold_out' as const }),
+      pay: async () => ({ status: 'failed' as const, orderId: '', error: '', attempts: 0 }),
+      close: async () => {},
+    };
+    const rec = newRecorder();
+    await runJourney(api, buyer, scenario, rec, 0, () => 0);
+    expect(calls).toEqual(['availability']);
+    expect(rec.counters).toMatchObject({ journeys: 1, sawSoldOut: 1, reserveCalls: 0, soldOut: 0 });
+    expect(rec.fairness.refusals.A).toEqual({ 0: 1 });
+  });
+});

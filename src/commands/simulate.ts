@@ -41,7 +41,7 @@ export function renderModeComparison(runs: SimulationResult[]): string {
   row('consistency (invariants)', (r) => (r.ok ? 'all pass' : `FAIL: ${r.invariants.filter((i) => !i.ok).map((i) => i.name).join(', ')}`));
   row('reserve p50 / p99 ms', (r) => `${r.latencyMs.reserve.p50} / ${r.latencyMs.reserve.p99}`);
   row('pay p50 / p99 ms', (r) => `${r.latencyMs.pay.p50} / ${r.latencyMs.pay.p99}`);
-  row('throughput: reserve calls/s, orders/s', (r) => `${r.attemptsPerSec} / ${r.successPerSec}`);
+  row('throughput: attempts/s, reserve calls/s, orders/s', (r) => `${r.attemptsPerSec} / ${r.reserveCallsPerSec} / ${r.successPerSec}`);
   row('time until an order is final p50 / p95 / max ms', (r) => (r.finality ? `${r.finality.p50Ms} / ${r.finality.p95Ms} / ${r.finality.maxMs}` : 'n/a'));
   row('orders still pending at the end', (r) => (r.finality ? String(r.finality.pending) : 'n/a'));
   row('sold / stock', (r) => `${r.sold} / ${r.stock}`);

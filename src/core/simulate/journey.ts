@@ -9,6 +9,8 @@ import type { Scenario } from '../scenario.js';
 export interface JourneyCounters {
   journeys: number;
   availabilityChecks: number;
+  /** Buyers who saw the SKU sold out on the availability check and left without reserving. */
+  sawSoldOut: number;
   /** Every reserve call, including double clicks, retries and bots. */
   reserveCalls: number;
   /** New orders (a reservation granted for the first time). */
@@ -31,7 +33,7 @@ export interface JourneyCounters {
 
 export function emptyJourneyCounters(): JourneyCounters {
   return {
-    journeys: 0, availabilityChecks: 0, reserveCalls: 0, orders: 0, duplicatesSuppressed: 0, soldOut: 0, limitExceeded: 0, rateLimited: 0,
+    journeys: 0, availabilityChecks: 0, sawSoldOut: 0, reserveCalls: 0, orders: 0, duplicatesSuppressed: 0, soldOut: 0, limitExceeded: 0, rateLimited: 0,
     conflicts: 0, abandoned: 0, paid: 0, declined: 0, expired: 0, payFailed: 0, errors: 0, botCalls: 0, botOrders: 0,
   };
 }
@@ -99,13 +101,17 @@ function noteError(rec: JourneyRecorder, err: unknown): void {
   if (rec.errorSamples.length < 5) rec.errorSamples.push((err as Error)?.message ?? String(err));
 }
 
+function noteTurnedAway(rec: JourneyRecorder, buyer: Buyer): void {
+  const bucket = Math.floor(buyer.atMs / FAIRNESS_BUCKET_MS);
+  const perSku = (rec.fairness.refusals[buyer.sku] ??= {});
+  perSku[bucket] = (perSku[bucket] ?? 0) + 1;
+}
+
 function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOutcome, { ok: false }>): void {
   const c = rec.counters;
   if (out.reason === 'sold_out') {
     c.soldOut++;
-    const bucket = Math.floor(buyer.atMs / FAIRNESS_BUCKET_MS);
-    const perSku = (rec.fairness.refusals[buyer.sku] ??= {});
-    perSku[bucket] = (perSku[bucket] ?? 0) + 1;
+    noteTurnedAway(rec, buyer);
   } else if (out.reason === 'limit_exceeded') c.limitExceeded++;
   else if (out.reason === 'rate_limited') c.rateLimited++;
   else c.conflicts++;
@@ -135,7 +141,14 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
     }
     if (scenario.buyers.checkAvailability) {
       c.availabilityChecks++;
-      await api.availability(buyer.sku);
+      // A person who sees "sold out" on the product page does not click buy. (Bots, above, do
+      // not look.) They were turned away all the same, so fairness counts them.
+      const { available } = await api.availability(buyer.sku);
+      if (available < buyer.qty) {
+        c.sawSoldOut++;
+        noteTurnedAway(rec, buyer);
+        return;
+      }
     }
     const t0 = now();
     const call = () => api.reserve({ sku: buyer.sku, qty: buyer.qty, user: buyer.user, clickId });

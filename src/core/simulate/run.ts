@@ -56,7 +56,11 @@ export interface SimulationResult {
   sold: number;
   oversold: number;
   durationSec: number;
+  /** Buyers' attempts to buy (arrivals served: journeys) per second. */
   attemptsPerSec: number;
+  /** Reserve requests per second (double clicks, retries and bots included). */
+  reserveCallsPerSec: number;
+  /** New orders per second. */
   successPerSec: number;
   droppedArrivals: number;
   droppedLate: number;
@@ -220,7 +224,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       sold,
       oversold: Math.max(oversoldBy('no oversell'), oversoldBy('no oversell at any moment')),
       durationSec: Math.round(durationSec * 1000) / 1000,
-      attemptsPerSec: Math.round((c.reserveCalls / durationSec) * 10) / 10,
+      attemptsPerSec: Math.round((c.journeys / durationSec) * 10) / 10,
+      reserveCallsPerSec: Math.round((c.reserveCalls / durationSec) * 10) / 10,
       successPerSec: Math.round((c.orders / durationSec) * 10) / 10,
       droppedArrivals: merged.droppedLate + merged.droppedInFlightCap,
       droppedLate: merged.droppedLate,

@@ -140,6 +140,11 @@ export interface StrategyContext {
   databaseUrl?: string;
   /** Connections this instance may open to its store (a pool size for Postgres). */
   connections?: number;
+  /**
+   * Redis strategies: batch the commands of one event-loop tick into one socket write. Worth it
+   * with hundreds of requests in flight (the sale engine); a loss at bench concurrency (16-64).
+   */
+  autoPipelining?: boolean;
   /** naive only: which store the unprotected read-then-write targets. */
   naiveStore?: Store;
 }

@@ -78,3 +78,19 @@ describe('the modes', () => {
     for (const f of ['orders-sync.csv', 'orders-async.csv', 'provider-faults-sync.json', 'provider-faults-async.json', 'summary.json']) expect(existsSync(`${out}/${f}`)).toBe(true);
   });
 });
+
+describe('simulate progress', () => {
+  it('draws a live line on a terminal (buyers, rate, in flight, paid/stock, p99), and none in CI', async () => {
+    const { main } = await import('../src/cli.js');
+    const { captureIO } = await import('./io.js');
+    const { services, tmpOut } = await import('./simulate.helpers.js');
+    const tty = captureIO({ tty: true, ci: false });
+    expect(await main(['simulate', ...services, '--out', tmpOut(), '--strategy', 'lua', '--workers', '1'], tty)).toBe(0);
+    const lines = tty.progressLines.filter(Boolean);
+    expect(lines.length).toBeGreaterThan(3);
+    expect(lines.at(-1)).toMatch(/^\[smoke sync\] [\d,]+ buyers +[\d,]+\/s +in flight \d+ +paid \d+\/150 +reserve p99 [\d.]+ ms \(slowest worker\)/);
+    const ci = captureIO({ tty: true, ci: true });
+    expect(await main(['simulate', ...services, '--out', tmpOut(), '--strategy', 'lua', '--workers', '1'], ci)).toBe(0);
+    expect(ci.progressLines.filter(Boolean)).toEqual([]);
+  });
+});

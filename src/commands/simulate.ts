@@ -10,7 +10,7 @@ import { loadScenario } from '../core/scenario.js';
 import { redisAvailable, resolveServices } from '../core/services/resolve.js';
 import { StopFlag } from '../core/bench/run.js';
 import { ordersCsv, renderSimulation } from '../core/simulate/render.js';
-import { runSimulation, type SimulationResult } from '../core/simulate/run.js';
+import { runSimulation, type LiveProgress, type SimulationResult } from '../core/simulate/run.js';
 import Table from 'cli-table3';
 import { parseStrategyName, storeOf, type StrategyName } from '../core/strategies/index.js';
 import { parseShard } from '../core/traffic/stages.js';
@@ -63,6 +63,17 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
   const services = await resolveServices(need, { redisUrl: raw.redisUrl as string | undefined, databaseUrl: raw.databaseUrl as string | undefined, log: (l) => io.info(l) });
   const stop = new StopFlag();
   const offInterrupt = onInterrupt(() => stop.raise());
+  const liveLine = io.stderrIsTTY && !json && !io.ci;
+  const stock = scenario.skus.reduce((n, k) => n + k.stock, 0);
+  let lastDraw = 0;
+  const onProgress = liveLine
+    ? (p: LiveProgress) => {
+        if (Date.now() - lastDraw < 250) return;
+        lastDraw = Date.now();
+        const rate = p.elapsedMs > 0 ? Math.round((p.journeys * 1000) / p.elapsedMs) : 0;
+        io.progress(`[${scenario.name} ${p.mode}] ${p.journeys.toLocaleString('en-US')} buyers  ${rate.toLocaleString('en-US')}/s  in flight ${p.inFlight}  paid ${p.paid}/${stock}  reserve p99 ${p.reserveP99Ms.toFixed(1)} ms (slowest worker)  ${(p.elapsedMs / 1000).toFixed(1)} s`);
+      }
+    : undefined;
   try {
     const runs: SimulationResult[] = [];
     for (const m of modes) {
@@ -82,8 +93,10 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
           providerUrl: raw.providerUrl as string | undefined,
           providerSecret: (raw.providerSecret as string | undefined) ?? process.env.FLASHSALE_PROVIDER_SECRET,
           stop: stop.buffer,
+          onProgress,
         }),
       );
+      if (liveLine) io.progress('');
     }
     const interrupted = stop.raised;
     const outDir = String(raw.out ?? defaultOutDir('simulate'));

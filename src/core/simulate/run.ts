@@ -11,7 +11,8 @@ import type { Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
 import type { Shard } from '../traffic/stages.js';
 import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
-import type { SimWorkerResult, SimWorkerTask } from './worker.js';
+import type { SimProgress, SimWorkerResult, SimWorkerTask } from './worker.js';
+import { MessageChannel } from 'node:worker_threads';
 
 const WORKER = fileURLToPath(new URL('../../../dist/core/simulate/worker.js', import.meta.url));
 
@@ -31,7 +32,19 @@ export interface SimulateOptions {
   providerUrl?: string;
   providerSecret?: string;
   stop?: SharedArrayBuffer;
-  onProgress?: (line: string) => void;
+  /** Called a few times a second with totals over all workers (for a live line on a terminal). */
+  onProgress?: (p: LiveProgress) => void;
+}
+
+export interface LiveProgress {
+  mode: 'sync' | 'async';
+  elapsedMs: number;
+  journeys: number;
+  orders: number;
+  paid: number;
+  inFlight: number;
+  /** The slowest worker's reserve p99 so far (merging histograms live would cost the run). */
+  reserveP99Ms: number;
 }
 
 export interface SkuSummary {
@@ -173,9 +186,17 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     }
     const target = opts.target ?? server?.url;
     const start = Date.now() + 1_000;
+    const live = new Map<number, SimProgress>();
     const tasks = Array.from({ length: opts.workers }, (_, i) => {
-      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop };
-      return pool.run(task) as Promise<SimWorkerResult>;
+      const channel = opts.onProgress ? new MessageChannel() : undefined;
+      channel?.port1.on('message', (p: SimProgress) => {
+        live.set(p.worker, p);
+        const all = [...live.values()];
+        const sum = (f: (q: SimProgress) => number) => all.reduce((n, q) => n + f(q), 0);
+        opts.onProgress?.({ mode: opts.mode, elapsedMs: Date.now() - start, journeys: sum((q) => q.journeys), orders: sum((q) => q.orders), paid: sum((q) => q.paid), inFlight: sum((q) => q.inFlight), reserveP99Ms: Math.max(...all.map((q) => q.reserveP99Ms)) });
+      });
+      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
+      return (pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>).finally(() => channel?.port1.close());
     });
     const results = await Promise.all(tasks);
     await stopSweeper?.();

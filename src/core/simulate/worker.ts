@@ -24,6 +24,19 @@ export interface SimWorkerTask {
   start: number;
   /** Shared Int32 flag: non-zero = stop (Ctrl-C). */
   stop?: SharedArrayBuffer;
+  /** Where progress ticks go, when someone watches (a terminal). */
+  progress?: MessagePort;
+}
+
+/** A worker's running totals, posted a few times a second for the live line. */
+export interface SimProgress {
+  worker: number;
+  journeys: number;
+  orders: number;
+  paid: number;
+  inFlight: number;
+  /** This worker's reserve p99 so far, ms. */
+  reserveP99Ms: number;
 }
 
 export interface SimWorkerResult {
@@ -80,6 +93,22 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   // The run starts at task.start, not when this thread got its task: the wait for the common
   // start is not load and must not dilute attempts/s.
   const startedAt = Math.max(Date.now(), task.start);
+  let inFlight = 0;
+  const journey = async (index: number, atMs: number) => {
+    inFlight++;
+    try {
+      await runJourney(api, drawBuyer(index, atMs, scenario, rand, pickSku), scenario, rec, task.start, now);
+    } finally {
+      inFlight--;
+    }
+  };
+  const tick = task.progress
+    ? setInterval(() => {
+        const c = rec.counters;
+        const p: SimProgress = { worker: task.workerIndex, journeys: c.journeys, orders: c.orders, paid: c.paid, inFlight, reserveP99Ms: rec.reserve.totalCount ? rec.reserve.getValueAtPercentile(99) / 1000 : 0 };
+        task.progress?.postMessage(p);
+      }, 250)
+    : undefined;
   try {
     const t = scenario.traffic;
     if (t.model === 'open') {
@@ -91,7 +120,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
         maxInFlight: Math.max(1, Math.floor(t.maxInFlight / task.workers)),
         maxLatenessMs: t.maxLatenessMs,
         signal,
-        fire: (a) => runJourney(api, drawBuyer(a.index, a.atMs, scenario, rand, pickSku), scenario, rec, task.start, now),
+        fire: (a) => journey(a.index, a.atMs),
       });
       droppedLate = result.counts.dropped.late;
       droppedInFlightCap = result.counts.dropped.inFlightCap;
@@ -112,13 +141,15 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
             const index = next;
             if (total !== undefined && index >= total) return;
             next += task.workers;
-            await runJourney(api, drawBuyer(index, Date.now() - task.start, scenario, rand, pickSku), scenario, rec, task.start, now);
+            await journey(index, Date.now() - task.start);
           }
         }),
       );
       peakInFlight = mine;
     }
   } finally {
+    if (tick) clearInterval(tick);
+    task.progress?.close();
     dispose();
     await api.close();
   }

@@ -166,7 +166,7 @@ function runChild(kind, url) {
   });
 }
 
-const { parseScenario } = await import(dist('core/scenario.js'));
+const { parseScenario, engineConfigOf } = await import(dist('core/scenario.js'));
 const { resolveServices } = await import(dist('core/services/resolve.js'));
 const { startProvider } = await import(dist('core/provider/index.js'));
 const { createEngine } = await import(dist('core/engine/engine.js'));
@@ -177,20 +177,9 @@ const services = await resolveServices(new Set(['redis', 'postgres']), { log: (l
 const namespace = `bench_${randomBytes(4).toString('hex')}`;
 const secret = randomBytes(24).toString('hex');
 const provider = await startProvider({ databaseUrl: services.databaseUrl, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
-const engine = await createEngine({
-  namespace,
-  strategy: 'lua',
-  redisUrl: services.redisUrl,
-  databaseUrl: services.databaseUrl,
-  providerUrl: provider.url,
-  providerSecret: secret,
-  skus: scenario.skus,
-  holdTtlMs: scenario.holdTtlMs,
-  perUserLimit: scenario.perUserLimit,
-  rateLimit: scenario.rateLimit,
-  payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
-  sweepIntervalMs: scenario.sweepIntervalMs,
-});
+const engine = await createEngine(
+  engineConfigOf(scenario, { namespace, strategy: 'lua', redisUrl: services.redisUrl, databaseUrl: services.databaseUrl, providerUrl: provider.url, providerSecret: secret }),
+);
 let stopSweeper;
 let server;
 const rows = [];

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
 import { ExitCode } from '../core/errors.js';
 import { onInterrupt } from '../core/interrupt.js';
-import { loadScenario } from '../core/scenario.js';
+import { engineConfigOf, loadScenario } from '../core/scenario.js';
 import { resolveServices } from '../core/services/resolve.js';
 import { storeOf } from '../core/strategies/index.js';
 import { parseOptions, toFlag, wholeNumber } from '../core/validate.js';
@@ -23,20 +23,16 @@ export async function runServeCommand(raw: Record<string, unknown>, io: CommandI
   const namespace = `serve_${randomBytes(4).toString('hex')}`;
   const secret = (raw.providerSecret as string | undefined) ?? process.env.FLASHSALE_PROVIDER_SECRET ?? randomBytes(24).toString('hex');
   const provider = raw.providerUrl ? undefined : await startProvider({ databaseUrl: services.databaseUrl!, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
-  const engine = await createEngine({
-    namespace,
-    strategy,
-    redisUrl: services.redisUrl,
-    databaseUrl: services.databaseUrl!,
-    providerUrl: (raw.providerUrl as string | undefined) ?? provider!.url,
-    providerSecret: secret,
-    skus: scenario.skus,
-    holdTtlMs: scenario.holdTtlMs,
-    perUserLimit: scenario.perUserLimit,
-    rateLimit: scenario.rateLimit,
-    payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
-    sweepIntervalMs: scenario.sweepIntervalMs,
-  });
+  const engine = await createEngine(
+    engineConfigOf(scenario, {
+      namespace,
+      strategy,
+      redisUrl: services.redisUrl,
+      databaseUrl: services.databaseUrl!,
+      providerUrl: (raw.providerUrl as string | undefined) ?? provider!.url,
+      providerSecret: secret,
+    }),
+  );
   let stopSweeper: (() => Promise<void>) | undefined;
   try {
     await engine.setup();

@@ -7,7 +7,7 @@ import { UsageError } from './errors.js';
 import { parseFaultConfig, type FaultConfig } from './provider/index.js';
 import { worstCaseMs } from './engine/payments.js';
 import { STRATEGY_NAMES, type StrategyName } from './strategies/types.js';
-import type { SkuConfig } from './engine/types.js';
+import type { EngineConfig, SkuConfig } from './engine/types.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.number({ invalid_type_error: 'a number' }).int({ message: 'a whole number' }).min(min, { message: `at least ${min}` }).max(max, { message: `at most ${max}` });
@@ -163,4 +163,27 @@ export function loadScenario(file: string): Scenario {
     throw new UsageError(`--scenario: ${basename(file)} is not valid JSON: ${(err as Error).message}`);
   }
   return parseScenario(raw, basename(file));
+}
+
+/** Where the engine of a sale connects, beside what the scenario says. */
+export interface SaleWiring {
+  namespace: string;
+  strategy: StrategyName;
+  redisUrl?: string;
+  databaseUrl: string;
+  providerUrl: string;
+  providerSecret: string;
+}
+
+/** The engine configuration a scenario describes (simulate, serve and the benches share it). */
+export function engineConfigOf(scenario: Scenario, wiring: SaleWiring): EngineConfig {
+  return {
+    ...wiring,
+    skus: scenario.skus,
+    holdTtlMs: scenario.holdTtlMs,
+    perUserLimit: scenario.perUserLimit,
+    rateLimit: scenario.rateLimit,
+    payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
+    sweepIntervalMs: scenario.sweepIntervalMs,
+  };
 }

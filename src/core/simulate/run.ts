@@ -7,7 +7,7 @@ import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type La
 import type { Engine, EngineConfig, OrderFinality, OrderRecord, SaleApi } from '../engine/types.js';
 import type { InvariantResult } from '../invariants.js';
 import type { Fault } from '../provider/index.js';
-import type { Scenario } from '../scenario.js';
+import { engineConfigOf, type Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
 import type { Shard } from '../traffic/stages.js';
 import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
@@ -156,20 +156,14 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
   const { startProvider } = await import('../provider/index.js');
   const provider = opts.providerUrl ? undefined : await startProvider({ databaseUrl: opts.databaseUrl, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
-  const engineConfig: EngineConfig = {
+  const engineConfig = engineConfigOf(scenario, {
     namespace,
     strategy: opts.strategy,
     redisUrl: opts.redisUrl,
     databaseUrl: opts.databaseUrl,
     providerUrl: opts.providerUrl ?? provider!.url,
     providerSecret: secret,
-    skus: scenario.skus,
-    holdTtlMs: scenario.holdTtlMs,
-    perUserLimit: scenario.perUserLimit,
-    rateLimit: scenario.rateLimit,
-    payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
-    sweepIntervalMs: scenario.sweepIntervalMs,
-  };
+  });
   const external = opts.transport === 'http' && opts.target !== undefined;
   const engine: Engine | undefined = external ? undefined : await openEngine(opts.mode, engineConfig);
   let server: { url: string; stop(): Promise<void> } | undefined;

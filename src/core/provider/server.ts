@@ -13,6 +13,7 @@
 // The caller always sees the charge it asked for: amount drift, duplicates, dropped records,
 // next-day settlement and orphans exist only in the books (the list endpoint, the ledger), as they
 // would at a provider with a bug, and only reconciliation can find them.
+import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -73,6 +74,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const ledger = await ProviderLedger.open(opts.databaseUrl, opts.namespace, { connections: opts.connections ?? 8, reset: opts.reset ?? false });
   // Aborts the sleeps of held requests on stop(), so stopping never waits out a timeout fault.
   const stopping = new AbortController();
+  // Every delayed request waits on this one signal at once: hundreds of listeners are the design.
+  setMaxListeners(0, stopping.signal);
   const inFlight = new Set<Promise<void>>();
 
   /** A request that holds `key` and must answer or give it back, whatever happens. */

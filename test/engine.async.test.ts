@@ -2,47 +2,22 @@
 // against the mock provider in-process.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAsyncEngine, type AsyncEngine, type AsyncEngineOptions } from '../src/core/engine/async-engine.js';
 import { asyncStreams, consumerNow, eventFields, ORDER_GROUP, orderCreatedAt, parseEvent, parseGroupInfo, PAYMENT_GROUP } from '../src/core/engine/async-events.js';
 import { checkSaleInvariants } from '../src/core/engine/invariants.js';
 import type { EngineConfig, ReserveOutcome } from '../src/core/engine/types.js';
-import { providerSchemaIdent, startProvider, type FaultConfigInput, type Provider } from '../src/core/provider/index.js';
-import type { StrategyName } from '../src/core/strategies/types.js';
-import { DATABASE_URL, REDIS_URL, uniqueNamespace } from './services.js';
+import type { Provider } from '../src/core/provider/index.js';
+import { REDIS_URL } from './services.js';
+import { providerFixtures } from './engine.fixtures.js';
 
-const SECRET = 'engine-async-test-secret';
-const providers: { provider: Provider; namespace: string }[] = [];
+const fx = providerFixtures('a');
+const providers = fx.started;
+const provider = fx.provider;
+const config = fx.config;
+const stopProviders = fx.stop;
 const engines: AsyncEngine[] = [];
 let redis: Redis;
-
-async function provider(faults: FaultConfigInput = {}, seed = 1): Promise<Provider> {
-  const namespace = uniqueNamespace('apay');
-  const p = await startProvider({ databaseUrl: DATABASE_URL, namespace, secret: SECRET, faults, seed, reset: true });
-  providers.push({ provider: p, namespace });
-  return p;
-}
-
-function config(strategy: StrategyName, providerUrl: string, over: Partial<EngineConfig> = {}): EngineConfig {
-  return {
-    namespace: uniqueNamespace('aeng'),
-    strategy,
-    redisUrl: REDIS_URL,
-    databaseUrl: DATABASE_URL,
-    providerUrl,
-    providerSecret: SECRET,
-    skus: [
-      { sku: 'A', stock: 6, priceMinor: 1250, currency: 'EUR' },
-      { sku: 'B', stock: 4, priceMinor: 500, currency: 'EUR' },
-    ],
-    holdTtlMs: 60_000,
-    perUserLimit: 2,
-    payment: { timeoutMs: 1_000, retries: 3, backoffMs: 20 },
-    sweepIntervalMs: 50,
-    ...over,
-  };
-}
 
 /** An async engine with its sale set up (consumers running unless told otherwise); destroyed and closed after the test. */
 async function sale(cfg: EngineConfig, options: AsyncEngineOptions = {}): Promise<AsyncEngine> {
@@ -95,14 +70,6 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL);
   honest = await provider();
 });
-
-async function stopProviders(which: typeof providers): Promise<void> {
-  await Promise.all(which.map(({ provider: p }) => p.stop()));
-  const db = new pg.Client({ connectionString: DATABASE_URL });
-  await db.connect();
-  for (const { namespace } of which) await db.query(`DROP SCHEMA IF EXISTS ${providerSchemaIdent(namespace)} CASCADE`);
-  await db.end();
-}
 
 afterEach(async () => {
   for (const e of engines.splice(0)) {

@@ -1,44 +1,19 @@
 // The sale engine (sync mode) on the real Redis and Postgres, against the mock provider in-process.
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../src/core/engine/engine.js';
 import { checkSaleInvariants } from '../src/core/engine/invariants.js';
 import type { Engine, EngineConfig, ReserveOutcome } from '../src/core/engine/types.js';
-import { decide, parseFaultConfig, providerSchemaIdent, startProvider, type FaultConfigInput, type Provider } from '../src/core/provider/index.js';
-import type { StrategyName } from '../src/core/strategies/types.js';
-import { DATABASE_URL, REDIS_URL, uniqueNamespace } from './services.js';
+import { decide, parseFaultConfig, type Provider } from '../src/core/provider/index.js';
 
-const SECRET = 'engine-test-secret';
-const providers: { provider: Provider; namespace: string }[] = [];
+import { providerFixtures } from './engine.fixtures.js';
+
+const fx = providerFixtures('e');
+const providers = fx.started;
+const provider = fx.provider;
+const config = fx.config;
+const stopProviders = fx.stop;
 const engines: Engine[] = [];
-
-async function provider(faults: FaultConfigInput = {}, seed = 1): Promise<Provider> {
-  const namespace = uniqueNamespace('pay');
-  const p = await startProvider({ databaseUrl: DATABASE_URL, namespace, secret: SECRET, faults, seed, reset: true });
-  providers.push({ provider: p, namespace });
-  return p;
-}
-
-function config(strategy: StrategyName, providerUrl: string, over: Partial<EngineConfig> = {}): EngineConfig {
-  return {
-    namespace: uniqueNamespace('eng'),
-    strategy,
-    redisUrl: REDIS_URL,
-    databaseUrl: DATABASE_URL,
-    providerUrl,
-    providerSecret: SECRET,
-    skus: [
-      { sku: 'A', stock: 6, priceMinor: 1250, currency: 'EUR' },
-      { sku: 'B', stock: 4, priceMinor: 500, currency: 'EUR' },
-    ],
-    holdTtlMs: 60_000,
-    perUserLimit: 2,
-    payment: { timeoutMs: 1_000, retries: 3, backoffMs: 20 },
-    sweepIntervalMs: 50,
-    ...over,
-  };
-}
 
 /** An engine with its sale set up; destroyed and closed after the file. */
 async function sale(cfg: EngineConfig): Promise<Engine> {
@@ -81,15 +56,6 @@ let honest: Provider;
 beforeAll(async () => {
   honest = await provider();
 });
-
-/** Stops providers and drops their ledgers. */
-async function stopProviders(which: typeof providers): Promise<void> {
-  await Promise.all(which.map(({ provider: p }) => p.stop()));
-  const db = new pg.Client({ connectionString: DATABASE_URL });
-  await db.connect();
-  for (const { namespace } of which) await db.query(`DROP SCHEMA IF EXISTS ${providerSchemaIdent(namespace)} CASCADE`);
-  await db.end();
-}
 
 // Each engine holds two connection pools: release them per test, the server's slots are shared.
 afterEach(async () => {

@@ -1,15 +1,13 @@
 // The sale engine in async mode (Redis Streams, consumer groups) on the real Redis and Postgres,
 // against the mock provider in-process.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAsyncEngine, type AsyncEngine, type AsyncEngineOptions } from '../src/core/engine/async-engine.js';
 import { asyncStreams, consumerNow, eventFields, ORDER_GROUP, orderCreatedAt, parseEvent, parseGroupInfo, PAYMENT_GROUP } from '../src/core/engine/async-events.js';
-import { checkSaleInvariants } from '../src/core/engine/invariants.js';
-import type { EngineConfig, ReserveOutcome } from '../src/core/engine/types.js';
+import type { EngineConfig } from '../src/core/engine/types.js';
 import type { Provider } from '../src/core/provider/index.js';
 import { REDIS_URL } from './services.js';
-import { providerFixtures } from './engine.fixtures.js';
+import { expectInvariantsHold, granted, providerFixtures, until as untilHolds } from './engine.fixtures.js';
 
 const fx = providerFixtures('a');
 const providers = fx.started;
@@ -42,23 +40,7 @@ async function chargesOf(p: Provider, transactionId: string): Promise<{ id: stri
   return all.filter((c) => c.metadata.transaction_id === transactionId);
 }
 
-function granted(r: ReserveOutcome): Extract<ReserveOutcome, { ok: true }> {
-  if (!r.ok) throw new Error(`expected a hold, got ${r.reason}`);
-  return r;
-}
-
-async function expectInvariantsHold(engine: AsyncEngine, perUserLimit = 2): Promise<void> {
-  const broken = checkSaleInvariants(await engine.audit(), { perUserLimit }).filter((r) => !r.ok);
-  expect(broken).toEqual([]);
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 8_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, ms = 8_000) => untilHolds(what, check, ms);
 
 /** Nothing pending or undelivered in either consumer group. */
 async function expectSettled(engine: AsyncEngine): Promise<void> {

@@ -1,7 +1,10 @@
 // What the engine test files share: a mock provider per test, the engine config they start
 // from, and the clean-up that gives the shared Postgres its connections and schemas back.
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { EngineConfig } from '../src/core/engine/types.js';
+import { expect } from 'vitest';
+import { checkSaleInvariants } from '../src/core/engine/invariants.js';
+import type { Engine, EngineConfig, ReserveOutcome } from '../src/core/engine/types.js';
 import { providerSchemaIdent, startProvider, type FaultConfigInput, type Provider } from '../src/core/provider/index.js';
 import type { StrategyName } from '../src/core/strategies/types.js';
 import { DATABASE_URL, REDIS_URL, uniqueNamespace } from './services.js';
@@ -56,4 +59,24 @@ export function providerFixtures(prefix: string): ProviderFixtures {
       await db.end();
     },
   };
+}
+
+/** The hold a reserve granted, or a thrown error naming the refusal. */
+export function granted(r: ReserveOutcome): Extract<ReserveOutcome, { ok: true }> {
+  if (!r.ok) throw new Error(`expected a hold, got ${r.reason}`);
+  return r;
+}
+
+export async function expectInvariantsHold(engine: Pick<Engine, 'audit'>, perUserLimit = 2): Promise<void> {
+  const broken = checkSaleInvariants(await engine.audit(), { perUserLimit }).filter((r) => !r.ok);
+  expect(broken).toEqual([]);
+}
+
+/** Polls `check` until it holds, or fails naming `what` after `ms`. */
+export async function until(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
 }

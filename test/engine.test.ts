@@ -2,11 +2,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../src/core/engine/engine.js';
-import { checkSaleInvariants } from '../src/core/engine/invariants.js';
-import type { Engine, EngineConfig, ReserveOutcome } from '../src/core/engine/types.js';
+import type { Engine, EngineConfig } from '../src/core/engine/types.js';
 import { decide, parseFaultConfig, type Provider } from '../src/core/provider/index.js';
 
-import { providerFixtures } from './engine.fixtures.js';
+import { expectInvariantsHold, granted, providerFixtures, until } from './engine.fixtures.js';
 
 const fx = providerFixtures('e');
 const providers = fx.started;
@@ -32,24 +31,6 @@ async function chargesOf(p: Provider, transactionId: string): Promise<{ id: stri
 
 async function transactionOf(engine: Engine, orderId: string): Promise<string> {
   return (await engine.audit()).orders.find((o) => o.orderId === orderId)!.transactionId;
-}
-
-function granted(r: ReserveOutcome): Extract<ReserveOutcome, { ok: true }> {
-  if (!r.ok) throw new Error(`expected a hold, got ${r.reason}`);
-  return r;
-}
-
-async function expectInvariantsHold(engine: Engine, perUserLimit = 2): Promise<void> {
-  const broken = checkSaleInvariants(await engine.audit(), { perUserLimit }).filter((r) => !r.ok);
-  expect(broken).toEqual([]);
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(25);
-  }
 }
 
 let honest: Provider;

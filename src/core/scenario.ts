@@ -166,14 +166,7 @@ export function loadScenario(file: string): Scenario {
 }
 
 /** Where the engine of a sale connects, beside what the scenario says. */
-export interface SaleWiring {
-  namespace: string;
-  strategy: StrategyName;
-  redisUrl?: string;
-  databaseUrl: string;
-  providerUrl: string;
-  providerSecret: string;
-}
+export type SaleWiring = Pick<EngineConfig, 'namespace' | 'strategy' | 'redisUrl' | 'databaseUrl' | 'providerUrl' | 'providerSecret'>;
 
 /** The engine configuration a scenario describes (simulate, serve and the benches share it). */
 export function engineConfigOf(scenario: Scenario, wiring: SaleWiring): EngineConfig {

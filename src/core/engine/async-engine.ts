@@ -35,7 +35,7 @@ import {
   type PaymentAnswered,
   type PaymentRequested,
 } from './async-events.js';
-import { openSaleEngine, reserveOutcome, SaleEngine, SaleRequestError, settled } from './engine.js';
+import { newOrderOf, openSaleEngine, reserveOutcome, SaleEngine, SaleRequestError, settled } from './engine.js';
 import { worstCaseMs } from './payments.js';
 import type { Engine, EngineConfig, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit } from './types.js';
 
@@ -242,20 +242,7 @@ class AsyncSaleEngine implements AsyncEngine {
     const corr = this.corr();
     const res = h.reservation;
     const answer = this.await(this.orderWaiters, corr, this.replyTimeoutMs);
-    const cart: CartCreated = {
-      corr,
-      reservationId: res.id,
-      clickId: req.clickId,
-      sku: res.sku,
-      qty: res.qty,
-      user: res.user,
-      amountMinor: h.sku.priceMinor * res.qty,
-      currency: h.sku.currency,
-      expiresAt: res.expiresAt,
-      now: h.now,
-      sentAt: Date.now(),
-      duplicate: h.duplicate,
-    };
+    const cart: CartCreated = { corr, ...newOrderOf(h, req.clickId, h.now), sentAt: Date.now(), duplicate: h.duplicate };
     try {
       await this.publish(this.streams.carts, 'Reservation.CartCreated', cart);
     } catch (err) {

@@ -11,6 +11,7 @@
 // Outcomes (Order.Created, Payment.*) are plain streams every engine instance tails: a waiting
 // buyer recognises its answer by the correlation id it sent.
 import { checkNamespace } from '../redis/keys.js';
+import type { NewOrder } from './orders.js';
 import type { PayOutcome, ReserveOutcome } from './types.js';
 
 export const ORDER_GROUP = 'order-service';
@@ -34,19 +35,10 @@ export function asyncStreams(namespace: string): AsyncStreams {
 
 export type EventType = 'Reservation.CartCreated' | 'Order.Created' | 'Order.Failed' | 'Payment.Requested' | 'Payment.Succeeded' | 'Payment.Failed';
 
-export interface CartCreated {
+/** The order a reserve asks for (`now` is the buyer's clock at the grant: the order's createdAt). */
+export interface CartCreated extends NewOrder {
   /** Correlation id: the waiting reserve's, echoed in the answer. */
   corr: string;
-  reservationId: string;
-  clickId: string;
-  sku: string;
-  qty: number;
-  user: string;
-  amountMinor: number;
-  currency: string;
-  expiresAt: number;
-  /** The buyer's clock at the click (the order's createdAt). */
-  now: number;
   /** Wall clock when published: the consumer moves `now` on by the time the message waited. */
   sentAt: number;
   /** The strategy saw this click before. */

@@ -5,6 +5,7 @@
 // (or have committed with its reply lost). Asking again with the same key is the only way to
 // learn which without risking a second charge: the provider answers 409 while the first request
 // is still held, replays its stored answer once it committed, and starts afresh if it never did.
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { signToken } from '../provider/token.js';
@@ -30,7 +31,7 @@ interface Reply {
   body: Record<string, unknown>;
 }
 
-type Attempt = { final: true; reply: Reply } | { final: false; error: string };
+type Attempt = { final: true; reply: Reply } | { final: false; error: string; inUse?: boolean };
 
 /** Keep-alive connections per engine instance; one instance per worker thread. */
 const CONNECTIONS = 32;
@@ -102,17 +103,28 @@ export class PaymentClient {
     throw new Error(`refund of ${chargeId} (order ${orderId}) failed: ${reply ? `provider answered ${reply.status}: ${JSON.stringify(reply.body)}` : error}`);
   }
 
-  /** Posts until a final answer (anything but a retryable status or no answer) or the retries run out. */
+  /**
+   * Posts until a final answer (anything but a retryable status or no answer) or the retries run
+   * out. A 409 does not use up a retry: it says the first request with this key is still being
+   * processed, and giving up then would abandon a charge that may yet commit (the order would
+   * expire and the money stay taken). Those are asked again until the worst case of the retry
+   * budget has passed, so a charge still never outlasts the hold it was started under.
+   */
   private async withRetries(path: string, key: string, body: object): Promise<{ reply?: Reply; attempts: number; error: string }> {
     const text = JSON.stringify(body);
+    const deadline = performance.now() + worstCaseMs(this.config);
     let error = '';
     let attempts = 0;
-    for (let n = 0; n <= this.config.retries; n++) {
-      if (n > 0) await sleep(backoffMs(this.config, n));
+    let counted = 0;
+    for (;;) {
       attempts++;
       const got = await this.attempt(path, key, text);
       if (got.final) return { reply: got.reply, attempts, error };
       error = got.error;
+      if (!got.inUse && ++counted > this.config.retries) break;
+      const wait = backoffMs(this.config, Math.max(1, counted));
+      if (performance.now() + wait >= deadline) break;
+      await sleep(wait);
     }
     return { attempts, error: `no final answer after ${attempts} attempts; last: ${error}` };
   }
@@ -135,7 +147,7 @@ export class PaymentClient {
         parsed = { raw };
       }
       const reply = { status: res.statusCode, body: parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {} };
-      if (retryable(res.statusCode)) return { final: false, error: `${res.statusCode} ${String(errorOf(reply.body).code ?? '')}`.trim() };
+      if (retryable(res.statusCode)) return { final: false, error: `${res.statusCode} ${String(errorOf(reply.body).code ?? '')}`.trim(), inUse: res.statusCode === 409 };
       return { final: true, reply };
     } catch (err) {
       // No answer: the charge may or may not have happened; only the next attempt with the key can tell.

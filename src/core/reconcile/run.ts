@@ -57,6 +57,8 @@ export interface ReconcileResult {
   /** What --fix did, or (without it) would do. */
   fixes: { applied: boolean; planned: Record<string, number>; outcome?: FixOutcome };
   elapsedMs: number;
+  /** Reading the provider (with the setup before it), then the merge join and the report. */
+  phasesMs: { providerRead: number; matchAndReport: number };
   peakRssMb: number;
   outDir: string;
 }
@@ -122,6 +124,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
     opts.signal?.removeEventListener('abort', stop);
     if (opts.signal?.aborted) incomplete ??= 'interrupted before every page of charges was read';
     await stage.close();
+    const readMs = performance.now() - began;
     log(`read ${stage.rows} provider charges in ${r.stats.pages} pages (${r.stats.retries} retried, ${r.stats.rateLimited} rate-limited)`);
 
     const summary = new Summary();
@@ -176,6 +179,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
         read: { localTransactions: localCount, providerCharges: stage.rows, pages: r.stats.pages, retries: r.stats.retries, rateLimited: r.stats.rateLimited },
         fixes: { applied: opts.fix && !incomplete, planned, ...(outcome ? { outcome } : {}) },
         elapsedMs: Math.round(performance.now() - began),
+        phasesMs: { providerRead: Math.round(readMs), matchAndReport: Math.round(performance.now() - began - readMs) },
         // The kernel's high-water mark of this process (KiB), whatever ran before in it.
         peakRssMb: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
         outDir: opts.outDir,

@@ -45,6 +45,8 @@ describe('a bad scenario is refused with the file, the field and what is accepte
     ['a provider fault that does not exist', (s) => (s.payment.faults.meteor = 0.1), /smoke: payment.faults: expected only known faults/],
     ['fault rates that add up past 1', (s) => Object.assign(s.payment.faults, { decline: 0.6, serverError: 0.6 }), /smoke: payment.faults: expected rates of .* that add up to at most 1/],
     ['a hold shorter than a payment can take', (s) => Object.assign(s, { holdTtlMs: 1000 }), /smoke: holdTtlMs: expected more than a payment can take \(payment.timeoutMs × \(retries \+ 1\) plus backoff = 1340 ms\), got 1000/],
+    ['a pause before paying that, with the slowest payment, outlasts the hold', (s) => Object.assign(s, { holdTtlMs: 5000, buyers: { ...s.buyers, payAfterMs: { min: 0, max: 4000 } } }), /smoke: holdTtlMs: expected more than the slowest buyer's pause before paying \(buyers.payAfterMs 4000 ms\) plus the longest a payment can take \(1340 ms\), got 5000/],
+    ['a pause whose min is above its max', (s) => (s.buyers.payAfterMs = { min: 9, max: 2 }), /smoke: buyers.payAfterMs: expected min ≤ max/],
     ['qty min above max', (s) => (s.buyers.qty = { min: 3, max: 2 }), /smoke: buyers.qty: expected min ≤ max/],
     ['a closed model with neither iterations nor duration', (s) => (s.traffic = { model: 'closed', buyers: 5 }), /smoke: traffic: expected exactly one of iterations or durationMs for the closed model, got neither/],
   ];

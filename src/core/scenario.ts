@@ -69,6 +69,11 @@ const scenarioSchema = z
         checkAvailability: z.boolean().default(true),
         /** Holds the buyer walks away from (they expire). */
         abandonRate: rate.default(0),
+        /**
+         * How long a buyer takes between the hold and paying (typing in a card), uniform in
+         * [min, max] ms. Not counted in any latency: it is the buyer's time, not the system's.
+         */
+        payAfterMs: z.union([int(0, 600_000), z.object({ min: int(0, 600_000), max: int(0, 600_000) }).strict()]).default(0),
         /** Clicks sent twice at once with the same click id. */
         doubleClickRate: rate.default(0),
         /** Requests a client sends again (same click id) as if the answer was lost. */
@@ -95,7 +100,7 @@ type Parsed = z.infer<typeof scenarioSchema>;
 
 export interface Scenario extends Omit<Parsed, 'skus' | 'strategy' | 'payment' | 'buyers'> {
   strategy: StrategyName | 'auto';
-  buyers: Omit<Parsed['buyers'], 'qty'> & { qty: { min: number; max: number } };
+  buyers: Omit<Parsed['buyers'], 'qty' | 'payAfterMs'> & { qty: { min: number; max: number }; payAfterMs: { min: number; max: number } };
   skus: SkuConfig[];
   payment: { timeoutMs: number; retries: number; backoffMs: number; faults: FaultConfig };
   /** Where it came from, for messages and reports. */
@@ -132,10 +137,17 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   }
   const qty = typeof s.buyers.qty === 'number' ? { min: s.buyers.qty, max: s.buyers.qty } : s.buyers.qty;
   if (qty.min > qty.max) throw new UsageError(`${source}: buyers.qty: expected min ≤ max, got ${JSON.stringify(s.buyers.qty)}`);
+  const payAfterMs = typeof s.buyers.payAfterMs === 'number' ? { min: s.buyers.payAfterMs, max: s.buyers.payAfterMs } : s.buyers.payAfterMs;
+  if (payAfterMs.min > payAfterMs.max) throw new UsageError(`${source}: buyers.payAfterMs: expected min ≤ max, got ${JSON.stringify(s.buyers.payAfterMs)}`);
   const payWorst = worstCaseMs(s.payment);
   if (payWorst >= s.holdTtlMs) {
     throw new UsageError(
       `${source}: holdTtlMs: expected more than a payment can take (payment.timeoutMs × (retries + 1) plus backoff = ${payWorst} ms), got ${s.holdTtlMs}: every payment would be refused as too late; raise holdTtlMs or lower payment.timeoutMs / retries`,
+    );
+  }
+  if (payAfterMs.max > 0 && payAfterMs.max + payWorst >= s.holdTtlMs) {
+    throw new UsageError(
+      `${source}: holdTtlMs: expected more than the slowest buyer's pause before paying (buyers.payAfterMs ${payAfterMs.max} ms) plus the longest a payment can take (${payWorst} ms), got ${s.holdTtlMs}; raise holdTtlMs or shorten the pause`,
     );
   }
   const faults = (() => {
@@ -145,7 +157,7 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
       throw new UsageError(`${source}: ${(err as Error).message}`);
     }
   })();
-  return { ...s, skus, strategy: s.strategy as StrategyName | 'auto', buyers: { ...s.buyers, qty }, payment: { ...s.payment, faults }, source };
+  return { ...s, skus, strategy: s.strategy as StrategyName | 'auto', buyers: { ...s.buyers, qty, payAfterMs }, payment: { ...s.payment, faults }, source };
 }
 
 /** Reads and validates a scenario file. */

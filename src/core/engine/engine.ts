@@ -11,7 +11,7 @@
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
-import { connectPostgres } from '../postgres/client.js';
+import { connectPostgres, fillPool } from '../postgres/client.js';
 import { connectRedis } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
 import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
@@ -71,6 +71,7 @@ export async function openSaleEngine(config: EngineConfig): Promise<SaleEngine> 
     await strategy.connect([]);
     const pool = await connectPostgres(config.databaseUrl, 'the sale engine', ORDER_POOL);
     opened.push({ close: () => pool.end() });
+    await fillPool(pool, ORDER_POOL);
     let redis: Redis | undefined;
     if (config.rateLimit) {
       redis = await connectRedis(config.redisUrl!, 'the per-user rate limit', { enableAutoPipelining: true });

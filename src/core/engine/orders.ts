@@ -142,6 +142,11 @@ const newIds = () => {
   return { orderId: `ord_${hex}`, transactionId: `txn_${hex}` };
 };
 
+/** The local transaction of an order's payment outcome; a later outcome (refunded) replaces an earlier one. */
+const TRANSACTION_UPSERT = (s: string, rows: string) => `INSERT INTO ${s}.transactions (transaction_id, order_id, amount_minor, currency, status, charge_id, created_at)
+${rows}
+ON CONFLICT (transaction_id) DO UPDATE SET status = EXCLUDED.status, charge_id = coalesce(EXCLUDED.charge_id, ${s}.transactions.charge_id)`;
+
 export class OrderStore {
   constructor(
     private readonly pool: pg.Pool,
@@ -203,21 +208,28 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
     return rowCount === 1;
   }
 
-  /** Paid, its sale row and its transaction row: all three or none. */
+  /**
+   * Paid, its sale row and its transaction row: all three or none, in one statement (its own
+   * transaction). One round trip instead of five: at a sale's first second, when every paid order
+   * arrives at once, Postgres round trips are what the two cores run out of.
+   */
   async markPaid(order: StoredOrder, chargeId: string, now: number): Promise<boolean> {
-    return inTransaction(this.pool, async (c) => {
-      const { rowCount } = await c.query(
-        `UPDATE ${this.s}.orders SET status = 'Paid', updated_at = ${msToTs('$3')} WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id = $2`,
-        [order.orderId, chargeId, now],
-      );
-      if (rowCount !== 1) return false;
-      await c.query(
-        `INSERT INTO ${this.s}.sales (order_id, sku, qty, amount_minor, currency, charge_id, at) VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})`,
-        [order.orderId, order.sku, order.qty, order.amountMinor, order.currency, chargeId, now],
-      );
-      await this.recordTransaction(c, order, 'succeeded', chargeId, now);
-      return true;
+    const { rows } = await this.pool.query<{ paid: number }>({
+      name: 'order_mark_paid',
+      text: `WITH paid AS (
+  UPDATE ${this.s}.orders SET status = 'Paid', updated_at = ${msToTs('$3')}
+  WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id = $2
+  RETURNING order_id, sku, qty, amount_minor, currency, transaction_id
+), sale AS (
+  INSERT INTO ${this.s}.sales (order_id, sku, qty, amount_minor, currency, charge_id, at)
+  SELECT order_id, sku, qty, amount_minor, currency, $2, ${msToTs('$3')} FROM paid
+), txn AS (
+  ${TRANSACTION_UPSERT(this.s, `SELECT transaction_id, order_id, amount_minor, currency, 'succeeded', $2, ${msToTs('$3')} FROM paid`)}
+)
+SELECT count(*)::int AS paid FROM paid`,
+      values: [order.orderId, chargeId, now],
     });
+    return rows[0].paid === 1;
   }
 
   async markDeclined(order: StoredOrder, chargeId: string | undefined, code: string, now: number): Promise<boolean> {
@@ -260,13 +272,8 @@ WHERE order_id = $1 AND status IN ('Expired', 'PendingPayment') AND coalesce(cha
     });
   }
 
-  private async recordTransaction(c: pg.PoolClient, order: StoredOrder, status: 'succeeded' | 'failed' | 'refunded', chargeId: string | undefined, now: number) {
-    await c.query(
-      `INSERT INTO ${this.s}.transactions (transaction_id, order_id, amount_minor, currency, status, charge_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})
-ON CONFLICT (transaction_id) DO UPDATE SET status = EXCLUDED.status, charge_id = coalesce(EXCLUDED.charge_id, ${this.s}.transactions.charge_id)`,
-      [order.transactionId, order.orderId, order.amountMinor, order.currency, status, chargeId ?? null, now],
-    );
+  private async recordTransaction(c: pg.PoolClient, order: StoredOrder, status: 'failed' | 'refunded', chargeId: string | undefined, now: number) {
+    await c.query(TRANSACTION_UPSERT(this.s, `VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})`), [order.transactionId, order.orderId, order.amountMinor, order.currency, status, chargeId ?? null, now]);
   }
 
   /**

@@ -52,3 +52,15 @@ export async function connectPostgres(url: string, what: string, max: number): P
   }
   return pool;
 }
+
+/**
+ * Opens all `n` connections now. A pool connects lazily, and at a sale's first second that means
+ * a Postgres backend forked per connection while the first buyers wait in the queue for it.
+ */
+export async function fillPool(pool: pg.Pool, n: number): Promise<void> {
+  // allSettled: a client left checked out after a partial failure would make pool.end() wait forever.
+  const got = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()));
+  for (const r of got) if (r.status === 'fulfilled') r.value.release();
+  const failed = got.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}

@@ -5,7 +5,7 @@
 // retry charge again.
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
-import { connectPostgres } from '../postgres/client.js';
+import { connectPostgres, fillPool } from '../postgres/client.js';
 import { inTransaction } from '../strategies/pg-ledger.js';
 import { msToTs } from '../strategies/pg-statements.js';
 
@@ -155,6 +155,7 @@ export class ProviderLedger {
         await c.query(ddl(s));
         await c.query(`DELETE FROM ${s}.idempotency_keys WHERE state = 'processing'`);
       });
+      await fillPool(pool, opts.connections);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw err;

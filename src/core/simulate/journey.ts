@@ -1,6 +1,7 @@
 // One buyer's journey through the sale: look at the stock, reserve (maybe twice, as double
 // clicks and client retries do), then pay or walk away. Bots hammer reserve instead. Pure
 // orchestration over a SaleApi, so the direct and HTTP transports run the same journeys.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Histogram } from '../histogram.js';
 import { newHistogram } from '../histogram.js';
 import type { SaleApi, ReserveOutcome } from '../engine/types.js';
@@ -71,6 +72,8 @@ export interface Buyer {
   qty: number;
   bot: boolean;
   abandon: boolean;
+  /** The buyer's own pause between the hold and paying, ms. */
+  payAfterMs: number;
   doubleClick: boolean;
   retry: boolean;
 }
@@ -89,6 +92,8 @@ export function drawBuyer(index: number, atMs: number, scenario: Scenario, rand:
     qty: b.qty.min + Math.floor(rand() * (b.qty.max - b.qty.min + 1)),
     bot,
     abandon: rand() < b.abandonRate,
+    // Drawn only when it varies, so scenarios without a pause keep the buyers they always had.
+    payAfterMs: b.payAfterMs.max > b.payAfterMs.min ? b.payAfterMs.min + Math.floor(rand() * (b.payAfterMs.max - b.payAfterMs.min + 1)) : b.payAfterMs.min,
     doubleClick: rand() < b.doubleClickRate,
     retry: rand() < b.retryRate,
   };
@@ -172,6 +177,7 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
       c.abandoned++;
       return;
     }
+    if (buyer.payAfterMs > 0) await sleep(buyer.payAfterMs);
     const t1 = now();
     const paid = await api.pay({ orderId: granted.orderId });
     rec.pay.recordValue(us(now() - t1));
@@ -179,7 +185,8 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
     else if (paid.status === 'declined') c.declined++;
     else if (paid.status === 'expired') c.expired++;
     else c.payFailed++;
-    rec.endToEnd.recordValue(us(now() - (startedAt + buyer.atMs)));
+    // The system's time from the intended arrival to the final answer; the buyer's pause is theirs.
+    rec.endToEnd.recordValue(us(now() - (startedAt + buyer.atMs) - buyer.payAfterMs));
   } catch (err) {
     noteError(rec, err);
   }

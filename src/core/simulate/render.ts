@@ -45,7 +45,7 @@ export function renderSimulation(r: SimulationResult): string {
   const skus = table(['sku', 'stock', 'sold', 'held', 'remaining', 'revenue (minor units)']);
   for (const s of r.skus) skus.push([s.sku, int(s.stock), int(s.sold), int(s.held), int(s.remaining), `${int(s.revenueMinor)} ${s.currency}`]);
 
-  const head = `${r.strategy} over ${r.transport} (${r.mode}): ${int(r.attemptsPerSec)} buyer attempts/s, ${int(r.reserveCallsPerSec)} reserve calls/s, ${int(r.successPerSec)} orders/s, ${int(r.sold)}/${int(r.stock)} sold, ${r.oversold} oversold, ${int(r.droppedArrivals)} dropped arrivals in ${r.durationSec} s`;
+  const head = `${r.strategy} over ${r.transport} (${r.mode}): ${int(r.attemptsPerSec)} buyer attempts/s, ${int(r.reserveCallsPerSec)} reserve calls/s, ${int(r.successPerSec)} orders/s, ${int(r.sold)}/${int(r.stock)} sold, ${r.oversold} oversold, ${int(r.droppedArrivals)} dropped arrivals; arrivals for ${r.arrivalPhaseSec} s, all final after ${r.durationSec} s`;
   const notes = r.errorSamples.length ? chalk.yellow(`! errors, e.g. ${r.errorSamples.join(' | ')}`) : '';
   return [head, inv.toString(), lat.toString(), out.toString(), r.skus.length ? skus.toString() : '', notes].filter(Boolean).join('\n');
 }

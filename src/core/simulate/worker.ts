@@ -52,6 +52,8 @@ export interface SimWorkerResult {
   peakInFlight: number;
   fairness: FairnessTrace;
   startedAt: number;
+  /** End of this worker's arrival phase (open model), or of its journeys (closed). */
+  arrivalsEndedAt: number;
   endedAt: number;
   errorSamples: string[];
 }
@@ -90,6 +92,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   let droppedInFlightCap = 0;
   let peakInFlight = 0;
   let lateness = '';
+  let arrivalsEndedAt: number | undefined;
   // The run starts at task.start, not when this thread got its task: the wait for the common
   // start is not load and must not dilute attempts/s.
   const startedAt = Math.max(Date.now(), task.start);
@@ -126,6 +129,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
       droppedInFlightCap = result.counts.dropped.inFlightCap;
       peakInFlight = result.counts.peakInFlight;
       lateness = encodeHistogram(result.lateness);
+      arrivalsEndedAt = result.arrivalsEndedAt;
     } else {
       // Closed model: this worker's share of the virtual buyers, journeys back to back.
       const mine = Math.floor(t.buyers / task.workers) + (task.workerIndex < t.buyers % task.workers ? 1 : 0);
@@ -165,6 +169,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
     peakInFlight,
     fairness: rec.fairness,
     startedAt,
+    arrivalsEndedAt: arrivalsEndedAt ?? Date.now(),
     endedAt: Date.now(),
     errorSamples: rec.errorSamples,
   };

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ServiceError } from '../errors.js';
-import { connectPostgres } from '../postgres/client.js';
+import { connectPostgres, fillPool } from '../postgres/client.js';
 import { IDEMPOTENCY_INDEX, ledgerStatements, PER_USER_LIMIT, schemaDdl, schemaIdent, type GrantRow } from './pg-statements.js';
 import type { LedgerEntry, LoadOptions, Reservation, ReserveRequest, ReserveResult, SkuStock, Snapshot, SkuSnapshot } from './types.js';
 import type { Store, Strategy, StrategyContext, StrategyName } from './types.js';
@@ -188,12 +188,7 @@ export abstract class PgLedgerStrategy implements Strategy {
 
   /** Nothing per SKU is cached (statements carry their lookups), so this only fills the pool. */
   async connect(_skus: string[]): Promise<void> {
-    const pool = await this.db();
-    // allSettled: a client left checked out after a partial failure would make close() (pool.end) wait forever.
-    const got = await Promise.allSettled(Array.from({ length: this.ctx.connections ?? 10 }, () => pool.connect()));
-    for (const r of got) if (r.status === 'fulfilled') r.value.release();
-    const failed = got.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await fillPool(await this.db(), this.ctx.connections ?? 10);
   }
 
   async destroy(): Promise<void> {

@@ -95,6 +95,8 @@ export interface OpenLoopResult {
   lateness: hdr.Histogram;
   latenessMs: { p99: number; max: number };
   startedAt: number;
+  /** When the last arrival was started or dropped: the end of the arrival phase, before the drain. */
+  arrivalsEndedAt: number;
   endedAt: number;
   interrupted: boolean;
   errorSamples: string[];
@@ -180,7 +182,8 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
     );
   }
 
-  const drainUntil = clock.now() + drainTimeoutMs;
+  const arrivalsEndedAt = clock.now();
+  const drainUntil = arrivalsEndedAt + drainTimeoutMs;
   // Also after Ctrl-C: the arrivals already running finish (within the drain bound), so the
   // records they write are complete and their buyers hear the answers the report counts.
   while (inFlight > 0 && clock.now() < drainUntil) {
@@ -198,6 +201,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
       max: lateness.totalCount ? lateness.maxValue / 1000 : 0,
     },
     startedAt,
+    arrivalsEndedAt,
     endedAt: clock.now(),
     interrupted: signal?.aborted ?? false,
     errorSamples,

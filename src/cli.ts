@@ -7,6 +7,7 @@ import { providerCommand } from './commands/provider.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { simulateCommand } from './commands/simulate.js';
 import { serveCommand } from './commands/serve.js';
+import { reportCommand } from './commands/report.js';
 import { ExitCode, FlashsaleError, redact } from './core/errors.js';
 import { interruptAll } from './core/interrupt.js';
 
@@ -43,7 +44,7 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
     .addHelpText('after', '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale reconcile --date 2026-11-21 --tz Europe/Berlin\n  $ flashsale serve --port 8080\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable, 130 interrupted (report written)');
-  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), reconcileCommand(io, setExit), providerCommand(io, setExit), serveCommand(io, setExit)]) {
+  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), reconcileCommand(io, setExit), providerCommand(io, setExit), serveCommand(io, setExit), reportCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }));
   }
   return program;

@@ -13,7 +13,13 @@ describe('simulate: the smoke scenario', () => {
     const { code, out, report } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '2']);
     expect(names(report)).toEqual([]);
     expect(code).toBe(0);
-    expect(report).toMatchObject({ ok: true, strategy: 'lua', mode: 'sync', stock: 150, oversold: 0, droppedArrivals: 0, thresholds: [] });
+    expect(report).toMatchObject({ ok: true, strategy: 'lua', mode: 'sync', stock: 150, oversold: 0, droppedArrivals: 0 });
+    // smoke.json's own thresholds, evaluated and reported
+    expect(report.thresholds).toEqual([
+      { source: 'oversold==0', ok: true, value: 0 },
+      { source: 'invariantsFailed==0', ok: true, value: 0 },
+      { source: 'errors==0', ok: true, value: 0 },
+    ]);
     for (const step of ['reserve', 'pay', 'endToEnd']) expect(Object.keys(report.latencyMs[step])).toEqual(expect.arrayContaining(['p50', 'p95', 'p99', 'max']));
     expect(report.sold).toBeGreaterThan(100);
     expect(report.counters.paid).toBe(report.sold > 0 ? report.counters.paid : 0);

@@ -10,8 +10,14 @@ import { renderBenchNotes, renderBenchTable, renderReference } from '../core/ben
 import { runReference, type ReferenceComparison } from '../core/bench/reference.js';
 import type { BenchConfig, StrategyBenchResult } from '../core/bench/types.js';
 import { resolveServices } from '../core/services/resolve.js';
+import { parseRedisCluster } from '../core/redis/client.js';
 import { parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
 import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
+import { BENCH_METRICS, evaluateThresholds, metricNames, parseThresholds, renderThresholds, type ThresholdResult } from '../core/thresholds.js';
+import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../core/junit.js';
+import { renderHtml } from '../core/report/html.js';
+import { buildBaseline, compareBaseline, currentRun, planBaselines, renderBaselineComparison, saveBaseline, type BaselineComparison } from '../core/bench/baseline.js';
+import { CalibrationBracket, type RunCalibration } from '../core/bench/calibrate.js';
 import type { CommandIO } from '../cli.js';
 
 const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
@@ -43,8 +49,13 @@ export interface BenchReport {
   interrupted: boolean;
   config: BenchConfig;
   services: Partial<Record<Store, string>>;
-  strategies: StrategyBenchResult[];
+  /** Each with its own verdict on every --threshold. */
+  strategies: (StrategyBenchResult & { thresholds: ThresholdResult[] })[];
   reference?: ReferenceComparison[];
+  /** With --baseline / --save-baseline: this run's bare round trips/s per store (the efficiency yardstick). */
+  calibration?: RunCalibration;
+  /** With --baseline: each strategy's efficiency against the file's. */
+  baseline?: BaselineComparison;
   outDir: string;
 }
 
@@ -84,6 +95,14 @@ function progressLine(p: Progress): string {
 
 export async function runBenchCommand(raw: Record<string, unknown>, io: CommandIO): Promise<number> {
   const config = benchConfig(raw);
+  const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
+  if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
+  if (redisCluster && raw.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
+  // every threshold is judged once per strategy; checked here so a typo fails before any load
+  const thresholds = parseThresholds((raw.threshold as string[] | undefined) ?? [], 'bench');
+  const junit = raw.junit === undefined ? undefined : String(raw.junit);
+  if (junit) checkJUnitTarget(junit);
+  const baselines = planBaselines(raw, config);
   const json = Boolean(raw.json);
   const need = new Set(config.strategies.map((s) => storeOf(s, { naiveStore: config.naiveStore })));
   if (raw.reference) {
@@ -93,6 +112,7 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
   const live = io.stderrIsTTY && !json && !io.ci;
   const services = await resolveServices(need, {
     redisUrl: raw.redisUrl as string | undefined,
+    redisCluster,
     databaseUrl: raw.databaseUrl as string | undefined,
     log: (l) => io.info(l),
   });
@@ -100,8 +120,12 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
   const offInterrupt = onInterrupt(() => stop.raise());
   try {
     let lastDraw = 0;
+    // The yardstick for baselines: each strategy's store, measured right before and after it.
+    const bracket = baselines ? CalibrationBracket.of(services, { concurrency: config.concurrency }, (s) => storeOf(s, { naiveStore: config.naiveStore }), stop) : undefined;
     const results = await runBench(config, services, {
       stop,
+      beforeStrategy: bracket?.beforeStrategy,
+      afterStrategy: bracket?.afterStrategy,
       keep: Boolean(raw.keep),
       onStrategyStart: (s) => {
         if (!json) io.info(`bench ${s}: stock ${config.stock} × ${config.skus} SKU(s), ${config.buyers !== undefined ? `${config.buyers} buyers` : `${config.durationSec} s`}, concurrency ${config.concurrency} on ${config.workers} worker thread(s)`);
@@ -115,16 +139,24 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
         : undefined,
     });
     if (live) io.progress('');
+    const calibration = bracket && !stop.raised ? bracket.result() : undefined;
+    const baseline = baselines?.compare && calibration ? compareBaseline(baselines.compare.baseline, currentRun(calibration, results), baselines.maxRegression, baselines.compare.file) : undefined;
     const reference = raw.reference && !stop.raised ? await runReference(config, services, (l) => io.info(l)) : undefined;
     const ok = results.every((r) => r.ok);
+    const judged = results.map((r) => evaluateThresholds(thresholds, BENCH_METRICS, r));
+    const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
     const outDir = String(raw.out ?? defaultOutDir('bench'));
     const interrupted = stop.raised;
-    const report: BenchReport = { ok, interrupted, config, services: services.origin, strategies: results, reference, outDir };
-    const table = [renderBenchTable(results), renderBenchNotes(results), reference ? renderReference(reference) : ''].filter(Boolean).join('\n');
+    const report: BenchReport = { ok, interrupted, config, services: services.origin, strategies: results.map((r, i) => ({ ...r, thresholds: judged[i] })), reference, calibration, baseline, outDir };
+    const table = [renderBenchTable(results), renderBenchNotes(results), reference ? renderReference(reference) : '', renderThresholds(results.map((r, i) => ({ group: r.strategy, results: judged[i] }))), baseline ? renderBaselineComparison(baseline) : ''].filter(Boolean).join('\n');
     report.outDir = writeReport(outDir, {
       'summary.json': JSON.stringify(report, null, 2) + '\n',
       'summary.txt': table.replace(/\u001b\[[0-9;]*m/g, '') + '\n',
+      'report.html': renderHtml(report),
     });
+    const junitFile = junit
+      ? writeFileAtomic(junit, renderJUnit('flashsale bench', results.map((r, i) => ({ name: `bench ${r.strategy}`, timeSec: r.durationSec, timestamp: new Date().toISOString(), cases: junitCases(`bench.${r.strategy}`, r.invariants, judged[i]) }))))
+      : undefined;
     if (json) {
       io.out(JSON.stringify(report));
       io.info(table);
@@ -132,12 +164,15 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
       io.out(table);
       io.out(`report: ${report.outDir}`);
     }
+    if (junitFile) io.info(`junit: ${junitFile}`);
+    if (baselines && interrupted) io.info('baseline: neither compared nor saved, the run was interrupted');
+    else if (baselines?.save && calibration) io.info(ok ? `baseline saved: ${saveBaseline(baselines.save, buildBaseline(config, calibration, results))}` : 'baseline not saved: an invariant broke');
     if (!ok) return ExitCode.Invariant;
     if (interrupted) {
       io.info(`interrupted: ${results.length} of ${config.strategies.length} strategies ran; the report holds what happened until then`);
       return ExitCode.Interrupted;
     }
-    return ExitCode.Ok;
+    return thresholdsOk && (baseline?.ok ?? true) ? ExitCode.Ok : ExitCode.Threshold;
   } finally {
     offInterrupt();
     await services.stop();
@@ -164,10 +199,16 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
     .option('--naive-store <store>', 'store of the naive negative control: postgres or redis', DEFAULTS.naiveStore)
     .option('--reference', 'also run redis-benchmark and pgbench on the same script / statement and print the ratios')
     .option('--redis-url <url>', 'Redis to use (default: REDIS_URL, else a redis-server from PATH)')
+    .option('--redis-cluster <host:port,…>', 'a Redis Cluster to use instead, by seed nodes (keys are hash-tagged per SKU)')
     .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)')
     .option('--keep', 'keep each strategy\'s keys / schema after the run')
     .option('--json', 'one JSON document on stdout; tables go to stderr')
     .option('--out <dir>', 'report directory (default reports/bench-<timestamp>)')
+    .option('--threshold <expr>', `exit 4 unless <metric><op><number> holds for every strategy run, e.g. "latency.p99<5"; repeatable. Metrics: ${metricNames('bench').join(', ')}`, (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--save-baseline <file>', 'also write this run\'s machine-normalised rates (success/s ÷ a calibration of the same stores) to FILE, for --baseline')
+    .option('--baseline <file>', 'compare each strategy\'s machine-normalised rate to FILE (from --save-baseline; same workload options); exit 4 on a regression')
+    .option('--max-regression <drop>', 'with --baseline: the largest drop in efficiency that passes, as 30% or 0.3 (default 30%: see README "Baselines")')
+    .option('--junit <file>', 'also write a JUnit XML file: one test suite per strategy, a test case per invariant and per threshold')
     .addHelpText('after', '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy naive            # the negative control: exits 3\n  $ flashsale bench --strategy lua --stock 1000000 --duration 10 --concurrency 16 --reference')
     .action(async (opts: Record<string, unknown>) => {
       setExit(await runBenchCommand(opts, io));

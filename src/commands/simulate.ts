@@ -14,7 +14,10 @@ import { runSimulation, type LiveProgress, type SimulationResult } from '../core
 import Table from 'cli-table3';
 import { parseStrategyName, storeOf, type StrategyName } from '../core/strategies/index.js';
 import { parseShard } from '../core/traffic/stages.js';
+import { evaluateThresholds, metricNames, parseThresholds, renderThresholds, scenarioThresholdSources, SIMULATE_METRICS } from '../core/thresholds.js';
+import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../core/junit.js';
 import { oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
+import { renderHtml } from '../core/report/html.js';
 import type { CommandIO } from '../cli.js';
 
 /** The default run: the smoke scenario, under a minute on this machine. */
@@ -56,6 +59,10 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
   if (o.target && o.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
   const shard = parseShard(String(raw.shard ?? '0/1'));
   const { strategy, why } = chooseStrategy(String(raw.strategy ?? scenario.strategy), raw.redisUrl as string | undefined);
+  // judged per mode; checked here so a typo fails before any service starts
+  const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source), ...((raw.threshold as string[] | undefined) ?? [])], 'simulate');
+  const junit = raw.junit === undefined ? undefined : String(raw.junit);
+  if (junit) checkJUnitTarget(junit);
   const modes: ('sync' | 'async')[] = mode === 'both' ? ['sync', 'async'] : [mode];
   const need = new Set([storeOf(strategy), 'postgres' as const]);
   if (scenario.rateLimit || modes.includes('async')) need.add('redis');
@@ -100,11 +107,13 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
     }
     const interrupted = stop.raised;
     const outDir = String(raw.out ?? defaultOutDir('simulate'));
-    const summaries = runs.map(({ orders: _o, ...rest }) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: [], services: services.origin }));
+    const judged = runs.map((r) => evaluateThresholds(thresholds, SIMULATE_METRICS, r));
+    const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
+    const summaries = runs.map(({ orders: _o, ...rest }, i) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: judged[i], services: services.origin }));
     const ok = runs.every((r) => r.ok);
     // one mode: DESIGN.md's simulate document; both: the same per mode under `runs`
     const summary = modes.length === 1 ? { ...summaries[0], outDir } : { ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir };
-    const text = [...runs.map(renderSimulation), runs.length > 1 ? renderModeComparison(runs) : ''].filter(Boolean).join('\n');
+    const text = [...runs.map(renderSimulation), runs.length > 1 ? renderModeComparison(runs) : '', renderThresholds(runs.map((r, i) => ({ group: r.mode, results: judged[i] })))].filter(Boolean).join('\n');
     const files: Record<string, string> = { 'summary.json': '' };
     for (const r of runs) {
       const suffix = runs.length > 1 ? `-${r.mode}` : '';
@@ -113,7 +122,11 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
     }
     summary.outDir = outDir;
     files['summary.json'] = JSON.stringify(summary, null, 2) + '\n';
+    files['report.html'] = renderHtml(summary);
     summary.outDir = writeReport(outDir, files);
+    const junitFile = junit
+      ? writeFileAtomic(junit, renderJUnit(`flashsale simulate ${scenario.name}`, runs.map((r, i) => ({ name: `simulate ${scenario.name} (${r.mode}, ${strategy})`, timeSec: r.durationSec, timestamp: new Date().toISOString(), cases: junitCases(`simulate.${scenario.name}.${r.mode}`, r.invariants, judged[i]) }))))
+      : undefined;
     if (json) {
       io.out(JSON.stringify(summary));
       io.info(text);
@@ -121,8 +134,10 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
       io.out(text);
       io.out(`report: ${summary.outDir}`);
     }
+    if (junitFile) io.info(`junit: ${junitFile}`);
     if (!ok) return ExitCode.Invariant;
-    return interrupted ? ExitCode.Interrupted : ExitCode.Ok;
+    if (interrupted) return ExitCode.Interrupted;
+    return thresholdsOk ? ExitCode.Ok : ExitCode.Threshold;
   } finally {
     offInterrupt();
     await services.stop();
@@ -146,6 +161,8 @@ export function simulateCommand(io: CommandIO, setExit: (code: number) => void):
     .option('--provider-secret <s>', 'HMAC secret of that provider\'s tokens (default: FLASHSALE_PROVIDER_SECRET)')
     .option('--json', 'one JSON document on stdout; tables go to stderr')
     .option('--out <dir>', 'report directory (default reports/simulate-<timestamp>)')
+    .option('--threshold <expr>', `exit 4 unless <metric><op><number> holds, e.g. "reserve.p99<50"; repeatable, added to the scenario's thresholds. Metrics: ${metricNames('simulate').join(', ')}`, (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--junit <file>', 'also write a JUnit XML file: one test case per invariant and per threshold')
     .addHelpText('after', '\nExamples:\n  $ flashsale simulate\n  $ flashsale simulate --scenario scenarios/black-friday.json --strategy lua\n  $ flashsale simulate --scenario scenarios/payment-chaos.json --json')
     .action(async (opts: Record<string, unknown>) => {
       setExit(await runSimulateCommand(opts, io));

@@ -1,7 +1,7 @@
 // Report directories: written whole or not at all (a temp dir renamed into place), so a crash
 // or a bad option never leaves half a report behind.
 import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export function defaultOutDir(command: string, at = new Date()): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -21,6 +21,21 @@ export function writeReport(dir: string, files: Record<string, string>): string 
     renameSync(tmp, target);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  return target;
+}
+
+/** Writes `content` to `file` whole or not at all (a temp file beside it, renamed into place). */
+export function writeFileAtomic(file: string, content: string): string {
+  const target = resolve(file);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = join(dirname(target), `.${basename(target)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, content);
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { force: true });
     throw err;
   }
   return target;

@@ -7,6 +7,7 @@ import { UsageError } from './errors.js';
 import { parseFaultConfig, type FaultConfig } from './provider/index.js';
 import { worstCaseMs } from './engine/payments.js';
 import { STRATEGY_NAMES, type StrategyName } from './strategies/types.js';
+import { scenarioThresholdSources } from './thresholds.js';
 import type { EngineConfig, SkuConfig } from './engine/types.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -93,6 +94,12 @@ const scenarioSchema = z
       .strict()
       .default({}),
     sweepIntervalMs: int(10, 600_000).default(1_000),
+    /** k6's shape: metric → conditions, {"reserve.p99": ["<50"]}; names checked in parseScenario (thresholds.ts). */
+    thresholds: z
+      .record(z.array(z.string({ invalid_type_error: 'a condition string such as "<50"' }), { invalid_type_error: 'an array of conditions such as ["<50"]' }), {
+        invalid_type_error: 'an object of metric → conditions, e.g. {"oversold": ["==0"]}',
+      })
+      .optional(),
   })
   .strict();
 
@@ -150,6 +157,7 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
       `${source}: holdTtlMs: expected more than the slowest buyer's pause before paying (buyers.payAfterMs ${payAfterMs.max} ms) plus the longest a payment can take (${payWorst} ms), got ${s.holdTtlMs}; raise holdTtlMs or shorten the pause`,
     );
   }
+  scenarioThresholdSources(s.thresholds, source);
   const faults = (() => {
     try {
       return parseFaultConfig(s.payment.faults, 'payment.faults');

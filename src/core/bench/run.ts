@@ -27,6 +27,9 @@ export interface Progress {
 export interface BenchHooks {
   onProgress?: (p: Progress) => void;
   onStrategyStart?: (s: StrategyName) => void;
+  /** Awaited right before and right after each strategy's run (baselines calibrate there, off the load). */
+  beforeStrategy?: (s: StrategyName) => Promise<void>;
+  afterStrategy?: (r: StrategyBenchResult) => Promise<void>;
   /** Keep each strategy's keys / schema after the run (for inspection). */
   keep?: boolean;
   /** Set to stop: workers stop issuing, the strategy being run is judged, the rest are skipped. */
@@ -47,6 +50,8 @@ export class StopFlag {
 
 export interface BenchEnv {
   redisUrl?: string;
+  /** Seed nodes of a Redis Cluster; the Redis strategies use it instead of redisUrl. */
+  redisCluster?: string[];
   databaseUrl?: string;
 }
 
@@ -75,7 +80,10 @@ export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchH
     for (const name of config.strategies) {
       if (hooks.stop?.raised) break;
       hooks.onStrategyStart?.(name);
-      results.push(await benchOne(pool, name, `fs_${runId}_${name}`, config, env, hooks));
+      await hooks.beforeStrategy?.(name);
+      const result = await benchOne(pool, name, `fs_${runId}_${name}`, config, env, hooks);
+      results.push(result);
+      await hooks.afterStrategy?.(result);
     }
   } finally {
     await pool.destroy();
@@ -86,7 +94,7 @@ export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchH
 async function benchOne(pool: Piscina, name: StrategyName, namespace: string, config: BenchConfig, env: BenchEnv, hooks: BenchHooks): Promise<StrategyBenchResult> {
   const skus = skuNames(config.skus);
   const store = storeOf(name, { naiveStore: config.naiveStore });
-  const ctx = { namespace, redisUrl: env.redisUrl, databaseUrl: env.databaseUrl, naiveStore: config.naiveStore, connections: 4 };
+  const ctx = { namespace, redisUrl: env.redisUrl, redisCluster: env.redisCluster, databaseUrl: env.databaseUrl, naiveStore: config.naiveStore, connections: 4 };
   const main = await createStrategy(name, ctx);
   let stopBackground: (() => Promise<void>) | undefined;
   try {
@@ -124,6 +132,7 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
         strategy: name,
         namespace,
         redisUrl: env.redisUrl,
+        redisCluster: env.redisCluster,
         databaseUrl: env.databaseUrl,
         naiveStore: config.naiveStore,
         workerIndex: i,

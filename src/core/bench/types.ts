@@ -33,6 +33,7 @@ export interface WorkerTask {
   strategy: StrategyName;
   namespace: string;
   redisUrl?: string;
+  redisCluster?: string[];
   databaseUrl?: string;
   naiveStore: Store;
   workerIndex: number;

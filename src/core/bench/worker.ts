@@ -19,6 +19,7 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
   const strategy = await createStrategy(task.strategy, {
     namespace: task.namespace,
     redisUrl: task.redisUrl,
+    redisCluster: task.redisCluster,
     databaseUrl: task.databaseUrl,
     naiveStore: task.naiveStore,
     // One connection per buyer in flight: a pool smaller than the concurrency would queue

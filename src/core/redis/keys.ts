@@ -64,6 +64,13 @@ export function processingKey(replyTo: string): string {
   return `${replyTo}:processing`;
 }
 
+/** What Redis Cluster hashes for `key`: the text inside its first non-empty {…}, else the whole key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
 /** SCAN pattern for every key of the namespace (SKU keys and namespace keys alike). */
 export function namespacePattern(namespace: string): string {
   return `fs:{${checkNamespace(namespace)}[:}]*`;

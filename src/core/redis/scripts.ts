@@ -2,7 +2,7 @@
 // count comes from its file name (<verbNoun>-<numKeys>.lua) and nowhere else.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 // The package ships src/lua next to dist/, so the same relative path works from
 // src/core/redis under vitest and from dist/core/redis once compiled.
@@ -86,8 +86,8 @@ export function luaScript(name: ScriptName | (string & {})): LuaScript {
 
 type Args = (string | number)[];
 
-/** A client with the scripts defined: each takes (KEYS, ARGV) and sends EVALSHA (EVAL once per connection). */
-export interface ScriptedRedis extends Redis {
+/** The scripts as commands: each takes (KEYS, ARGV). */
+export interface ScriptCommands {
   /** 1, [existing id, entry], or a negative ScriptCode. */
   reserveStock(keys: string[], argv: Args): Promise<number | [string, string]>;
   confirmHold(keys: string[], argv: Args): Promise<number>;
@@ -97,9 +97,16 @@ export interface ScriptedRedis extends Redis {
   takeToken(keys: string[], argv: Args): Promise<[number, number]>;
 }
 
-export function defineScripts(redis: Redis): ScriptedRedis {
+/**
+ * A client with the scripts defined. ioredis sends EVAL the first time on each socket, EVALSHA
+ * after, and EVAL again on NOSCRIPT: on a Cluster that is per node, so every master gets
+ * the scripts it is asked to run, including one that joins later or restarted empty.
+ */
+export type ScriptedRedis<R extends Redis | Cluster = Redis | Cluster> = R & ScriptCommands;
+
+export function defineScripts<R extends Redis | Cluster>(redis: R): ScriptedRedis<R> {
   for (const s of loadAll().values()) {
     redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
   }
-  return redis as ScriptedRedis;
+  return redis as ScriptedRedis<R>;
 }

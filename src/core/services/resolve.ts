@@ -7,6 +7,8 @@ import { findOnPath, startRedisServer, type StartedService } from './redis-serve
 
 export interface ServiceOptions {
   redisUrl?: string;
+  /** Seed nodes of a Redis Cluster (`--redis-cluster`): the Redis strategies use it instead of a URL. */
+  redisCluster?: string[];
   databaseUrl?: string;
   /** Where `.flashsale/` lives (the working directory). */
   baseDir?: string;
@@ -15,6 +17,7 @@ export interface ServiceOptions {
 
 export interface Services {
   redisUrl?: string;
+  redisCluster?: string[];
   databaseUrl?: string;
   /** How each was obtained, for the report: "REDIS_URL", "redis-server on PATH", … */
   origin: Partial<Record<Store, string>>;
@@ -39,7 +42,10 @@ export async function resolveServices(need: ReadonlySet<Store>, opts: ServiceOpt
   try {
     if (need.has('redis')) {
       const url = opts.redisUrl ?? process.env.REDIS_URL;
-      if (url) {
+      if (opts.redisCluster?.length) {
+        services.redisCluster = opts.redisCluster;
+        services.origin.redis = `--redis-cluster ${opts.redisCluster.join(',')}`;
+      } else if (url) {
         services.redisUrl = url;
         services.origin.redis = opts.redisUrl ? '--redis-url' : 'REDIS_URL';
       } else {

@@ -6,6 +6,7 @@ import type { Histogram } from '../histogram.js';
 import { newHistogram } from '../histogram.js';
 import type { SaleApi, ReserveOutcome } from '../engine/types.js';
 import type { Scenario } from '../scenario.js';
+import { TimelineRecorder } from './timeline.js';
 
 export interface JourneyCounters {
   journeys: number;
@@ -56,10 +57,12 @@ export interface JourneyRecorder {
   endToEnd: Histogram;
   fairness: FairnessTrace;
   errorSamples: string[];
+  /** The same events per time bucket, for the report's charts. */
+  timeline: TimelineRecorder;
 }
 
 export function newRecorder(): JourneyRecorder {
-  return { counters: emptyJourneyCounters(), reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), fairness: { refusals: {}, lastGrantMs: {} }, errorSamples: [] };
+  return { counters: emptyJourneyCounters(), reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), fairness: { refusals: {}, lastGrantMs: {} }, errorSamples: [], timeline: new TimelineRecorder() };
 }
 
 export interface Buyer {
@@ -129,6 +132,7 @@ function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOut
 export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario, rec: JourneyRecorder, startedAt: number, now: () => number): Promise<void> {
   const c = rec.counters;
   c.journeys++;
+  rec.timeline.noteStarted(now() - startedAt);
   const clickId = `c${buyer.index}`;
   try {
     if (buyer.bot) {
@@ -140,6 +144,7 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
         if (out.ok) {
           c.botOrders++;
           c.orders++;
+          rec.timeline.noteOrder(now() - startedAt);
         } else noteRefusal(rec, buyer, out);
       }
       return;
@@ -164,14 +169,19 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
       c.reserveCalls++;
       answers.push(await call());
     }
-    rec.reserve.recordValue(us(now() - t0));
+    const answered = now();
+    rec.reserve.recordValue(us(answered - t0));
+    rec.timeline.noteReserve(t0 - startedAt, us(answered - t0));
     const granted = answers.find((a): a is Extract<ReserveOutcome, { ok: true }> => a.ok);
     for (const a of answers) if (a.ok && a.duplicate) c.duplicatesSuppressed++;
     if (!granted) {
       noteRefusal(rec, buyer, answers[0] as Extract<ReserveOutcome, { ok: false }>);
       return;
     }
-    if (answers.some((a) => a.ok && !a.duplicate)) c.orders++;
+    if (answers.some((a) => a.ok && !a.duplicate)) {
+      c.orders++;
+      rec.timeline.noteOrder(answered - startedAt);
+    }
     rec.fairness.lastGrantMs[buyer.sku] = Math.max(rec.fairness.lastGrantMs[buyer.sku] ?? 0, buyer.atMs);
     if (buyer.abandon) {
       c.abandoned++;
@@ -189,5 +199,7 @@ export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario,
     rec.endToEnd.recordValue(us(now() - (startedAt + buyer.atMs) - buyer.payAfterMs));
   } catch (err) {
     noteError(rec, err);
+  } finally {
+    rec.timeline.noteCompleted(now() - startedAt);
   }
 }

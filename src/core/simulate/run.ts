@@ -1,6 +1,6 @@
 // Runs a whole sale: provider, engine, sweeper, workers; then judges it from the records.
 // No printing: progress and results go through hooks and the returned object.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type LatencySummary } from '../histogram.js';
@@ -11,6 +11,7 @@ import { engineConfigOf, type Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
 import type { Shard } from '../traffic/stages.js';
 import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
+import { mergeTimelines, sampleStock, type SimTimeline } from './timeline.js';
 import type { SimProgress, SimWorkerResult, SimWorkerTask } from './worker.js';
 import { MessageChannel } from 'node:worker_threads';
 
@@ -84,12 +85,27 @@ export interface SimulationResult {
   latencyMs: { reserve: LatencySummary; pay: LatencySummary; endToEnd: LatencySummary; lateness: LatencySummary };
   /** Buyers refused as sold out although a later arrival got stock of the same SKU. */
   unfairRefusals: number;
+  /** Per time bucket from the common start, and stock per SKU over time: the report's charts. */
+  timeline: SimTimeline;
   invariants: InvariantResult[];
   skus: SkuSummary[];
   orders: OrderRecord[];
   providerFaults: Fault[];
   errorSamples: string[];
-  histograms: { reserve: string; pay: string; endToEnd: string };
+  /** Compressed base64 HDR histograms (µs): what `flashsale report merge` adds up exactly. */
+  histograms: { reserve: string; pay: string; endToEnd: string; lateness: string };
+  /** The slice of the arrivals this run played (`--shard i/n`); a merge refuses overlaps. */
+  shard: Shard;
+  /** Of the scenario as run (seed override included): shards of one sale must agree on it. */
+  scenarioDigest: string;
+  /** When the arrivals started (ISO): shards of one sale are meant to start together. */
+  startedAt: string;
+}
+
+/** Everything that decides the arrivals and the sale, not where the file was read from. */
+export function scenarioDigest(scenario: Scenario): string {
+  const { source: _source, description: _description, ...rest } = scenario;
+  return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
 /** Pure: counters and histograms of all workers into one. */
@@ -128,7 +144,8 @@ export function mergeSimResults(results: SimWorkerResult[]) {
     if (last === undefined) continue;
     for (const [b, n] of Object.entries(buckets)) if ((Number(b) + 1) * FAIRNESS_BUCKET_MS <= last) unfairRefusals += n;
   }
-  return { counters, h, droppedLate, droppedInFlightCap, startedAt: results.length ? startedAt : 0, arrivalsEndedAt, endedAt, unfairRefusals, errorSamples };
+  const timeline = mergeTimelines(results.map((r) => r.timeline));
+  return { counters, h, droppedLate, droppedInFlightCap, startedAt: results.length ? startedAt : 0, arrivalsEndedAt, endedAt, unfairRefusals, errorSamples, timeline };
 }
 
 /**
@@ -172,6 +189,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   const engine: Engine | undefined = external ? undefined : await openEngine(opts.mode, engineConfig);
   let server: { url: string; stop(): Promise<void> } | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
+  let stockSampler: ReturnType<typeof sampleStock> | undefined;
   const pool = new Piscina({ filename: WORKER, minThreads: opts.workers, maxThreads: opts.workers, idleTimeout: 60_000 });
   try {
     if (engine) {
@@ -184,6 +202,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     }
     const target = opts.target ?? server?.url;
     const start = Date.now() + 1_000;
+    // Only an engine in this process can be asked cheaply and truthfully what is left.
+    if (engine) stockSampler = sampleStock(async (sku) => (await engine.availability(sku)).available, scenario.skus.map((k) => k.sku), start);
     const live = new Map<number, SimProgress>();
     const tasks = Array.from({ length: opts.workers }, (_, i) => {
       const channel = opts.onProgress ? new MessageChannel() : undefined;
@@ -197,6 +217,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       return (pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>).finally(() => channel?.port1.close());
     });
     const results = await Promise.all(tasks);
+    const stockSamples = (await stockSampler?.stop()) ?? [];
     await stopSweeper?.();
     stopSweeper = undefined;
     const merged = mergeSimResults(results);
@@ -256,14 +277,19 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       counters: c,
       latencyMs: { reserve: latencySummary(merged.h.reserve), pay: latencySummary(merged.h.pay), endToEnd: latencySummary(merged.h.endToEnd), lateness: latencySummary(merged.h.lateness) },
       unfairRefusals: merged.unfairRefusals,
+      timeline: { ...merged.timeline, stock: stockSamples },
       invariants,
       skus,
       orders,
       providerFaults: provider?.faults() ?? [],
       errorSamples: merged.errorSamples,
-      histograms: { reserve: encodeHistogram(merged.h.reserve), pay: encodeHistogram(merged.h.pay), endToEnd: encodeHistogram(merged.h.endToEnd) },
+      histograms: { reserve: encodeHistogram(merged.h.reserve), pay: encodeHistogram(merged.h.pay), endToEnd: encodeHistogram(merged.h.endToEnd), lateness: encodeHistogram(merged.h.lateness) },
+      shard: opts.shard,
+      scenarioDigest: scenarioDigest(scenario),
+      startedAt: new Date(merged.startedAt || Date.now()).toISOString(),
     };
   } finally {
+    await stockSampler?.stop().catch(() => {});
     await stopSweeper?.().catch(() => {});
     await pool.destroy();
     await server?.stop();

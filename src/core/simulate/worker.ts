@@ -8,6 +8,7 @@ import type { Scenario } from '../scenario.js';
 import { compileProfile, shardArrivals, subShard, type Shard } from '../traffic/stages.js';
 import { runOpenLoop } from '../traffic/open-loop.js';
 import { drawBuyer, newRecorder, runJourney, type FairnessTrace, type JourneyCounters } from './journey.js';
+import type { WorkerTimeline } from './timeline.js';
 
 export interface SimWorkerTask {
   scenario: Scenario;
@@ -56,6 +57,8 @@ export interface SimWorkerResult {
   arrivalsEndedAt: number;
   endedAt: number;
   errorSamples: string[];
+  /** Per time bucket from the common start, for the report's charts. */
+  timeline?: WorkerTimeline;
 }
 
 async function openApi(task: SimWorkerTask): Promise<SaleApi> {
@@ -172,5 +175,6 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
     arrivalsEndedAt: arrivalsEndedAt ?? Date.now(),
     endedAt: Date.now(),
     errorSamples: rec.errorSamples,
+    timeline: rec.timeline.toJSON(),
   };
 }

@@ -1,7 +1,7 @@
 // `decr`: take units with DECRBY and give them back with INCRBY when the counter went
 // negative. Never oversells, but a big request that fails briefly hides units from
 // everyone else: under contention buyers are refused while stock remains (false sold-outs).
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../redis/client.js';
 import { PlainCommandStrategy, type SkuState } from './redis-ledger.js';
 import type { StrategyContext } from './types.js';
 
@@ -12,7 +12,7 @@ export class DecrStrategy extends PlainCommandStrategy {
     super(ctx, 'counter');
   }
 
-  protected async takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean> {
+  protected async takeUnits(r: RedisConnection, s: SkuState, qty: number): Promise<boolean> {
     if ((await r.decrby(s.keys.stock, qty)) >= 0) return true;
     await r.incrby(s.keys.stock, qty);
     return false;

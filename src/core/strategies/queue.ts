@@ -1,7 +1,7 @@
 // `queue`: strict serialization. A reserve is a message on its SKU's stream; exactly one
 // consumer per SKU decides, in arrival order, and answers on the caller's reply list. No
 // two decisions for a SKU ever race, so the decision itself needs no atomic primitive.
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisConnection } from '../redis/client.js';
 import { processingKey, replyKey, skuKeys, type SkuKeys } from '../redis/keys.js';
 import { duplicateResult, encodeEntry, RedisLedgerStrategy } from './redis-ledger.js';
 import type { LoadOptions, ReserveRequest, ReserveResult, SkuStock, StrategyContext } from './types.js';
@@ -100,7 +100,7 @@ export class QueueStrategy extends RedisLedgerStrategy {
   private readonly waiters = new Map<string, Waiter>();
   private readonly replyTo: string;
   private listening?: Promise<void>;
-  private replyConn?: Redis;
+  private replyConn?: RedisConnection;
   private closed = false;
   /** The reply reader's last connection error, kept for a person debugging; it reads on regardless. */
   replyError?: Error;
@@ -270,8 +270,8 @@ class SkuConsumer {
     private readonly keys: SkuKeys,
     private readonly perUserLimit: number,
     private readonly name: string,
-    private readonly reader: Redis,
-    private readonly writer: Redis,
+    private readonly reader: RedisConnection,
+    private readonly writer: RedisConnection,
   ) {
     this.done = this.run();
   }
@@ -374,10 +374,14 @@ class SkuConsumer {
     }
     const p = w.pipeline();
     for (const [to, ls] of lines) p.rpush(to, ...ls).pexpire(to, REPLY_TTL_MS);
+    // On a cluster the reply lists (the namespace's hash tag) and the stream (the SKU's) may
+    // live on different nodes, and one pipeline may only go to one: answer, then acknowledge.
+    const ack = isCluster(w) ? w.pipeline() : p;
+    if (ack !== p) unwrap(await p.exec());
     const ids = decisions.map((d) => d.msg.msgId);
     // Acknowledged messages are deleted too: the stream only ever holds undecided requests.
-    p.xack(k.stream, CONSUMER_GROUP, ...ids).xdel(k.stream, ...ids);
-    unwrap(await p.exec());
+    ack.xack(k.stream, CONSUMER_GROUP, ...ids).xdel(k.stream, ...ids);
+    unwrap(await ack.exec());
   }
 }
 

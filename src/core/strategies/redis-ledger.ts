@@ -5,10 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { ServiceError } from '../errors.js';
-import { connectRedis, REDIS_SUGGESTION } from '../redis/client.js';
+import { connectRedis, connectRedisCluster, isCluster, REDIS_SUGGESTION, type RedisConnection } from '../redis/client.js';
 import {
   checkNamespace,
   confirmHoldCall,
+  hashTag,
   namespacePattern,
   releaseHoldCall,
   skuKeys,
@@ -94,6 +95,32 @@ function pushTokens(m: ChainableCommander, key: string, n: number): void {
   for (let done = 0; done < n; done += LOAD_CHUNK) m.rpush(key, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
 }
 
+/**
+ * Unlinks the keys matching `pattern` on one server. On a cluster node one UNLINK may only
+ * name keys of one slot, so keys go in groups by hash tag (same tag, same slot), pipelined.
+ */
+async function unlinkMatching(node: Redis, pattern: string, bySlot: boolean): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+    if (keys.length && !bySlot) await node.unlink(...keys);
+    else if (keys.length) {
+      const groups = new Map<string, string[]>();
+      for (const key of keys) {
+        const tag = hashTag(key);
+        const group = groups.get(tag);
+        if (group) group.push(key);
+        else groups.set(tag, [key]);
+      }
+      const p = node.pipeline();
+      for (const group of groups.values()) p.unlink(...group);
+      const failed = (await p.exec())?.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+    }
+    cursor = next;
+  } while (cursor !== '0');
+}
+
 export abstract class RedisLedgerStrategy implements Strategy {
   abstract readonly name: StrategyName;
   readonly store = 'redis' as const;
@@ -135,11 +162,13 @@ export abstract class RedisLedgerStrategy implements Strategy {
    * named fs:<namespace>:<strategy>:<role> (CLIENT LIST), so a person or a test can find it;
    * the namespace is checked and a role is a fixed word, so the name never holds a space.
    */
-  protected open(role: string, options: { enableAutoPipelining?: boolean } = {}): Promise<Redis> {
+  protected open(role: string, options: { enableAutoPipelining?: boolean } = {}): Promise<RedisConnection> {
+    const connectionName = `fs:${this.namespace}:${this.name}:${role}`;
+    if (this.ctx.redisCluster?.length) return connectRedisCluster(this.ctx.redisCluster, `strategy ${this.name}`, { ...options, connectionName });
     if (!this.ctx.redisUrl) {
       return Promise.reject(new ServiceError('redis', `strategy ${this.name} needs Redis and no Redis URL was given`, REDIS_SUGGESTION));
     }
-    return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, { ...options, connectionName: `fs:${this.namespace}:${this.name}:${role}` });
+    return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, { ...options, connectionName });
   }
 
   protected nextId(): string {
@@ -177,9 +206,12 @@ export abstract class RedisLedgerStrategy implements Strategy {
       if (this.units === 'counter') p.set(k.stock, n);
       // The list strategy's dispenser: one token per unit.
       else pushTokens(p, k.tokens, n);
-      p.rpush(skuListKey(this.namespace), sku);
       await p.exec();
     }
+    // The SKU list has the namespace's hash tag, not a SKU's, so it cannot share a MULTI with
+    // the SKU keys on a cluster. Written last: a SKU is listed only once its keys exist.
+    const names = stock.map((s) => s.sku);
+    for (let i = 0; i < names.length; i += LOAD_CHUNK) await r.rpush(skuListKey(this.namespace), ...names.slice(i, i + LOAD_CHUNK));
   }
 
   abstract reserve(req: ReserveRequest): Promise<ReserveResult>;
@@ -245,12 +277,9 @@ export abstract class RedisLedgerStrategy implements Strategy {
 
   async destroy(): Promise<void> {
     const r = await this.client();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', namespacePattern(this.namespace), 'COUNT', SCAN_COUNT);
-      if (keys.length) await r.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    // SCAN sees one server's keys: on a cluster every master is scanned on its own.
+    if (isCluster(r)) await Promise.all(r.nodes('master').map((node) => unlinkMatching(node, namespacePattern(this.namespace), true)));
+    else await unlinkMatching(r, namespacePattern(this.namespace), false);
     this.skus.clear();
   }
 
@@ -274,7 +303,7 @@ export abstract class RedisLedgerStrategy implements Strategy {
    * Writes a granted hold: ledger entry and expiry together, so a sweep never sees one without
    * the other. Throws when either was not written (EXEC answers a failed command in its reply).
    */
-  protected async recordHold(r: Redis, s: SkuState, res: Reservation): Promise<void> {
+  protected async recordHold(r: RedisConnection, s: SkuState, res: Reservation): Promise<void> {
     const replies = await r
       .multi()
       .hset(s.keys.ledger, res.id, encodeEntry('held', res.qty, res.expiresAt, res.user, res.idempotencyKey))
@@ -308,7 +337,7 @@ export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
    * throws, what it took is unknown and stays taken: leaked units show in conservation, units
    * given back twice would be an oversell.
    */
-  protected abstract takeUnits(r: Redis, s: SkuState, qty: number): Promise<boolean>;
+  protected abstract takeUnits(r: RedisConnection, s: SkuState, qty: number): Promise<boolean>;
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
     const r = this.redis ?? (await this.client());
@@ -357,7 +386,7 @@ export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
    * given back only if the hold is not in the ledger: a ledger write whose reply was lost did
    * happen, and that hold stands (it expires like any other).
    */
-  private async undo(r: Redis, s: SkuState, req: ReserveRequest, id: string, done: { claimed: boolean; counted: boolean; taken: boolean }): Promise<void> {
+  private async undo(r: RedisConnection, s: SkuState, req: ReserveRequest, id: string, done: { claimed: boolean; counted: boolean; taken: boolean }): Promise<void> {
     try {
       if (!done.counted && !done.claimed) return;
       if (done.taken && (await r.hexists(s.keys.ledger, id))) return;

@@ -137,6 +137,12 @@ export interface StrategyContext {
   /** Unique per run; every key / schema of the run lives under it, so runs and tests never collide. */
   namespace: string;
   redisUrl?: string;
+  /**
+   * Redis strategies: seed nodes (`host:port`) of a Redis Cluster, used instead of redisUrl when
+   * given. Every script call and MULTI of a strategy touches one SKU's keys, which share the
+   * hash tag {<namespace>:<sku>} and so one slot (src/core/redis/keys.ts).
+   */
+  redisCluster?: string[];
   databaseUrl?: string;
   /** Connections this instance may open to its store (a pool size for Postgres). */
   connections?: number;

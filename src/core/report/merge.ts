@@ -1,0 +1,315 @@
+// `flashsale report merge`: the summaries of one sale run as shards on several machines
+// (`simulate --shard i/n`) made into the summary of the whole run. Pure: parsed summary.json
+// documents in, one document out; reading and writing files is the command's.
+//
+// How each figure is combined is stated in MERGE_RULES, which the merged report carries and prints.
+import { z } from 'zod';
+import chalk from 'chalk';
+import { UsageError } from '../errors.js';
+import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type Histogram } from '../histogram.js';
+import type { InvariantResult } from '../invariants.js';
+import type { Fault } from '../provider/index.js';
+import type { OrderFinality } from '../engine/types.js';
+import type { SimulationResult, SkuSummary } from '../simulate/run.js';
+import { evaluateThresholds, parseThresholds, SIMULATE_METRICS, type ThresholdResult } from '../thresholds.js';
+import { checkShape, simulateRunSchema, summaryKind } from './load.js';
+
+/** One shard's summary.json as parsed; `file` names it in every message. */
+export interface ShardInput {
+  file: string;
+  doc: unknown;
+}
+
+export const MERGE_RULES = [
+  'counters, dropped arrivals, refusals and provider faults: the sum over the shards',
+  "latency percentiles: from the shards' HDR histograms added together, which gives exactly the percentiles of one histogram of every sample",
+  "rates: shards of one sale start at the same wall-clock moment, so the arrival phase is the longest shard's (max arrivalPhaseSec) and every rate is the merged count over it; the duration is the longest shard's",
+  'thresholds: judged again on the merged figures (a p99 of all buyers, not of one shard)',
+  "invariants: each shard's own, listed per shard; the merge is ok only when every shard is",
+];
+
+const SKEW_NOTE_SEC = 1;
+
+const histogramsSchema = z.object({ reserve: z.string(), pay: z.string(), endToEnd: z.string(), lateness: z.string() });
+const shardSchema = z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() });
+
+/** What a merge needs beyond what a re-render does: the raw samples, the slice, the scenario's identity. */
+const mergeableRunSchema = simulateRunSchema.extend({
+  namespace: z.string(),
+  histograms: histogramsSchema,
+  shard: shardSchema,
+  scenarioDigest: z.string(),
+  startedAt: z.string().optional(),
+  providerFaults: z.array(z.object({}).passthrough()).optional(),
+});
+type MergeableRun = z.infer<typeof mergeableRunSchema>;
+
+const mergeableBothSchema = z.object({ mode: z.literal('both'), runs: z.array(mergeableRunSchema).min(1) }).passthrough();
+
+/** One shard as the merged report lists it: its own verdict, kept apart from the sums. */
+export interface ShardRecord {
+  file: string;
+  shard: string;
+  namespace: string;
+  ok: boolean;
+  startedAt?: string;
+  arrivalPhaseSec: number;
+  durationSec: number;
+  attemptsPerSec: number;
+  invariants: InvariantResult[];
+  thresholds: ThresholdResult[];
+  /** No histogram of finality is saved, so its percentiles stay per shard. */
+  finality?: OrderFinality;
+}
+
+export interface MergeInfo {
+  /** The slices merged, `i/n`, in order. */
+  shards: string[];
+  of: number;
+  complete: boolean;
+  missing: string[];
+  files: string[];
+  /** Whether the shards ran their own engines (each its own stock) or drove one shared system. */
+  records: 'per-shard' | 'shared';
+  /** Never true: a merge adds up verdicts, it does not read the shared records. */
+  sharedRecordsChecked: false;
+  rules: string[];
+  notes: string[];
+}
+
+/** One mode of the merged run: simulate's document, its figures over all shards. */
+export type MergedRun = Omit<SimulationResult, 'orders' | 'shard' | 'finality' | 'timeline'> & {
+  interrupted: boolean;
+  scenario: string;
+  strategyChoice?: unknown;
+  services?: unknown;
+  thresholds: ThresholdResult[];
+  shards: ShardRecord[];
+};
+
+export type MergedDocument =
+  | (MergedRun & { merge: MergeInfo; outDir?: string })
+  | { ok: boolean; mode: 'both'; strategy: string; interrupted: boolean; scenario: string; scenarioDigest: string; runs: MergedRun[]; merge: MergeInfo; outDir?: string };
+
+const shardLabel = (s: { index: number; count: number }) => `${s.index}/${s.count}`;
+
+function parseShardDoc(input: ShardInput): { file: string; top: Record<string, unknown>; runs: MergeableRun[] } {
+  const { file, doc } = input;
+  if (summaryKind(doc, file) === 'bench') throw new UsageError(`${file}: strategies: a bench summary; report merge takes the summaries of simulate --shard runs`);
+  const top = doc as Record<string, unknown>;
+  if ('merge' in top) throw new UsageError(`${file}: merge: already a merge of shards; merge the shards' own summaries instead`);
+  const advice = 'merge takes summaries written by `flashsale simulate --shard i/n` (this version or later: they keep the histograms, the shard and the scenario digest)';
+  const runs = Array.isArray(top.runs) ? checkShape(mergeableBothSchema, doc, file, advice).runs : [checkShape(mergeableRunSchema, doc, file, advice)];
+  return { file, top, runs };
+}
+
+/** Every shard must be a slice of the same run: same scenario, strategy, modes, transport and split. */
+function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs: MergeableRun[] }[]): void {
+  const [first, ...rest] = shards;
+  const same: [string, (s: (typeof shards)[number]) => unknown][] = [
+    ['scenario', (s) => s.top.scenario],
+    ['scenarioDigest', (s) => s.runs[0].scenarioDigest],
+    ['strategy', (s) => s.runs[0].strategy],
+    ['mode', (s) => s.top.mode],
+    ['transport', (s) => s.runs[0].transport],
+    ['skus', (s) => (s.runs[0].skus.length > 0 ? 'read by each shard' : 'not read (an external --target)')],
+  ];
+  for (const s of rest) {
+    for (const [field, of] of same) {
+      const a = JSON.stringify(of(first));
+      const b = JSON.stringify(of(s));
+      if (a !== b) throw new UsageError(`${s.file}: ${field}: ${b} differs from ${a} in ${first.file}; merge takes shards of one run (the same scenario file, seed, strategy, mode and transport)`);
+    }
+  }
+  const seen = new Map<number, string>();
+  const count = first.runs[0].shard.count;
+  for (const s of shards) {
+    for (const r of s.runs) {
+      if (r.shard.count !== count) throw new UsageError(`${s.file}: shard: ${shardLabel(r.shard)} is not from the same split as ${shardLabel(first.runs[0].shard)} in ${first.file}; every shard must be i/${count}`);
+      if (r.shard.index >= r.shard.count) throw new UsageError(`${s.file}: shard: ${shardLabel(r.shard)} is not a slice; expected i/n with 0 <= i < n`);
+    }
+    const index = s.runs[0].shard.index;
+    const earlier = seen.get(index);
+    if (earlier !== undefined) throw new UsageError(`${s.file}: shard: ${index}/${count} is also the shard of ${earlier}; the shards overlap (each slice of the arrivals must be merged once)`);
+    seen.set(index, s.file);
+  }
+}
+
+function decodeInto(into: Histogram, encoded: string, file: string, field: string): void {
+  // a run with no samples of a kind (no arrivals late-checked, closed model) may save ''
+  if (encoded === '') return;
+  let h: Histogram;
+  try {
+    h = decodeHistogram(encoded);
+  } catch (err) {
+    throw new UsageError(`${file}: ${field}: expected a compressed base64 HDR histogram, got one that does not decode (${(err as Error).message})`);
+  }
+  into.add(h);
+}
+
+const perSec = (n: number, sec: number) => Math.round((n / sec) * 10) / 10;
+
+/** Pure: the runs of one mode, one per shard, into the run of the whole sale. */
+function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: MergeableRun }[], records: MergeInfo['records']): MergedRun {
+  const runs = parts.map((p) => p.run);
+  const first = runs[0];
+  const h = { reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), lateness: newHistogram() };
+  const counters: Record<string, number> = {};
+  const skus = new Map<string, SkuSummary>();
+  const errorSamples: string[] = [];
+  const providerFaults: Fault[] = [];
+  for (const { file, run } of parts) {
+    for (const k of Object.keys(h) as (keyof typeof h)[]) decodeInto(h[k], run.histograms[k], file, `histograms.${k}`);
+    for (const [k, v] of Object.entries(run.counters)) if (typeof v === 'number') counters[k] = (counters[k] ?? 0) + v;
+    for (const s of run.skus) {
+      const into = skus.get(s.sku);
+      if (!into) skus.set(s.sku, { sku: s.sku, stock: s.stock, sold: s.sold, held: s.held, remaining: s.remaining, revenueMinor: s.revenueMinor, currency: s.currency });
+      else {
+        into.stock += s.stock;
+        into.sold += s.sold;
+        into.held += s.held;
+        into.remaining += s.remaining;
+        into.revenueMinor += s.revenueMinor;
+      }
+    }
+    for (const e of run.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
+    providerFaults.push(...((run.providerFaults ?? []) as unknown as Fault[]));
+  }
+  const sum = (f: (r: MergeableRun) => number) => runs.reduce((n, r) => n + f(r), 0);
+  const max = (f: (r: MergeableRun) => number) => Math.max(...runs.map(f));
+  const arrivalPhaseSec = Math.max(0.001, max((r) => r.arrivalPhaseSec));
+  const c = counters as unknown as SimulationResult['counters'];
+  const shards: ShardRecord[] = parts.map(({ file, run }) => ({
+    file,
+    shard: shardLabel(run.shard),
+    namespace: run.namespace,
+    ok: run.ok,
+    startedAt: run.startedAt,
+    arrivalPhaseSec: run.arrivalPhaseSec,
+    durationSec: run.durationSec,
+    attemptsPerSec: run.attemptsPerSec,
+    invariants: run.invariants,
+    thresholds: run.thresholds ?? [],
+    finality: run.finality as OrderFinality | undefined,
+  }));
+  const started = runs.map((r) => r.startedAt).filter((t): t is string => typeof t === 'string').sort();
+  const merged: MergedRun = {
+    ok: runs.every((r) => r.ok),
+    namespace: runs.map((r) => r.namespace).join(','),
+    strategy: first.strategy as SimulationResult['strategy'],
+    mode: first.mode,
+    transport: first.transport as SimulationResult['transport'],
+    // own engines each sold their own copy of the stock; a shared system has one stock, not read
+    stock: records === 'per-shard' ? sum((r) => r.stock) : first.stock,
+    sold: sum((r) => r.sold),
+    oversold: sum((r) => r.oversold),
+    durationSec: max((r) => r.durationSec),
+    arrivalPhaseSec: Math.round(arrivalPhaseSec * 1000) / 1000,
+    attemptsPerSec: perSec(c.journeys, arrivalPhaseSec),
+    reserveCallsPerSec: perSec(c.reserveCalls, arrivalPhaseSec),
+    successPerSec: perSec(c.orders, arrivalPhaseSec),
+    droppedArrivals: sum((r) => r.droppedArrivals),
+    droppedLate: sum((r) => r.droppedLate),
+    droppedInFlightCap: sum((r) => r.droppedInFlightCap),
+    counters: c,
+    latencyMs: { reserve: latencySummary(h.reserve), pay: latencySummary(h.pay), endToEnd: latencySummary(h.endToEnd), lateness: latencySummary(h.lateness) },
+    unfairRefusals: sum((r) => r.unfairRefusals),
+    invariants: parts.flatMap(({ run }) => run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail }))),
+    skus: [...skus.values()],
+    providerFaults,
+    errorSamples,
+    histograms: { reserve: encodeHistogram(h.reserve), pay: encodeHistogram(h.pay), endToEnd: encodeHistogram(h.endToEnd), lateness: encodeHistogram(h.lateness) },
+    scenarioDigest: first.scenarioDigest,
+    startedAt: started[0] ?? '',
+    interrupted: parts.some(({ top, run }) => Boolean(run.interrupted ?? top.interrupted)),
+    scenario: String(parts[0].top.scenario ?? first.scenario ?? ''),
+    strategyChoice: (first as Record<string, unknown>).strategyChoice,
+    services: (first as Record<string, unknown>).services,
+    thresholds: [],
+    shards,
+  };
+  // A threshold is about the sale, so it is judged on the whole of it; the same text on several shards once.
+  const sources = runs.flatMap((r) => (r.thresholds ?? []).map((t) => t.source));
+  merged.thresholds = evaluateThresholds(parseThresholds(sources, 'simulate'), SIMULATE_METRICS, merged as unknown as SimulationResult);
+  return merged;
+}
+
+function notesOf(runs: MergedRun[], info: Pick<MergeInfo, 'of' | 'missing' | 'records'>): string[] {
+  const notes: string[] = [];
+  const shardRecords = runs[0].shards;
+  if (info.records === 'shared') {
+    notes.push(
+      'the shards drove one shared system (--target) and none of them read its records: invariants over the shared records (no oversell across every shard\'s buyers, conservation, exactly once) are NOT checked by this merge; check them once, from one process, against the shared database — adding up per-shard verdicts cannot prove them',
+    );
+  } else {
+    notes.push(
+      `each shard ran its own engine on its own copy of the stock (namespaces ${shardRecords.map((s) => s.namespace).join(', ')}): the invariants are each shard's verdict on its own records, and stock and sold are sums over those separate sales. For one sale driven from several machines, serve it once (flashsale serve, or your system) and run every shard with --transport http --target URL; its records (one stock, every shard's buyers) must then be checked once, from one process, against the shared database: neither the shards nor this merge read them`,
+    );
+  }
+  if (info.missing.length > 0) notes.push(`partial: shard(s) ${info.missing.join(', ')} of ${info.of} are missing, so the counts cover only part of the arrivals`);
+  const started = shardRecords.map((s) => (s.startedAt ? Date.parse(s.startedAt) : NaN)).filter((t) => Number.isFinite(t));
+  if (started.length > 1) {
+    const spread = (Math.max(...started) - Math.min(...started)) / 1000;
+    if (spread > SKEW_NOTE_SEC) notes.push(`the shards started ${spread.toFixed(1)} s apart: the rates assume they ran together; started apart, they overstate the load the system saw at once`);
+  }
+  if (runs.some((r) => r.interrupted)) notes.push('at least one shard was interrupted (Ctrl-C): its counts stop where it stopped');
+  if (shardRecords.some((s) => s.finality)) notes.push('time until an order is final: per shard only (see shards[].finality), as no histogram of it is saved');
+  notes.push("fairness (refused while a later arrival got stock) is each shard's count: a refusal in one shard while another shard's later buyer got stock is not seen");
+  return notes;
+}
+
+/**
+ * Pure: N summaries of one simulate run, sharded, into one. Throws UsageError naming the file when
+ * they are not shards of one run (scenario, strategy, mode or transport differ; shards overlap or
+ * come from different splits) or a field a merge needs is missing.
+ */
+export function mergeSimulations(inputs: ShardInput[]): MergedDocument {
+  if (inputs.length < 2) throw new UsageError(`report merge: expected the summaries of at least two shards, got ${inputs.length}`);
+  const shards = inputs.map(parseShardDoc).sort((a, b) => a.runs[0].shard.index - b.runs[0].shard.index);
+  checkSameRun(shards);
+  const of = shards[0].runs[0].shard.count;
+  const present = new Set(shards.map((s) => s.runs[0].shard.index));
+  const missing = Array.from({ length: of }, (_, i) => i).filter((i) => !present.has(i)).map((i) => `${i}/${of}`);
+  const records: MergeInfo['records'] = shards[0].runs[0].skus.length > 0 ? 'per-shard' : 'shared';
+  const modes = shards[0].runs.map((r) => r.mode);
+  for (const s of shards) {
+    const theirs = s.runs.map((r) => r.mode);
+    if (JSON.stringify(theirs) !== JSON.stringify(modes)) throw new UsageError(`${s.file}: runs: modes ${theirs.join(', ')} differ from ${modes.join(', ')} in ${shards[0].file}`);
+  }
+  const runs = modes.map((_, m) => mergeRuns(shards.map((s) => ({ file: s.file, top: s.top, run: s.runs[m] })), records));
+  const merge: MergeInfo = {
+    shards: shards.map((s) => shardLabel(s.runs[0].shard)),
+    of,
+    complete: missing.length === 0,
+    missing,
+    files: shards.map((s) => s.file),
+    records,
+    sharedRecordsChecked: false,
+    rules: MERGE_RULES,
+    notes: notesOf(runs, { of, missing, records }),
+  };
+  if (shards[0].top.mode !== 'both') return { ...runs[0], merge };
+  return {
+    ok: runs.every((r) => r.ok),
+    mode: 'both',
+    strategy: runs[0].strategy,
+    interrupted: runs.some((r) => r.interrupted),
+    scenario: runs[0].scenario,
+    scenarioDigest: runs[0].scenarioDigest,
+    runs,
+    merge,
+  };
+}
+
+/** The `merge` field of a merged summary.json, as `flashsale report DIR` reads it back. */
+export const mergeInfoSchema = z.object({ shards: z.array(z.string()), of: z.number(), files: z.array(z.string()), rules: z.array(z.string()), notes: z.array(z.string()) }).passthrough();
+
+/** What the merged report adds under the tables: which shards, how figures were combined, what was not checked. */
+export function renderMergeNotes(merge: Pick<MergeInfo, 'shards' | 'of' | 'files' | 'rules' | 'notes'>): string {
+  const lines = [
+    `merged ${merge.shards.length} shard(s) of ${merge.of}: ${merge.shards.map((s, i) => `${s} (${merge.files[i]})`).join(', ')}`,
+    ...merge.rules.map((r) => chalk.dim(`  ${r}`)),
+    ...merge.notes.map((n) => chalk.yellow(`! ${n}`)),
+  ];
+  return lines.join('\n');
+}

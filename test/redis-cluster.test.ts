@@ -255,3 +255,25 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
     }
   });
 });
+
+describe('simulate on the three-master Redis Cluster', () => {
+  it('the smoke sale (sync, lua, rate limit on the cluster) passes every invariant', async () => {
+    const io = captureIO();
+    const out = join(mkdtempSync(join(tmpdir(), 'fs-cl-sim-')), 'out');
+    const code = await main(['simulate', '--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '1', '--redis-cluster', seeds, '--database-url', DATABASE_URL, '--json', '--out', out], io);
+    const report = JSON.parse(io.stdout.join('\n'));
+    expect(report.invariants.filter((i: { ok: boolean }) => !i.ok)).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.oversold).toBe(0);
+    expect(report.sold).toBeGreaterThan(100);
+    expect(report.counters.rateLimited).toBeGreaterThan(0); // the bots met the token bucket on the cluster
+    expect(report.services.redis).toBe(`--redis-cluster ${seeds}`);
+  }, 60_000);
+
+  it('async mode is refused on a cluster with exit 2 before anything starts', async () => {
+    const io = captureIO();
+    const code = await main(['simulate', '--mode', 'async', '--redis-cluster', seeds, '--database-url', DATABASE_URL], io);
+    expect(code).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/--redis-cluster: mode async is not cluster-ready/);
+  });
+});

@@ -186,7 +186,7 @@ export function loadScenario(file: string): Scenario {
 }
 
 /** Where the engine of a sale connects, beside what the scenario says. */
-export type SaleWiring = Pick<EngineConfig, 'namespace' | 'strategy' | 'redisUrl' | 'databaseUrl' | 'providerUrl' | 'providerSecret'>;
+export type SaleWiring = Pick<EngineConfig, 'namespace' | 'strategy' | 'redisUrl' | 'redisCluster' | 'databaseUrl' | 'providerUrl' | 'providerSecret'>;
 
 /** The engine configuration a scenario describes (simulate, serve and the benches share it). */
 export function engineConfigOf(scenario: Scenario, wiring: SaleWiring): EngineConfig {

@@ -68,6 +68,7 @@ export interface AsyncEngine extends Engine {
 }
 
 export async function createAsyncEngine(config: EngineConfig, options: AsyncEngineOptions = {}): Promise<AsyncEngine> {
+  if (config.redisCluster?.length) throw new UsageError('--redis-cluster: mode async is not cluster-ready yet (its event streams and consumer groups assume one server); use --mode sync on a cluster, or --redis-url');
   if (!config.redisUrl) throw new UsageError('mode async: the events travel on Redis Streams; give a Redis URL (--redis-url / REDIS_URL) or use --mode sync');
   const inner = await openSaleEngine(config);
   let pub: Redis | undefined;

@@ -9,10 +9,9 @@
 //   sweeper never expires an order whose money is on its way, and exactly one of several
 //   concurrent pays of an order confirms or refunds it.
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
 import { connectPostgres, fillPool } from '../postgres/client.js';
-import { connectRedis } from '../redis/client.js';
+import { connectRedis, connectRedisCluster, type RedisConnection } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
 import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
 import { OrderStore, orderSchemaIdent, type NewOrder, type StoredOrder } from './orders.js';
@@ -52,7 +51,7 @@ function validate(config: EngineConfig): void {
   if (!(p.timeoutMs > 0) || !Number.isInteger(p.retries) || p.retries < 0 || !(p.backoffMs >= 0)) {
     throw new UsageError(`payment: expected timeoutMs > 0, whole retries >= 0 and backoffMs >= 0, got ${JSON.stringify(p)}`);
   }
-  if (config.rateLimit && !config.redisUrl) throw new UsageError('rateLimit: the per-user rate limit lives in Redis; give a Redis URL or drop the rate limit');
+  if (config.rateLimit && !config.redisUrl && !config.redisCluster?.length) throw new UsageError('rateLimit: the per-user rate limit lives in Redis; give a Redis URL or drop the rate limit');
 }
 
 export async function createEngine(config: EngineConfig): Promise<Engine> {
@@ -64,7 +63,7 @@ export async function openSaleEngine(config: EngineConfig): Promise<SaleEngine> 
   validate(config);
   // Thousands of buyers in flight per worker: one socket write per tick instead of one per
   // command (profiled: socket writes were over a third of a black-friday worker's CPU).
-  const strategy = await createStrategy(config.strategy, { namespace: config.namespace, redisUrl: config.redisUrl, databaseUrl: config.databaseUrl, autoPipelining: true });
+  const strategy = await createStrategy(config.strategy, { namespace: config.namespace, redisUrl: config.redisUrl, redisCluster: config.redisCluster, databaseUrl: config.databaseUrl, autoPipelining: true });
   const opened: { close(): Promise<unknown> }[] = [strategy];
   try {
     // SKUs are read lazily: this instance may be the one that is about to load them.
@@ -72,9 +71,12 @@ export async function openSaleEngine(config: EngineConfig): Promise<SaleEngine> 
     const pool = await connectPostgres(config.databaseUrl, 'the sale engine', ORDER_POOL);
     opened.push({ close: () => pool.end() });
     await fillPool(pool, ORDER_POOL);
-    let redis: Redis | undefined;
+    let redis: RedisConnection | undefined;
     if (config.rateLimit) {
-      redis = await connectRedis(config.redisUrl!, 'the per-user rate limit', { enableAutoPipelining: true });
+      // One key per user, so one slot per call: the token bucket runs on a cluster as it is.
+      redis = config.redisCluster?.length
+        ? await connectRedisCluster(config.redisCluster, 'the per-user rate limit', { enableAutoPipelining: true })
+        : await connectRedis(config.redisUrl!, 'the per-user rate limit', { enableAutoPipelining: true });
       const r = redis;
       opened.push({ close: () => r.quit() });
     }
@@ -102,7 +104,7 @@ export class SaleEngine implements Engine {
     readonly config: EngineConfig,
     readonly strategy: Strategy,
     private readonly pool: pg.Pool,
-    private readonly redis?: Redis,
+    private readonly redis?: RedisConnection,
   ) {
     this.orders = new OrderStore(pool, orderSchemaIdent(config.namespace));
     this.payments = new PaymentClient(config.providerUrl, config.providerSecret, config.payment);

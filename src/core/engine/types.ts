@@ -26,6 +26,8 @@ export interface EngineConfig {
   namespace: string;
   strategy: StrategyName;
   redisUrl?: string;
+  /** Seed nodes of a Redis Cluster instead of redisUrl (sync mode): the strategy and the rate limit run on it. */
+  redisCluster?: string[];
   databaseUrl: string;
   /** The payment provider (the bundled mock or any Stripe-shaped API). */
   providerUrl: string;

@@ -28,6 +28,7 @@ export interface SimulateOptions {
   workers: number;
   shard: Shard;
   redisUrl?: string;
+  redisCluster?: string[];
   databaseUrl: string;
   /** An external provider; the bundled mock otherwise. */
   providerUrl?: string;
@@ -181,6 +182,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     namespace,
     strategy: opts.strategy,
     redisUrl: opts.redisUrl,
+    redisCluster: opts.redisCluster,
     databaseUrl: opts.databaseUrl,
     providerUrl: opts.providerUrl ?? provider!.url,
     providerSecret: secret,

@@ -147,7 +147,19 @@ const TRANSACTION_UPSERT = (s: string, rows: string) => `INSERT INTO ${s}.transa
 ${rows}
 ON CONFLICT (transaction_id) DO UPDATE SET status = EXCLUDED.status, charge_id = coalesce(EXCLUDED.charge_id, ${s}.transactions.charge_id)`;
 
+/** Orders per INSERT at most; more wait for the next one (a few ms), not for a bigger statement. */
+const MAX_BATCH = 200;
+
+interface PendingOrder {
+  o: NewOrder;
+  resolve: (made: StoredOrder | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
 export class OrderStore {
+  private readonly pending: PendingOrder[] = [];
+  private flushSoon: NodeJS.Immediate | undefined;
+
   constructor(
     private readonly pool: pg.Pool,
     readonly s: string,
@@ -167,18 +179,79 @@ export class OrderStore {
    * end with exactly one order. `created` is false when it already existed.
    */
   async orderFor(o: NewOrder): Promise<{ order: StoredOrder; created: boolean }> {
-    const { orderId, transactionId } = newIds();
-    // A hold granted already expired (a retried click long after) gets an order that is final at once.
-    const status: OrderStatus = o.expiresAt <= o.now ? 'Expired' : 'PendingPayment';
-    const inserted = await this.pool.query<Row>({
-      name: 'order_insert',
-      text: `INSERT INTO ${this.s}.orders (order_id, reservation_id, click_id, sku, qty, user_id, amount_minor, currency, status,
-  transaction_id, expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ${msToTs('$11')}, ${msToTs('$12')}, ${msToTs('$12')})
-ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
-      values: [orderId, o.reservationId, o.clickId, o.sku, o.qty, o.user, o.amountMinor, o.currency, status, transactionId, o.expiresAt, o.now],
+    const inserted = await new Promise<StoredOrder | undefined>((resolve, reject) => {
+      this.pending.push({ o, resolve, reject });
+      if (this.pending.length >= MAX_BATCH) this.flush();
+      else this.flushSoon ??= setImmediate(() => this.flush());
     });
-    if (inserted.rows[0]) return { order: toOrder(inserted.rows[0]), created: true };
+    if (inserted) return { order: inserted, created: true };
+    return { order: await this.existingOrderOf(o), created: false };
+  }
+
+  /**
+   * The orders asked for in one turn of the event loop go in one INSERT: at a sale's first
+   * second hundreds of holds are granted at once, and a statement (and a commit) per order was
+   * what the buyers waited for (measured: 500 single-row inserts per worker in that second,
+   * p50 30-110 ms each, on two cores shared with Redis and the load). A row that conflicts (a
+   * double click in the same batch, or an order a concurrent reserve already made) is skipped
+   * by ON CONFLICT DO NOTHING and looked up afterwards, as before.
+   */
+  private flush(): void {
+    if (this.flushSoon) clearImmediate(this.flushSoon);
+    this.flushSoon = undefined;
+    // One order of rows for every batch: two batches racing on the same clicks then wait for
+    // each other in the same order instead of deadlocking.
+    const batch = this.pending.splice(0, MAX_BATCH).sort((a, b) => (a.o.sku + '\u0000' + a.o.clickId < b.o.sku + '\u0000' + b.o.clickId ? -1 : 1));
+    if (batch.length === 0) return;
+    if (this.pending.length > 0) this.flushSoon = setImmediate(() => this.flush());
+    const rows = batch.map(({ o }) => {
+      const { orderId, transactionId } = newIds();
+      // A hold granted already expired (a retried click long after) gets an order that is final at once.
+      const status: OrderStatus = o.expiresAt <= o.now ? 'Expired' : 'PendingPayment';
+      return { orderId, transactionId, status, o };
+    });
+    const col = <T>(f: (r: (typeof rows)[number]) => T) => rows.map(f);
+    this.pool
+      .query<Row>({
+        name: 'order_insert_batch',
+        text: `INSERT INTO ${this.s}.orders (order_id, reservation_id, click_id, sku, qty, user_id, amount_minor, currency, status,
+  transaction_id, expires_at, created_at, updated_at)
+SELECT b.order_id, b.reservation_id, b.click_id, b.sku, b.qty, b.user_id, b.amount_minor, b.currency, b.status, b.transaction_id,
+  ${msToTs('b.expires_ms')}, ${msToTs('b.now_ms')}, ${msToTs('b.now_ms')}
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])
+  AS b(order_id, reservation_id, click_id, sku, qty, user_id, amount_minor, currency, status, transaction_id, expires_ms, now_ms)
+ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+        values: [
+          col((r) => r.orderId),
+          col((r) => r.o.reservationId),
+          col((r) => r.o.clickId),
+          col((r) => r.o.sku),
+          col((r) => r.o.qty),
+          col((r) => r.o.user),
+          col((r) => r.o.amountMinor),
+          col((r) => r.o.currency),
+          col((r) => r.status),
+          col((r) => r.transactionId),
+          col((r) => Math.round(r.o.expiresAt)),
+          col((r) => Math.round(r.o.now)),
+        ],
+      })
+      .then(
+        ({ rows: made }) => {
+          const byId = new Map(made.map((m) => [m.order_id, toOrder(m)]));
+          batch.forEach((b, i) => b.resolve(byId.get(rows[i].orderId)));
+        },
+        (err: unknown) => {
+          // A deadlock all the same (rows also conflict on reservation ids): nothing was written; ask again.
+          if ((err as { code?: string }).code === '40P01') {
+            this.pending.push(...batch);
+            this.flushSoon ??= setImmediate(() => this.flush());
+          } else batch.forEach((b) => b.reject(err));
+        },
+      );
+  }
+
+  private async existingOrderOf(o: NewOrder): Promise<StoredOrder> {
     // The conflicting row was committed by a concurrent reserve; this statement sees it.
     const { rows } = await this.pool.query<Row>({
       name: 'order_of_reservation',
@@ -186,7 +259,7 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
       values: [o.sku, o.reservationId, o.clickId],
     });
     if (!rows[0]) throw new Error(`order of reservation ${o.reservationId} (${o.sku}) neither inserted nor found`);
-    return { order: toOrder(rows[0]), created: false };
+    return toOrder(rows[0]);
   }
 
   async get(orderId: string): Promise<StoredOrder | undefined> {

@@ -172,6 +172,27 @@ export async function openEngine(mode: 'sync' | 'async', config: EngineConfig): 
   return (await import('../engine/engine.js')).createEngine(config);
 }
 
+/** How far ahead of "now" the start is set once all are ready: time for the notification to land. */
+const START_LEAD_MS = 100;
+const GATE_TIMEOUT_MS = 120_000;
+
+/**
+ * Waits until every worker said it is ready (or one of them ended: failed while connecting),
+ * then sets the common start a moment ahead and lets them go.
+ */
+async function openGate(gate: SharedArrayBuffer, workers: number, tasks: Promise<unknown>[]): Promise<number> {
+  const flags = new Int32Array(gate, 0, 2);
+  let ended = false;
+  for (const t of tasks) t.then(() => (ended = true), () => (ended = true));
+  const giveUp = Date.now() + GATE_TIMEOUT_MS;
+  while (Atomics.load(flags, 0) < workers && !ended && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 5));
+  const start = Date.now() + START_LEAD_MS;
+  new Float64Array(gate, 8, 1)[0] = start;
+  Atomics.store(flags, 1, 1);
+  Atomics.notify(flags, 1);
+  return start;
+}
+
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationResult> {
   const { scenario } = opts;
   const namespace = `sim_${randomBytes(4).toString('hex')}`;
@@ -203,9 +224,9 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       }
     }
     const target = opts.target ?? server?.url;
-    const start = Date.now() + 1_000;
-    // Only an engine in this process can be asked cheaply and truthfully what is left.
-    if (engine) stockSampler = sampleStock(async (sku) => (await engine.availability(sku)).available, scenario.skus.map((k) => k.sku), start);
+    // Set for real once every worker has connected (see SimWorkerTask.gate).
+    let start = Date.now() + 1_000;
+    const gate = new SharedArrayBuffer(16);
     const live = new Map<number, SimProgress>();
     const tasks = Array.from({ length: opts.workers }, (_, i) => {
       const channel = opts.onProgress ? new MessageChannel() : undefined;
@@ -215,9 +236,12 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         const sum = (f: (q: SimProgress) => number) => all.reduce((n, q) => n + f(q), 0);
         opts.onProgress?.({ mode: opts.mode, elapsedMs: Date.now() - start, journeys: sum((q) => q.journeys), orders: sum((q) => q.orders), paid: sum((q) => q.paid), inFlight: sum((q) => q.inFlight), reserveP99Ms: Math.max(...all.map((q) => q.reserveP99Ms)) });
       });
-      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
+      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, gate, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
       return (pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>).finally(() => channel?.port1.close());
     });
+    start = await openGate(gate, opts.workers, tasks);
+    // Only an engine in this process can be asked cheaply and truthfully what is left.
+    if (engine) stockSampler = sampleStock(async (sku) => (await engine.availability(sku)).available, scenario.skus.map((k) => k.sku), start);
     const results = await Promise.all(tasks);
     const stockSamples = (await stockSampler?.stop()) ?? [];
     await stopSweeper?.();

@@ -21,8 +21,15 @@ export interface SimWorkerTask {
   workers: number;
   /** This process's slice of the whole scenario (`--shard i/n`). */
   shard: Shard;
-  /** Epoch ms every worker counts arrival offsets from. */
+  /** Epoch ms every worker counts arrival offsets from; replaced by the gate's when there is one. */
   start: number;
+  /**
+   * The common start, set once every worker is ready: Int32 [0] workers ready, [1] non-zero once
+   * the start is set; Float64 at byte 8 the start. Connecting (a pool of Postgres connections, the
+   * Redis scripts) can take longer than any fixed lead on a loaded machine, and a worker that
+   * starts after its first arrivals were due would drop them as late: the generator's fault.
+   */
+  gate?: SharedArrayBuffer;
   /** Shared Int32 flag: non-zero = stop (Ctrl-C). */
   stop?: SharedArrayBuffer;
   /** Where progress ticks go, when someone watches (a terminal). */
@@ -82,9 +89,20 @@ function stopSignal(task: SimWorkerTask): { signal: AbortSignal; dispose: () => 
   return { signal: ctl.signal, dispose: () => clearInterval(timer) };
 }
 
+/** Says this worker is ready and resolves to the common start once the main thread set it. */
+async function awaitStart(task: SimWorkerTask): Promise<number> {
+  if (!task.gate) return task.start;
+  const flags = new Int32Array(task.gate, 0, 2);
+  Atomics.add(flags, 0, 1);
+  // A short poll, not Atomics.wait: the thread's event loop must stay free meanwhile.
+  while (Atomics.load(flags, 1) === 0) await new Promise((r) => setTimeout(r, 1));
+  return new Float64Array(task.gate, 8, 1)[0];
+}
+
 export default async function runSimWorker(task: SimWorkerTask): Promise<SimWorkerResult> {
   const { scenario } = task;
   const api = await openApi(task);
+  task.start = await awaitStart(task);
   const rand = prng(childSeed(scenario.seed, task.shard.index * 1_000 + task.workerIndex));
   const pickSku = picker(scenario.skus.length, scenario.buyers.skew, rand);
   const rec = newRecorder();

@@ -95,3 +95,18 @@ describe('Ctrl-C during simulate', () => {
     expect(JSON.parse(stdout).interrupted).toBe(true);
   });
 });
+
+describe('simulate --shard with the closed model', () => {
+  it('two shards of a 200-journey closed run take 100 journeys each, not 200', async () => {
+    const file = scenarioFile('smoke.json', (s) => {
+      s.traffic = { model: 'closed', buyers: 8, iterations: 200 };
+      s.thresholds = {};
+    });
+    const runs = await Promise.all(['0/2', '1/2'].map(async (shard) => simulate(['--scenario', file, '--strategy', 'lua', '--workers', '2', '--shard', shard])));
+    for (const r of runs) {
+      expect(names(r.report)).toEqual([]);
+      expect(r.code).toBe(0);
+      expect(r.report.counters.journeys).toBe(100);
+    }
+  }, 60_000);
+});

@@ -152,11 +152,15 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
       lateness = encodeHistogram(result.lateness);
       arrivalsEndedAt = result.arrivalsEndedAt;
     } else {
-      // Closed model: this worker's share of the virtual buyers, journeys back to back.
-      const mine = Math.floor(t.buyers / task.workers) + (task.workerIndex < t.buyers % task.workers ? 1 : 0);
+      // Closed model: this worker's share of this shard's virtual buyers, journeys back to back.
+      // Slot = (shard, worker): each takes every slots-th journey index from its own, so the
+      // shards of one run (--shard i/n) and their workers never run the same journey twice.
+      const slots = task.shard.count * task.workers;
+      const slot = task.shard.index + task.shard.count * task.workerIndex;
+      const mine = Math.floor(t.buyers / slots) + (slot < t.buyers % slots ? 1 : 0);
       const total = t.iterations;
       const deadline = t.durationMs !== undefined ? task.start + t.durationMs : undefined;
-      let next = task.workerIndex;
+      let next = slot;
       const wait = task.start - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       await Promise.all(
@@ -165,7 +169,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
             if (deadline !== undefined && Date.now() >= deadline) return;
             const index = next;
             if (total !== undefined && index >= total) return;
-            next += task.workers;
+            next += slots;
             await journey(index, Date.now() - task.start);
           }
         }),

@@ -287,8 +287,12 @@ describe('a baseline round trip on one machine', () => {
     const better = { ...saved, strategies: saved.strategies.map((s) => ({ ...s, efficiency: s.efficiency * 10 })) };
     const f = join(dir(), 'better.json');
     writeFileSync(f, JSON.stringify(better));
-    const r = await bench([...workload, '--baseline', f]);
+    const junit = join(dir(), 'junit.xml');
+    const r = await bench([...workload, '--baseline', f, '--junit', junit]);
     expect(r.code).toBe(4);
+    // the regression is a failed test case where CI looks
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testcase name="no regression beyond 30%" classname="bench\.atomic\.baseline"[^>]*>\s*<failure[^>]*type="regression"/);
     expect(r.err).toMatch(/│ atomic\s+│ [\d.e-]+\s+│ [\d.e-]+\s+│ −\d+\.\d%\s+│ REGRESSION/);
     expect(r.err).toMatch(/✗ regression beyond 30%: atomic −\d+\.\d%/);
     const report = JSON.parse(readFileSync(join(r.out, 'summary.json'), 'utf8'));

@@ -14,7 +14,7 @@ import { parseRedisCluster } from '../core/redis/client.js';
 import { parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
 import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
 import { BENCH_METRICS, evaluateThresholds, metricNames, parseThresholds, renderThresholds, type ThresholdResult } from '../core/thresholds.js';
-import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../core/junit.js';
+import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic, type JUnitCase } from '../core/junit.js';
 import { renderHtml } from '../core/report/html.js';
 import { buildBaseline, compareBaseline, currentRun, planBaselines, renderBaselineComparison, saveBaseline, type BaselineComparison } from '../core/bench/baseline.js';
 import { CalibrationBracket, type RunCalibration } from '../core/bench/calibrate.js';
@@ -155,7 +155,7 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
       'report.html': renderHtml(report),
     });
     const junitFile = junit
-      ? writeFileAtomic(junit, renderJUnit('flashsale bench', results.map((r, i) => ({ name: `bench ${r.strategy}`, timeSec: r.durationSec, timestamp: new Date().toISOString(), cases: junitCases(`bench.${r.strategy}`, r.invariants, judged[i]) }))))
+      ? writeFileAtomic(junit, renderJUnit('flashsale bench', results.map((r, i) => ({ name: `bench ${r.strategy}`, timeSec: r.durationSec, timestamp: new Date().toISOString(), cases: [...junitCases(`bench.${r.strategy}`, r.invariants, judged[i]), ...baselineCases(r.strategy, baseline)] }))))
       : undefined;
     if (json) {
       io.out(JSON.stringify(report));
@@ -177,6 +177,15 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
     offInterrupt();
     await services.stop();
   }
+}
+
+/** A strategy's baseline comparison as one JUnit case, so a regression shows where CI shows failures. */
+function baselineCases(strategy: string, baseline: BaselineComparison | undefined): JUnitCase[] {
+  const row = baseline?.rows.find((r) => r.strategy === strategy);
+  if (!baseline || !row) return [];
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+  const detail = `efficiency ${row.efficiency.toPrecision(3)} against ${row.baselineEfficiency.toPrecision(3)} in ${baseline.file}: ${pct(row.delta)} (largest drop allowed ${(baseline.maxRegression * 100).toFixed(0)}%)`;
+  return [{ name: `no regression beyond ${(baseline.maxRegression * 100).toFixed(0)}%`, classname: `bench.${strategy}.baseline`, failure: row.ok ? undefined : { type: 'regression', message: detail, text: detail } }];
 }
 
 export function benchCommand(io: CommandIO, setExit: (code: number) => void): Command {

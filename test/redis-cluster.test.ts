@@ -277,3 +277,12 @@ describe('simulate on the three-master Redis Cluster', () => {
     expect(io.stderr.join('\n')).toMatch(/--redis-cluster: mode async is not cluster-ready/);
   });
 });
+
+describe('serve takes --redis-cluster as simulate does', () => {
+  it('refuses it together with --redis-url, naming both, before anything starts', async () => {
+    const io = captureIO();
+    const code = await main(['serve', '--redis-cluster', '127.0.0.1:7000', '--redis-url', REDIS_URL, '--database-url', DATABASE_URL], io);
+    expect(code).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/--redis-cluster and --redis-url: give one/);
+  });
+});

@@ -7,16 +7,16 @@ import { engineConfigOf, loadScenario } from '../core/scenario.js';
 import { resolveServices } from '../core/services/resolve.js';
 import { storeOf } from '../core/strategies/index.js';
 import { parseOptions, toFlag, wholeNumber } from '../core/validate.js';
-import { chooseStrategy, DEFAULT_SCENARIO } from './simulate.js';
+import { chooseRedisAndStrategy, DEFAULT_SCENARIO } from './simulate.js';
 import type { CommandIO } from '../cli.js';
 
 export async function runServeCommand(raw: Record<string, unknown>, io: CommandIO): Promise<number> {
   const o = parseOptions({ port: wholeNumber(0, 65_535) }, { port: '0', ...raw }, toFlag);
   const scenario = loadScenario(String(raw.scenario ?? DEFAULT_SCENARIO));
-  const { strategy, why } = chooseStrategy(String(raw.strategy ?? scenario.strategy), raw.redisUrl as string | undefined);
+  const { redisCluster, strategy, why } = chooseRedisAndStrategy(raw, scenario.strategy);
   const need = new Set([storeOf(strategy), 'postgres' as const]);
   if (scenario.rateLimit) need.add('redis');
-  const services = await resolveServices(need, { redisUrl: raw.redisUrl as string | undefined, databaseUrl: raw.databaseUrl as string | undefined, log: (l) => io.info(l) });
+  const services = await resolveServices(need, { redisUrl: raw.redisUrl as string | undefined, redisCluster, databaseUrl: raw.databaseUrl as string | undefined, log: (l) => io.info(l) });
   const { startProvider } = await import('../core/provider/index.js');
   const { createEngine } = await import('../core/engine/engine.js');
   const { serveSaleApi } = await import('../core/http/server.js');
@@ -28,6 +28,7 @@ export async function runServeCommand(raw: Record<string, unknown>, io: CommandI
       namespace,
       strategy,
       redisUrl: services.redisUrl,
+      redisCluster: services.redisCluster,
       databaseUrl: services.databaseUrl!,
       providerUrl: (raw.providerUrl as string | undefined) ?? provider!.url,
       providerSecret: secret,
@@ -59,6 +60,7 @@ export function serveCommand(io: CommandIO, setExit: (code: number) => void): Co
     .option('--strategy <name>', 'oversell strategy, or auto')
     .option('--port <n>', 'port on 127.0.0.1, 0 = a free one', '0')
     .option('--redis-url <url>', 'Redis (default: REDIS_URL, else a redis-server from PATH)')
+    .option('--redis-cluster <host:port,…>', 'a Redis Cluster to use instead, by seed nodes')
     .option('--database-url <url>', 'Postgres (default: DATABASE_URL, else embedded PostgreSQL)')
     .option('--provider-url <url>', 'a payment provider serving the same API (default: the bundled mock)')
     .option('--provider-secret <s>', "HMAC secret of that provider's tokens")

@@ -38,6 +38,15 @@ export function chooseStrategy(asked: string, redisUrl: string | undefined): { s
   return redisAvailable({ redisUrl }) ? { strategy: 'lua', why: 'auto: Redis is available' } : { strategy: 'atomic', why: 'auto: no Redis configured or on PATH, so a Postgres strategy' };
 }
 
+/** `--redis-cluster` (exclusive with `--redis-url`) and the strategy it implies for `auto`: simulate and serve. */
+export function chooseRedisAndStrategy(raw: Record<string, unknown>, scenarioStrategy: string): { redisCluster?: string[]; strategy: StrategyName; why: string } {
+  const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
+  if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
+  const asked = String(raw.strategy ?? scenarioStrategy);
+  if (redisCluster && asked === 'auto') return { redisCluster, strategy: 'lua', why: 'auto: a Redis Cluster was given' };
+  return { redisCluster, ...chooseStrategy(asked, raw.redisUrl as string | undefined) };
+}
+
 /** The seed's comparison of the two designs, with measured numbers (`--mode both`). */
 export function renderModeComparison(runs: SimulationResult[]): string {
   const t = new Table({ head: ['', ...runs.map((r) => r.mode)], style: { head: [], border: [] } });
@@ -59,11 +68,7 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
   const mode = o.mode ?? scenario.mode;
   if (o.target && o.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
   const shard = parseShard(String(raw.shard ?? '0/1'));
-  const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
-  if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
-  const { strategy, why } = redisCluster && String(raw.strategy ?? scenario.strategy) === 'auto'
-    ? { strategy: 'lua' as StrategyName, why: 'auto: a Redis Cluster was given' }
-    : chooseStrategy(String(raw.strategy ?? scenario.strategy), raw.redisUrl as string | undefined);
+  const { redisCluster, strategy, why } = chooseRedisAndStrategy(raw, scenario.strategy);
   // judged per mode; checked here so a typo fails before any service starts
   const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source), ...((raw.threshold as string[] | undefined) ?? [])], 'simulate');
   const junit = raw.junit === undefined ? undefined : String(raw.junit);

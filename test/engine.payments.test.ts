@@ -153,4 +153,18 @@ describe('PaymentClient: 409 idempotency_key_in_use does not use up a retry', ()
     expect(answer.attempts).toBeGreaterThan(config.retries + 1);
     expect(elapsed).toBeGreaterThanOrEqual(worstCaseMs(config) - config.backoffMs * 2 ** config.retries);
   });
+
+  it('a deadline from the caller cuts the attempt in flight: no request is still out after it', async () => {
+    // The provider holds every first attempt for 2 s; the client would wait 3 s for an answer.
+    const faults: FaultConfigInput = { timeout: 1, timeoutHoldMs: 2_000, timeoutCommit: 0 };
+    const config: PaymentConfig = { timeoutMs: 3_000, retries: 2, backoffMs: 10 };
+    const provider = await fx.provider(faults, SEED);
+    const t0 = performance.now();
+    const answer = await client(provider, config).charge(order(), Date.now() + 300);
+    const elapsed = performance.now() - t0;
+    expect(answer).toMatchObject({ kind: 'failed' });
+    if (answer.kind === 'failed') expect(answer.error).toMatch(/no answer within \d+ ms/);
+    // Without the deadline the first attempt alone would have waited 3,000 ms.
+    expect(elapsed).toBeLessThan(1_500);
+  });
 });

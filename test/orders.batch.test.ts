@@ -55,4 +55,11 @@ describe('orders asked for in one turn go in one INSERT', () => {
     expect(late.created).toBe(true);
     expect(late.order.status).toBe('Expired');
   });
+
+  it('a row the database refuses fails its own caller only, not the others of its turn', async () => {
+    const asks = [order(20_001), { ...order(20_002), qty: 0 }, order(20_003)];
+    const got = await Promise.allSettled(asks.map((o) => store.orderFor(o)));
+    expect(got.map((g) => g.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((got[1] as PromiseRejectedResult).reason.code).toBe('23514');
+  });
 });

@@ -8,6 +8,7 @@ import { UsageError } from '../src/core/errors.js';
 import { dayWindow, parseDuration } from '../src/core/reconcile/day.js';
 import { mergeJoin, type Group } from '../src/core/reconcile/join.js';
 import { breakId, classify, type ClassifyContext } from '../src/core/reconcile/match.js';
+import { actionsFor } from '../src/core/reconcile/fix.js';
 import { MISMATCH_COLUMNS, openReportWriter, Summary } from '../src/core/reconcile/report.js';
 import type { LocalTxn, MismatchRow, ProviderCharge, ReconCategory } from '../src/core/reconcile/types.js';
 
@@ -227,6 +228,14 @@ describe('classify', () => {
     },
     { name: 'a refunded sale with no charge is missing at the provider and needs a person', group: group(local({ status: 'refunded' })), category: 'MISSING_AT_PROVIDER', action: 'investigate_status', delta: 0 },
     { name: 'a charge with no sale is an orphan to refund', group: group(undefined, [charge()]), category: 'ORPHAN_CHARGE', action: 'refund_charge', delta: 1000 },
+    {
+      name: 'a charge with no sale yet, younger than the grace, is pending (its order may be being marked paid)',
+      group: group(undefined, [charge()]),
+      ctx: { nowMs: charge().createdMs + 60_000 },
+      category: 'PENDING',
+      action: 'wait',
+      delta: 1000,
+    },
     { name: 'a partly refunded orphan still owes the rest', group: group(undefined, [charge({ amountRefunded: 400 })]), category: 'ORPHAN_CHARGE', action: 'refund_charge', delta: 600 },
     { name: 'two live charges for one sale are a duplicate', group: group(local(), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]), category: 'DUPLICATE_CHARGE', action: 'refund_duplicates', delta: 1000 },
     {
@@ -607,5 +616,27 @@ describe('the report writer', () => {
     const doc = JSON.parse(readFileSync(join(dir, 'mismatches.json'), 'utf8'));
     expect(doc.mismatches).toHaveLength(n);
     expect(doc.summary).toEqual([{ category: 'MISSING_AT_PROVIDER', currency: 'EUR', count: n, netMinor: -500 * n, grossMinor: 500 * n }]);
+  });
+});
+
+const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({ transactionId: 't1', ...(l ? { local: l } : {}), charges });
+
+describe('what --fix would do about a duplicate', () => {
+  const dup = (status: LocalTxn['status']) => g1(local({ status }), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]);
+  const row = { break_id: 'brk', category: 'DUPLICATE_CHARGE' as const, transaction_id: 't1', order_id: 'o1' } as MismatchRow;
+  it('a sale that stands keeps the charge it is bound to and refunds the other', () => {
+    expect(actionsFor(dup('succeeded'), row).map((a) => a.chargeId)).toEqual(['ch_2']);
+  });
+  it('a failed sale keeps no charge: every live one is refunded', () => {
+    expect(actionsFor(dup('failed'), row).map((a) => a.chargeId)).toEqual(['ch_1', 'ch_2']);
+  });
+});
+
+describe('an orphan is reported on one day only', () => {
+  it('charges either side of midnight belong to the day of the first one', () => {
+    const g = g1(undefined, [charge({ createdMs: at('2026-11-21T23:59:30Z') }), charge({ id: 'ch_2', createdMs: at('2026-11-22T00:00:30Z') })]);
+    const ctx = { nowMs: at('2026-11-25T00:00:00Z'), graceMs: 0 };
+    expect(classify(g, { ...ctx, window: dayWindow('2026-11-21', 'UTC') })?.category).toBe('ORPHAN_CHARGE');
+    expect(classify(g, { ...ctx, window: dayWindow('2026-11-22', 'UTC') })).toBeNull();
   });
 });

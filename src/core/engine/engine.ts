@@ -175,7 +175,10 @@ export class SaleEngine implements Engine {
       await this.strategy.release(reservationOf(order));
       return { status: 'expired', orderId: order.orderId, refunded: false };
     }
-    const answer = await this.payments.charge(order);
+    // The whole charge, every retry included, ends by the worst case counted from the start of
+    // this pay, which the check above put before the hold's end: the time spent reading the order
+    // counts against it. Real time, not the caller's clock (tests move theirs).
+    const answer = await this.payments.charge(order, Date.now() + worstCaseMs(this.config.payment) - (performance.now() - started));
     if (answer.kind === 'failed') return { status: 'failed', orderId: order.orderId, error: answer.error, attempts: answer.attempts };
     if (answer.kind === 'declined') {
       if (!(await this.orders.markDeclined(order, answer.chargeId, answer.code, now()))) return this.answerFromRecord(order.orderId);

@@ -204,6 +204,10 @@ export class OrderStore {
     const batch = this.pending.splice(0, MAX_BATCH).sort((a, b) => (a.o.sku + '\u0000' + a.o.clickId < b.o.sku + '\u0000' + b.o.clickId ? -1 : 1));
     if (batch.length === 0) return;
     if (this.pending.length > 0) this.flushSoon = setImmediate(() => this.flush());
+    this.insert(batch);
+  }
+
+  private insert(batch: PendingOrder[]): void {
     const rows = batch.map(({ o }) => {
       const { orderId, transactionId } = newIds();
       // A hold granted already expired (a retried click long after) gets an order that is final at once.
@@ -243,9 +247,14 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
         },
         (err: unknown) => {
           // A deadlock all the same (rows also conflict on reservation ids): nothing was written; ask again.
-          if ((err as { code?: string }).code === '40P01') {
+          const code = (err as { code?: string }).code ?? '';
+          if (code === '40P01') {
             this.pending.push(...batch);
             this.flushSoon ??= setImmediate(() => this.flush());
+          } else if (batch.length > 1 && /^2[23]/.test(code)) {
+            // A row the database refuses (bad data, a check): nothing was written. Each order on
+            // its own, so only the offending caller hears of it, not the whole turn's buyers.
+            for (const b of batch) this.insert([b]);
           } else batch.forEach((b) => b.reject(err));
         },
       );

@@ -76,7 +76,7 @@ export class PaymentClient {
    * Charges an order. The body is a pure function of the order, so every retry sends the very
    * request the key was first used with (the provider refuses a key reused with another body).
    */
-  async charge(order: Chargeable): Promise<ChargeAnswer> {
+  async charge(order: Chargeable, deadlineEpochMs?: number): Promise<ChargeAnswer> {
     const token = signToken({ transactionId: order.transactionId, amount: order.amountMinor, currency: order.currency, expiresAt: order.expiresAt }, this.secret);
     const body = {
       amount: order.amountMinor,
@@ -84,7 +84,7 @@ export class PaymentClient {
       metadata: { transaction_id: order.transactionId, order_id: order.orderId },
       token,
     };
-    const { reply, attempts, error } = await this.withRetries('/v1/charges', `order-${order.orderId}`, body);
+    const { reply, attempts, error } = await this.withRetries('/v1/charges', `order-${order.orderId}`, body, deadlineEpochMs);
     if (!reply) return { kind: 'failed', error, attempts };
     if (reply.status === 200 && typeof reply.body.id === 'string') return { kind: 'paid', chargeId: reply.body.id, attempts };
     const err = errorOf(reply.body);
@@ -108,17 +108,21 @@ export class PaymentClient {
    * out. A 409 does not use up a retry: it says the first request with this key is still being
    * processed, and giving up then would abandon a charge that may yet commit (the order would
    * expire and the money stay taken). Those are asked again until the worst case of the retry
-   * budget has passed, so a charge still never outlasts the hold it was started under.
+   * budget has passed. `deadline` (epoch ms; the caller's, when it has a hold to respect) bounds
+   * every attempt too: the last one is cut to what is left, so no request is still out after it.
    */
-  private async withRetries(path: string, key: string, body: object): Promise<{ reply?: Reply; attempts: number; error: string }> {
+  private async withRetries(path: string, key: string, body: object, deadlineEpochMs?: number): Promise<{ reply?: Reply; attempts: number; error: string }> {
     const text = JSON.stringify(body);
-    const deadline = performance.now() + worstCaseMs(this.config);
+    const budget = deadlineEpochMs === undefined ? worstCaseMs(this.config) : deadlineEpochMs - Date.now();
+    const deadline = performance.now() + budget;
     let error = '';
     let attempts = 0;
     let counted = 0;
     for (;;) {
+      const left = deadline - performance.now();
+      if (left < 1) break;
       attempts++;
-      const got = await this.attempt(path, key, text);
+      const got = await this.attempt(path, key, text, Math.min(this.config.timeoutMs, left));
       if (got.final) return { reply: got.reply, attempts, error };
       error = got.error;
       if (!got.inUse && ++counted > this.config.retries) break;
@@ -129,8 +133,8 @@ export class PaymentClient {
     return { attempts, error: `no final answer after ${attempts} attempts; last: ${error}` };
   }
 
-  private async attempt(path: string, key: string, text: string): Promise<Attempt> {
-    const signal = AbortSignal.timeout(this.config.timeoutMs);
+  private async attempt(path: string, key: string, text: string, timeoutMs: number): Promise<Attempt> {
+    const signal = AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs)));
     try {
       const res = await this.pool.request({
         path: this.basePath + path,
@@ -151,7 +155,7 @@ export class PaymentClient {
       return { final: true, reply };
     } catch (err) {
       // No answer: the charge may or may not have happened; only the next attempt with the key can tell.
-      if (signal.aborted) return { final: false, error: `no answer within ${this.config.timeoutMs} ms` };
+      if (signal.aborted) return { final: false, error: `no answer within ${Math.floor(timeoutMs)} ms` };
       return { final: false, error: err instanceof Error ? err.message : String(err) };
     }
   }

@@ -77,8 +77,9 @@ const invalid = (field: string, expected: string, value: unknown) =>
   new HttpError(400, 'invalid_request', `${field}: expected ${expected}, got ${shown(value)}`, field);
 
 function text(field: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT) {
-    throw invalid(field, `a string of 1 to ${MAX_TEXT} characters`, value);
+  // No NUL: Postgres text cannot hold it, and the order would fail after its hold was granted.
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TEXT || value.includes('\u0000')) {
+    throw invalid(field, `a string of 1 to ${MAX_TEXT} characters without NUL`, value);
   }
   return value;
 }

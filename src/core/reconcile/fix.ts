@@ -49,9 +49,10 @@ export function actionsFor(group: Group, row: MismatchRow): FixAction[] {
   }
   if (row.category === 'DUPLICATE_CHARGE') {
     const charges = group.charges.filter(live);
-    const keep = charges.find((c) => c.id === group.local?.chargeId) ?? charges[0];
+    // Keep one only for a sale that stands; a failed or refunded one should hold no money at all.
+    const keep = group.local?.status === 'succeeded' ? (charges.find((c) => c.id === group.local?.chargeId) ?? charges[0]) : undefined;
     return charges
-      .filter((c) => c !== keep)
+      .filter((c) => c.id !== keep?.id)
       .map((c) => ({ ...base, key: `refund:${c.id}`, kind: 'refund_duplicate' as const, chargeId: c.id, amountMinor: c.amount - c.amountRefunded, currency: c.currency }));
   }
   if (row.category === 'MISSING_AT_PROVIDER' && group.local?.status === 'succeeded') {

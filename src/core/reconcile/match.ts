@@ -85,7 +85,8 @@ export function classify(group: Group, ctx: ClassifyContext): Classified | null 
   const { local } = group;
   const { window } = ctx;
   const charges = [...group.charges].sort(byCreated);
-  if (local ? !inWindow(local.createdMs, window) : !charges.some((c) => inWindow(c.createdMs, window))) return null;
+  // Without a local record, the first charge decides, so charges either side of midnight are reported once.
+  if (local ? !inWindow(local.createdMs, window) : !inWindow(charges[0].createdMs, window)) return null;
 
   const providerNet = charges.reduce((sum, c) => sum + net(c), 0);
   const localNet = local?.status === 'succeeded' ? local.amountMinor : 0;
@@ -111,7 +112,14 @@ export function classify(group: Group, ctx: ClassifyContext): Classified | null 
     },
   });
 
-  if (!local) return providerNet > 0 ? result('ORPHAN_CHARGE', 'refund_charge') : null;
+  if (!local) {
+    if (providerNet <= 0) return null;
+    // The engine records its transaction only once the charge is confirmed: a charge younger than
+    // the grace may be one whose order is being marked paid right now. Refunding it would take
+    // back money for a sale that stands.
+    if (ctx.nowMs - Math.max(...charges.map((c) => c.createdMs)) < ctx.graceMs) return result('PENDING', 'wait');
+    return result('ORPHAN_CHARGE', 'refund_charge');
+  }
 
   const withinGrace = ctx.nowMs - local.createdMs < ctx.graceMs;
   if (!primary) {

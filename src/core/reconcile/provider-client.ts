@@ -137,7 +137,10 @@ export class ProviderReader {
       this.stats.pages++;
       if (charges.length > 0) yield charges;
       if (body.has_more !== true || charges.length === 0) return;
-      after = charges[charges.length - 1].id;
+      const last = charges[charges.length - 1].id;
+      // A provider that ignores starting_after would send this page forever, each pass staged again.
+      if (last === after) throw new PageUnavailable({ createdGte: gteSec, createdLt: ltSec, startingAfter: after }, `the provider sent the same page again for starting_after=${after}: it does not page`, 1);
+      after = last;
     }
   }
 

@@ -115,9 +115,10 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
         try {
           for await (const page of r.charges(gte, lt)) await stage.add(page);
         } catch (err) {
+          // Whatever went wrong, the other slices stop paging now.
+          controller.abort();
           if (!(err instanceof PageUnavailable)) throw err;
           incomplete ??= err.message;
-          controller.abort();
         }
       }),
     );

@@ -110,6 +110,7 @@ export class ChargeStage {
   private copy?: NodeJS.WritableStream & { end(cb?: () => void): void };
   private done?: Promise<void>;
   rows = 0;
+  private failed?: Error;
 
   constructor(private readonly client: pg.Client) {}
 
@@ -124,10 +125,13 @@ export class ChargeStage {
       stream.on('finish', resolve);
       stream.on('error', reject);
     });
+    // Handled here so a COPY that fails mid-read is not an unhandled rejection; add() and close() report it.
+    this.done.catch((err: unknown) => (this.failed = err as Error));
   }
 
   /** Resolves once the stream can take more. */
   async add(charges: ProviderCharge[]): Promise<void> {
+    if (this.failed) throw this.failed;
     const text = charges
       .map((c) => [c.transactionId, c.id, c.orderId, c.amount, c.amountRefunded, c.currency, c.status, c.createdMs, c.settledMs].map(cell).join('\t') + '\n')
       .join('');

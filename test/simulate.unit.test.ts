@@ -79,4 +79,18 @@ describe('a buyer journey', () => {
     expect(rec.counters).toMatchObject({ journeys: 1, sawSoldOut: 1, reserveCalls: 0, soldOut: 0 });
     expect(rec.fairness.refusals.A).toEqual({ 0: 1 });
   });
+
+  it('sends click ids prefixed with its run id, so two runs against one system never share one', async () => {
+    const { newRecorder, runJourney } = await import('../src/core/simulate/journey.js');
+    const clicks: string[] = [];
+    const api = {
+      availability: async () => ({ sku: 'A', available: 5 }),
+      reserve: async (r: { clickId: string }) => (clicks.push(r.clickId), { ok: false as const, reason: 'sold_out' as const }),
+      pay: async () => ({ status: 'failed' as const, orderId: '', error: '', attempts: 0 }),
+      close: async () => {},
+    };
+    await runJourney(api as never, buyer, scenario, newRecorder(), 0, () => 0, 'run1-');
+    await runJourney(api as never, buyer, scenario, newRecorder(), 0, () => 0, 'run2-');
+    expect(clicks).toEqual(['run1-c1', 'run2-c1']);
+  });
 });

@@ -129,11 +129,13 @@ function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOut
  * Runs one journey. `startedAt` is the epoch ms the run's offsets count from; `now` the clock.
  * Never throws: every failure is counted, so one bad request cannot end a worker's run.
  */
-export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario, rec: JourneyRecorder, startedAt: number, now: () => number): Promise<void> {
+export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario, rec: JourneyRecorder, startedAt: number, now: () => number, runId = ''): Promise<void> {
   const c = rec.counters;
   c.journeys++;
   rec.timeline.noteStarted(now() - startedAt);
-  const clickId = `c${buyer.index}`;
+  // The run's id keeps two runs against one system (--target, serve) from sending each other's
+  // click ids: the second would be all double clicks of the first.
+  const clickId = `${runId}c${buyer.index}`;
   try {
     if (buyer.bot) {
       // A bot fires its requests back to back with fresh click ids; the rate limit must stop it.

@@ -236,7 +236,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         const sum = (f: (q: SimProgress) => number) => all.reduce((n, q) => n + f(q), 0);
         opts.onProgress?.({ mode: opts.mode, elapsedMs: Date.now() - start, journeys: sum((q) => q.journeys), orders: sum((q) => q.orders), paid: sum((q) => q.paid), inFlight: sum((q) => q.inFlight), reserveP99Ms: Math.max(...all.map((q) => q.reserveP99Ms)) });
       });
-      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, start, gate, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
+      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, runId: `${namespace.slice(4)}-`, start, gate, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
       return (pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>).finally(() => channel?.port1.close());
     });
     start = await openGate(gate, opts.workers, tasks);

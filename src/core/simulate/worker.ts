@@ -21,6 +21,8 @@ export interface SimWorkerTask {
   workers: number;
   /** This process's slice of the whole scenario (`--shard i/n`). */
   shard: Shard;
+  /** Unique per run: prefixes every click id (idempotency key) the run sends. */
+  runId?: string;
   /** Epoch ms every worker counts arrival offsets from; replaced by the gate's when there is one. */
   start: number;
   /**
@@ -121,7 +123,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   const journey = async (index: number, atMs: number) => {
     inFlight++;
     try {
-      await runJourney(api, drawBuyer(index, atMs, scenario, rand, pickSku), scenario, rec, task.start, now);
+      await runJourney(api, drawBuyer(index, atMs, scenario, rand, pickSku), scenario, rec, task.start, now, task.runId);
     } finally {
       inFlight--;
     }

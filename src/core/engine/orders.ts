@@ -72,14 +72,7 @@ CREATE TABLE ${s}.transactions (
 }
 
 /** What a reserve writes: everything of OrderRecord the order starts with. */
-export interface NewOrder {
-  reservationId: string;
-  clickId: string;
-  sku: string;
-  qty: number;
-  user: string;
-  amountMinor: number;
-  currency: string;
+export interface NewOrder extends Pick<OrderRecord, 'reservationId' | 'clickId' | 'sku' | 'qty' | 'user' | 'amountMinor' | 'currency'> {
   expiresAt: number;
   now: number;
 }
@@ -201,7 +194,7 @@ export class OrderStore {
     this.flushSoon = undefined;
     // One order of rows for every batch: two batches racing on the same clicks then wait for
     // each other in the same order instead of deadlocking.
-    const batch = this.pending.splice(0, MAX_BATCH).sort((a, b) => (a.o.sku + '\u0000' + a.o.clickId < b.o.sku + '\u0000' + b.o.clickId ? -1 : 1));
+    const batch = this.pending.splice(0, MAX_BATCH).sort((a, b) => (a.o.sku !== b.o.sku ? (a.o.sku < b.o.sku ? -1 : 1) : a.o.clickId < b.o.clickId ? -1 : a.o.clickId > b.o.clickId ? 1 : 0));
     if (batch.length === 0) return;
     if (this.pending.length > 0) this.flushSoon = setImmediate(() => this.flush());
     this.insert(batch);

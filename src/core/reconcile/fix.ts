@@ -79,7 +79,7 @@ export function auditDdl(schema: string): string {
 )`;
 }
 
-export async function applyFixes(client: pg.Client, schema: string, date: string, actions: FixAction[], provider: ProviderReader): Promise<FixOutcome> {
+export async function applyFixes(client: pg.ClientBase, schema: string, date: string, actions: FixAction[], provider: ProviderReader): Promise<FixOutcome> {
   const out: FixOutcome = { planned: actions.length, done: 0, skipped: 0, failed: [], refundedMinor: {}, released: 0 };
   await client.query(auditDdl(schema));
   const audit = (a: FixAction, detail: string) =>

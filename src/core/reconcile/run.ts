@@ -15,7 +15,8 @@ import { mergeJoin } from './join.js';
 import { classify } from './match.js';
 import { DEFAULT_PAGER, PageUnavailable, ProviderReader, type PagerOptions } from './provider-client.js';
 import { openReportWriter, Summary } from './report.js';
-import { ChargeStage, checkSaleTables, connect, latestNamespace, localTransactions } from './store.js';
+import { ChargeStage, checkSaleTables, latestNamespace, localTransactions } from './store.js';
+import { connectPostgres } from '../postgres/client.js';
 import { dayWindow } from './day.js';
 import type { DayWindow, SummaryLine, Verdict } from './types.js';
 
@@ -70,7 +71,7 @@ export function slices(gte: number, lt: number, n: number): [number, number][] {
   return Array.from({ length: k }, (_, i) => [gte + Math.floor((span * i) / k), gte + Math.floor((span * (i + 1)) / k)] as [number, number]);
 }
 
-async function startBundledProvider(client: pg.Client, databaseUrl: string, namespace: string) {
+async function startBundledProvider(client: pg.ClientBase, databaseUrl: string, namespace: string) {
   const { providerSchemaName, startProvider } = await import('../provider/index.js');
   const name = providerSchemaName(namespace);
   const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${name}".charges`]);
@@ -86,8 +87,10 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
   const log = opts.log ?? (() => undefined);
   const window: DayWindow = dayWindow(opts.date, opts.tz);
   const nowMs = opts.nowMs ?? Date.now();
-  const localClient = await connect(opts.databaseUrl);
-  let stageClient: pg.Client | undefined;
+  // Two sessions: the local cursor, and the staging table with its own cursor (a temp table lives in one session).
+  const pool = await connectPostgres(opts.databaseUrl, 'reconcile', 2);
+  const localClient = await pool.connect();
+  let stageClient: pg.PoolClient | undefined;
   let bundled: Awaited<ReturnType<typeof startBundledProvider>> | undefined;
   let reader: ProviderReader | undefined;
   try {
@@ -103,7 +106,7 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
     reader = new ProviderReader(providerUrl, { ...DEFAULT_PAGER, ...opts.pager, signal: controller.signal });
     await reader.probe();
 
-    stageClient = await connect(opts.databaseUrl);
+    stageClient = await pool.connect();
     const stage = new ChargeStage(stageClient);
     await stage.open();
     const fromMs = window.startMs - DAY_MS;
@@ -192,7 +195,8 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
   } finally {
     await reader?.close().catch(() => undefined);
     await bundled?.stop().catch(() => undefined);
-    await stageClient?.end().catch(() => undefined);
-    await localClient.end().catch(() => undefined);
+    stageClient?.release();
+    localClient.release();
+    await pool.end().catch(() => undefined);
   }
 }

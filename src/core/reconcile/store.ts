@@ -3,10 +3,10 @@
 // they can be read back in the same order. Neither side is ever held whole in memory: a day of a
 // million transactions costs the same few megabytes as a day of a thousand.
 import { once } from 'node:events';
-import pg from 'pg';
+import type pg from 'pg';
 import Cursor from 'pg-cursor';
 import { from as copyFrom } from 'pg-copy-streams';
-import { redact, ServiceError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { orderSchemaIdent } from '../engine/orders.js';
 import { tsToMs } from '../strategies/pg-statements.js';
 import type { LocalStatus, LocalTxn, ProviderCharge, ProviderStatus } from './types.js';
@@ -14,22 +14,11 @@ import type { LocalStatus, LocalTxn, ProviderCharge, ProviderStatus } from './ty
 /** Rows per cursor read: big enough that round trips do not dominate, small enough to stay flat. */
 const BATCH = 5_000;
 
-export async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: 'flashsale: reconcile', connectionTimeoutMillis: 5_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new ServiceError('postgres', `Postgres at ${redact(url)} is not reachable: ${redact((err as Error).message || String((err as { code?: string }).code))}`, 'reconcile reads the sale\'s transactions from Postgres: pass --database-url / set DATABASE_URL');
-  }
-  return client;
-}
-
 /**
  * The sale namespace to reconcile when none is named: the one whose transactions table holds the
  * latest transaction. Every simulate writes a namespace of its own (sim_…).
  */
-export async function latestNamespace(client: pg.Client): Promise<string | undefined> {
+export async function latestNamespace(client: pg.ClientBase): Promise<string | undefined> {
   const { rows } = await client.query<{ nspname: string }>(
     `SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
 WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'transactions' AND c.relkind = 'r'`,
@@ -42,7 +31,7 @@ WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'transactions' AND c
 }
 
 /** Checks the sale's tables are there, so a wrong database or namespace is one line, exit 2. */
-export async function checkSaleTables(client: pg.Client, namespace: string): Promise<string> {
+export async function checkSaleTables(client: pg.ClientBase, namespace: string): Promise<string> {
   const s = orderSchemaIdent(namespace);
   const { rows } = await client.query<{ t: string | null; o: string | null }>(`SELECT to_regclass($1) AS t, to_regclass($2) AS o`, [`${s}.transactions`, `${s}.orders`]);
   if (!rows[0].t || !rows[0].o) {
@@ -61,7 +50,7 @@ interface LocalRow {
   created_ms: number;
 }
 
-async function* readCursor<R>(client: pg.Client, text: string, values: unknown[]): AsyncGenerator<R[]> {
+async function* readCursor<R>(client: pg.ClientBase, text: string, values: unknown[]): AsyncGenerator<R[]> {
   const cursor = client.query(new Cursor<R>(text, values));
   try {
     for (;;) {
@@ -75,7 +64,7 @@ async function* readCursor<R>(client: pg.Client, text: string, values: unknown[]
 }
 
 /** The sale's transactions created in [fromMs, toMs), ascending by id in byte order. */
-export async function* localTransactions(client: pg.Client, schema: string, fromMs: number, toMs: number): AsyncGenerator<LocalTxn> {
+export async function* localTransactions(client: pg.ClientBase, schema: string, fromMs: number, toMs: number): AsyncGenerator<LocalTxn> {
   const sql = `SELECT transaction_id, order_id, amount_minor::text, currency, status, charge_id, ${tsToMs('created_at')} AS created_ms
 FROM ${schema}.transactions
 WHERE created_at >= to_timestamp($1::float8 / 1000) AND created_at < to_timestamp($2::float8 / 1000)
@@ -112,7 +101,7 @@ export class ChargeStage {
   rows = 0;
   private failed?: Error;
 
-  constructor(private readonly client: pg.Client) {}
+  constructor(private readonly client: pg.ClientBase) {}
 
   async open(): Promise<void> {
     await this.client.query(`CREATE TEMP TABLE recon_charges (

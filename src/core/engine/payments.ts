@@ -37,7 +37,7 @@ type Attempt = { final: true; reply: Reply } | { final: false; error: string; in
 const CONNECTIONS = 32;
 
 /** Backoff before retry `n` (1-based): doubled each time, with "equal jitter" so it never drops below half. */
-export function backoffMs(config: PaymentConfig, n: number, rand: () => number = Math.random): number {
+export function backoffMs(config: Pick<PaymentConfig, 'backoffMs'>, n: number, rand: () => number = Math.random): number {
   const full = config.backoffMs * 2 ** (n - 1);
   return full / 2 + (rand() * full) / 2;
 }

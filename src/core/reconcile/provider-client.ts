@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { redact, ServiceError } from '../errors.js';
+import { backoffMs } from '../engine/payments.js';
 import type { ProviderCharge, ProviderStatus } from './types.js';
 
 /** Stripe's (and the mock's) largest page. */
@@ -181,8 +182,7 @@ export class ProviderReader {
   }
 
   private backoff(n: number): number {
-    const full = this.opts.backoffMs * 2 ** (n - 1);
-    return full / 2 + (Math.random() * full) / 2;
+    return backoffMs(this.opts, n);
   }
 
   /**

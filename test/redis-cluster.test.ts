@@ -205,7 +205,14 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
     expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 3);
   }, BENCH_TIMEOUT);
 
-  it.each(['list', 'decr', 'queue'])('%s sells exactly its stock on the cluster, and destroy() clears every master', async (strategy) => {
+  it('queue is refused on a cluster with exit 2, before anything connects', async () => {
+    const io = captureIO();
+    const code = await main(['bench', '--strategy', 'queue', '--redis-cluster', '127.0.0.1:1', '--database-url', DATABASE_URL], io);
+    expect(code).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/--redis-cluster: the queue strategy is not cluster-ready yet/);
+  });
+
+  it.each(['list', 'decr'])('%s sells exactly its stock on the cluster, and destroy() clears every master', async (strategy) => {
     const r = await bench(strategy);
     expect(r.code, r.err).toBe(0);
     const s = r.report.strategies[0];

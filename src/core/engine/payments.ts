@@ -118,6 +118,7 @@ export class PaymentClient {
     let error = '';
     let attempts = 0;
     let counted = 0;
+    let inUse = 0;
     for (;;) {
       const left = deadline - performance.now();
       if (left < 1) break;
@@ -125,12 +126,16 @@ export class PaymentClient {
       const got = await this.attempt(path, key, text, Math.min(this.config.timeoutMs, left));
       if (got.final) return { reply: got.reply, attempts, error };
       error = got.error;
+      if (got.inUse) inUse++;
       if (!got.inUse && ++counted > this.config.retries) break;
       const wait = backoffMs(this.config, Math.max(1, counted));
       if (performance.now() + wait >= deadline) break;
       await sleep(wait);
     }
-    return { attempts, error: `no final answer after ${attempts} attempts; last: ${error}` };
+    // The last attempt may be cut to the few ms left before the deadline; a 409 seen earlier is the
+    // fact worth naming: the first request with this key was still being processed and may yet commit.
+    const held = inUse > 0 && !error.startsWith('409') ? `; ${inUse} answered 409 idempotency_key_in_use` : '';
+    return { attempts, error: `no final answer after ${attempts} attempts; last: ${error}${held}` };
   }
 
   private async attempt(path: string, key: string, text: string, timeoutMs: number): Promise<Attempt> {

@@ -1,7 +1,11 @@
 // Merging what the workers return, in one pure function (autocannon's aggregateResult habit).
 import type { Counters, GeneratorReport, WorkerResult } from './types.js';
 import { emptyCounters } from './worker.js';
-import { decodeHistogram, newHistogram, type Histogram } from '../histogram.js';
+import type { Histogram } from '../histogram.js';
+import { mergeHistograms } from '../histogram-set.js';
+
+/** The histograms a bench worker sends, by their field in WorkerResult. */
+export const BENCH_HISTOGRAMS = ['histogram', 'confirmHistogram'] as const;
 
 export interface Merged {
   counters: Counters;
@@ -35,8 +39,7 @@ export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: n
   const counters = emptyCounters();
   const buyerUnits: Record<string, number> = {};
   const soldOutBySku: Record<string, number> = {};
-  const histogram = newHistogram();
-  const confirmHistogram = newHistogram();
+  const { histogram, confirmHistogram } = mergeHistograms(BENCH_HISTOGRAMS, results);
   const errorSamples: string[] = [];
   let startedAt = Number.POSITIVE_INFINITY;
   let endedAt = 0;
@@ -46,8 +49,6 @@ export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: n
     for (const k of Object.keys(counters) as (keyof Counters)[]) counters[k] += r.counters[k];
     addInto(buyerUnits, r.buyerUnits);
     addInto(soldOutBySku, r.soldOutBySku);
-    histogram.add(decodeHistogram(r.histogram));
-    confirmHistogram.add(decodeHistogram(r.confirmHistogram));
     for (const e of r.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
     startedAt = Math.min(startedAt, r.startedAt);
     endedAt = Math.max(endedAt, r.endedAt);

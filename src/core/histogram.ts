@@ -1,18 +1,11 @@
 // Latency histograms shared by the bench and the traffic generator: HDR histograms in
 // microseconds, crossing thread boundaries as compressed base64, reported in milliseconds.
 import * as hdr from 'hdr-histogram-js';
+import type { LatencySummary } from './documents/common.js';
 
 export type Histogram = hdr.Histogram;
 
-export interface LatencySummary {
-  p50: number;
-  p90: number;
-  p95: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
+export type { LatencySummary };
 
 /** 1 µs to 1 h at 3 significant digits. */
 export function newHistogram(): hdr.Histogram {

@@ -16,6 +16,10 @@ import { UsageError } from '../errors.js';
 import type { Store } from '../strategies/types.js';
 import type { Calibration, RunCalibration } from './calibrate.js';
 import type { BenchConfig, StrategyBenchResult } from './types.js';
+import type { BaselineComparison, BaselineRow } from '../documents/bench.js';
+
+/** As the bench document keeps them (documents/bench.ts describes each field). */
+export type { BaselineComparison, BaselineRow };
 
 export const BASELINE_VERSION = 1;
 /**
@@ -57,31 +61,6 @@ const baselineSchema = z.object({
 
 export type BaselineFile = z.infer<typeof baselineSchema> & { config: Workload };
 export type BaselineStrategy = BaselineFile['strategies'][number];
-
-export interface BaselineRow {
-  strategy: string;
-  store: Store;
-  baselineEfficiency: number;
-  efficiency: number;
-  baselineSuccessPerSec: number;
-  successPerSec: number;
-  /** efficiency ÷ baseline efficiency − 1: −0.12 is a 12% drop. */
-  delta: number;
-  ok: boolean;
-  /** Why the figure may not mean what it seems (a sold-out run). */
-  note?: string;
-}
-
-export interface BaselineComparison {
-  file: string;
-  createdAt: string;
-  /** A fraction: 0.1 fails a drop of more than 10%. */
-  maxRegression: number;
-  calibration: { baseline: Calibration; now: Calibration };
-  rows: BaselineRow[];
-  notCompared: { strategy: string; reason: string }[];
-  ok: boolean;
-}
 
 /** What a run needs from --baseline / --save-baseline / --max-regression, checked before any load. */
 export interface BaselinePlan {

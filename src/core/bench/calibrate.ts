@@ -3,17 +3,14 @@
 // it ("efficiency") is what a baseline keeps, so a slower CI box does not read as a regression.
 import { performance } from 'node:perf_hooks';
 import { UsageError } from '../errors.js';
+import type { Calibration, RunCalibration } from '../documents/bench.js';
+
+/** As the bench document keeps them (documents/bench.ts describes each field). */
+export type { Calibration, RunCalibration };
 import { connectPostgres, fillPool } from '../postgres/client.js';
 import { connectRedis, connectRedisCluster, type RedisConnection } from '../redis/client.js';
 import type { Store, StrategyName } from '../strategies/types.js';
 import { MAX_POOL } from './worker.js';
-
-export interface Calibration {
-  /** GETs of one (missing) key per second through one ioredis connection, `concurrency` in flight (as a bench worker multiplexes). */
-  redisOpsPerSec?: number;
-  /** `SELECT 1` per second through a node-postgres pool, one connection per request in flight. */
-  postgresOpsPerSec?: number;
-}
 
 export interface CalibrateOptions {
   concurrency: number;
@@ -90,11 +87,6 @@ export async function calibrate(stores: ReadonlySet<Store>, env: CalibrateEnv, o
 }
 
 /** A run's yardsticks: per strategy, and per store (the mean over its strategies). */
-export interface RunCalibration extends Calibration {
-  /** Each strategy's own: its store measured right before and right after it, averaged. */
-  strategies: Record<string, number>;
-}
-
 /**
  * Calibrates around each strategy rather than around the whole run: measured on this 2-core
  * machine, a bracket tight around the strategy cut the spread of efficiency (lua cv 13% → 8%,

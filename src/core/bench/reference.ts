@@ -16,19 +16,10 @@ import { schemaIdent } from '../strategies/pg-ledger.js';
 import { runBench } from './run.js';
 import { parsePgbench, parseRedisBenchmarkCsv, redisBenchmarkFlags, requireTool, runTool } from './tools.js';
 import type { BenchConfig } from './types.js';
+import type { ReferenceComparison } from '../documents/bench.js';
 
-export interface ReferenceComparison {
-  name: string;
-  strategy: string;
-  tool: string;
-  concurrency: number;
-  oursPerSec: number;
-  theirsPerSec: number;
-  ratio: number;
-  /** The ratio the project holds itself to. */
-  target: number;
-  detail: string;
-}
+/** As the bench document keeps it (documents/bench.ts describes each field). */
+export type { ReferenceComparison };
 
 export interface ReferenceEnv {
   redisUrl?: string;

@@ -7,31 +7,10 @@ import { newHistogram } from '../histogram.js';
 import type { SaleApi, ReserveOutcome } from '../engine/types.js';
 import type { Scenario } from '../scenario.js';
 import { TimelineRecorder } from './timeline.js';
+import type { JourneyCounters } from '../documents/simulate.js';
 
-export interface JourneyCounters {
-  journeys: number;
-  availabilityChecks: number;
-  /** Buyers who saw the SKU sold out on the availability check and left without reserving. */
-  sawSoldOut: number;
-  /** Every reserve call, including double clicks, retries and bots. */
-  reserveCalls: number;
-  /** New orders (a reservation granted for the first time). */
-  orders: number;
-  /** Reserve calls answered with the order an earlier call of the same click made. */
-  duplicatesSuppressed: number;
-  soldOut: number;
-  limitExceeded: number;
-  rateLimited: number;
-  conflicts: number;
-  abandoned: number;
-  paid: number;
-  declined: number;
-  expired: number;
-  payFailed: number;
-  errors: number;
-  botCalls: number;
-  botOrders: number;
-}
+/** What the journeys count: the document's counters (documents/simulate.ts describes each). */
+export type { JourneyCounters };
 
 export function emptyJourneyCounters(): JourneyCounters {
   return {

@@ -3,15 +3,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type LatencySummary } from '../histogram.js';
+import { SIMULATE_HISTOGRAMS, type Simulation, type SkuSummary } from '../documents/simulate.js';
+import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
 import type { Engine, EngineConfig, OrderFinality, OrderRecord, SaleApi } from '../engine/types.js';
 import type { InvariantResult } from '../invariants.js';
-import type { Fault } from '../provider/index.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
 import type { Shard } from '../traffic/stages.js';
 import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
-import { mergeTimelines, sampleStock, type SimTimeline } from './timeline.js';
+import { mergeTimelines, sampleStock } from './timeline.js';
 import type { SimProgress, SimWorkerResult, SimWorkerTask } from './worker.js';
 import { MessageChannel } from 'node:worker_threads';
 
@@ -49,59 +49,13 @@ export interface LiveProgress {
   reserveP99Ms: number;
 }
 
-export interface SkuSummary {
-  sku: string;
-  stock: number;
-  sold: number;
-  held: number;
-  remaining: number;
-  revenueMinor: number;
-  currency: string;
-}
+export type { SkuSummary };
 
-export interface SimulationResult {
-  ok: boolean;
-  namespace: string;
-  strategy: StrategyName;
-  mode: 'sync' | 'async';
-  /** How long orders took to become final (Paid, PaymentFailed, Expired), from the click. */
-  finality?: OrderFinality;
-  transport: 'direct' | 'http';
-  stock: number;
-  sold: number;
-  oversold: number;
-  durationSec: number;
-  /** From the first arrival to the last one started (open model); the per-second rates are over it. */
-  arrivalPhaseSec: number;
-  /** Buyers' attempts to buy (arrivals served: journeys) per second. */
-  attemptsPerSec: number;
-  /** Reserve requests per second (double clicks, retries and bots included). */
-  reserveCallsPerSec: number;
-  /** New orders per second. */
-  successPerSec: number;
-  droppedArrivals: number;
-  droppedLate: number;
-  droppedInFlightCap: number;
-  counters: JourneyCounters;
-  latencyMs: { reserve: LatencySummary; pay: LatencySummary; endToEnd: LatencySummary; lateness: LatencySummary };
-  /** Buyers refused as sold out although a later arrival got stock of the same SKU. */
-  unfairRefusals: number;
-  /** Per time bucket from the common start, and stock per SKU over time: the report's charts. */
-  timeline: SimTimeline;
-  invariants: InvariantResult[];
-  skus: SkuSummary[];
-  orders: OrderRecord[];
-  providerFaults: Fault[];
-  errorSamples: string[];
-  /** Compressed base64 HDR histograms (µs): what `flashsale report merge` adds up exactly. */
-  histograms: { reserve: string; pay: string; endToEnd: string; lateness: string };
-  /** The slice of the arrivals this run played (`--shard i/n`); a merge refuses overlaps. */
-  shard: Shard;
-  /** Of the scenario as run (seed override included): shards of one sale must agree on it. */
-  scenarioDigest: string;
-  /** When the arrivals started (ISO): shards of one sale are meant to start together. */
-  startedAt: string;
-}
+/**
+ * A finished run: simulate's document of one mode (documents/simulate.ts, where each figure is
+ * described) and the orders, which go to orders.csv rather than into summary.json.
+ */
+export type SimulationResult = Simulation & { orders: OrderRecord[] };
 
 /** Everything that decides the arrivals and the sale, not where the file was read from. */
 export function scenarioDigest(scenario: Scenario): string {
@@ -112,7 +66,7 @@ export function scenarioDigest(scenario: Scenario): string {
 /** Pure: counters and histograms of all workers into one. */
 export function mergeSimResults(results: SimWorkerResult[]) {
   const counters = emptyJourneyCounters();
-  const h = { reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), lateness: newHistogram() };
+  const h = mergeHistograms(SIMULATE_HISTOGRAMS, results);
   const fairness: FairnessTrace = { refusals: {}, lastGrantMs: {} };
   let droppedLate = 0;
   let droppedInFlightCap = 0;
@@ -122,10 +76,6 @@ export function mergeSimResults(results: SimWorkerResult[]) {
   const errorSamples: string[] = [];
   for (const r of results) {
     for (const k of Object.keys(counters) as (keyof JourneyCounters)[]) counters[k] += r.counters[k];
-    h.reserve.add(decodeHistogram(r.reserve));
-    h.pay.add(decodeHistogram(r.pay));
-    h.endToEnd.add(decodeHistogram(r.endToEnd));
-    if (r.lateness) h.lateness.add(decodeHistogram(r.lateness));
     droppedLate += r.droppedLate;
     droppedInFlightCap += r.droppedInFlightCap;
     startedAt = Math.min(startedAt, r.startedAt);
@@ -301,7 +251,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       droppedLate: merged.droppedLate,
       droppedInFlightCap: merged.droppedInFlightCap,
       counters: c,
-      latencyMs: { reserve: latencySummary(merged.h.reserve), pay: latencySummary(merged.h.pay), endToEnd: latencySummary(merged.h.endToEnd), lateness: latencySummary(merged.h.lateness) },
+      latencyMs: summariseHistograms(merged.h),
       unfairRefusals: merged.unfairRefusals,
       timeline: { ...merged.timeline, stock: stockSamples },
       invariants,
@@ -309,7 +259,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       orders,
       providerFaults: provider?.faults() ?? [],
       errorSamples: merged.errorSamples,
-      histograms: { reserve: encodeHistogram(merged.h.reserve), pay: encodeHistogram(merged.h.pay), endToEnd: encodeHistogram(merged.h.endToEnd), lateness: encodeHistogram(merged.h.lateness) },
+      histograms: encodeHistograms(merged.h),
       shard: opts.shard,
       scenarioDigest: scenarioDigest(scenario),
       startedAt: new Date(merged.startedAt || Date.now()).toISOString(),

@@ -4,6 +4,7 @@
 // thread while the run goes.
 import * as hdr from 'hdr-histogram-js';
 import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type Histogram } from '../histogram.js';
+import type { SimTimeline, StockSample, TimelineBucket } from '../documents/simulate.js';
 
 /** The finest bucket. Long runs double it (see MAX_BUCKETS), so it is always 250 ms × 2^k. */
 export const TIMELINE_BUCKET_MS = 250;
@@ -23,29 +24,8 @@ export interface WorkerTimeline {
   reserve: string[];
 }
 
-export interface TimelineBucket {
-  /** Start of the bucket, ms from the run's common start. */
-  t: number;
-  started: number;
-  completed: number;
-  orders: number;
-  /** Reserve latency (ms) of the journeys whose reserve was sent in this bucket; count 0 = none sent. */
-  reserve: { count: number; p50: number; p95: number; p99: number };
-}
-
-export interface StockSample {
-  /** ms from the run's common start. */
-  t: number;
-  sku: string;
-  available: number;
-}
-
-export interface SimTimeline {
-  bucketMs: number;
-  buckets: TimelineBucket[];
-  /** Empty when no engine ran in this process (an external --target): nothing of ours to read. */
-  stock: StockSample[];
-}
+/** The merged series as summary.json keeps them (documents/simulate.ts describes each field). */
+export type { SimTimeline, StockSample, TimelineBucket };
 
 /**
  * Per-bucket histograms at 2 significant digits: 1 % is finer than a chart shows, and a bucket

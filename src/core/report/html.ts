@@ -5,7 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CLIENT_SCRIPT, type ChartSpec } from './client.js';
-import { summaryKind } from './load.js';
+import type { BenchDocument } from '../documents/bench.js';
+import type { InvariantDocument, ThresholdResult } from '../documents/common.js';
+import type { JourneyCounters } from '../documents/simulate.js';
+import { summaryKind, type SavedRun, type SavedSimulateDocument } from './load.js';
 
 const require = createRequire(import.meta.url);
 let uplot: { js: string; css: string } | undefined;
@@ -21,7 +24,6 @@ function uplotAssets(): { js: string; css: string } {
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
 
-type Doc = Record<string, any>;
 export type ReportKind = 'simulate' | 'bench';
 
 export function escapeHtml(value: unknown): string {
@@ -52,15 +54,17 @@ function okCell(ok: unknown): string {
   return ok ? '<span class="ok">pass</span>' : '<span class="fail">FAIL</span>';
 }
 
-function invariantsTable(invariants: unknown, lead: { head: string; value: string }[] = []): string {
-  const list = Array.isArray(invariants) ? (invariants as Doc[]) : [];
+// The page is drawn from the documents' types, but read defensively: `report DIR` checks a
+// summary before drawing it, a writer hands it over as it is, and either may lack optional parts.
+function invariantsTable(invariants: InvariantDocument[] | undefined, lead: { head: string; value: string }[] = []): string {
+  const list = Array.isArray(invariants) ? invariants : [];
   if (!list.length) return '<p class="note">No invariants in this summary.</p>';
   const th = [...lead.map((l) => l.head), 'invariant', 'result', 'detail'].map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const rows = list.map((i) => `<tr>${lead.map((l) => `<td>${escapeHtml(l.value)}</td>`).join('')}<td>${escapeHtml(i.name)}</td><td>${okCell(i.ok)}</td><td>${escapeHtml(i.detail)}</td></tr>`);
   return `<table class="invariants"><thead><tr>${th}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
-function thresholdsTable(list: Doc[], perStrategy: boolean): string {
+function thresholdsTable(list: (ThresholdResult & { strategy?: string })[], perStrategy: boolean): string {
   const head = `<tr>${perStrategy ? '<th>strategy</th>' : ''}<th>threshold</th><th>measured</th><th>result</th></tr>`;
   const rows = list.map((t) => `<tr>${perStrategy ? `<td>${escapeHtml(t.strategy)}</td>` : ''}<td>${escapeHtml(t.source)}</td><td>${escapeHtml(fmt(t.value))}</td><td>${okCell(t.ok)}</td></tr>`);
   return `<table><thead>${head}</thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
@@ -81,34 +85,34 @@ class Charts {
 
 // ---- simulate ---------------------------------------------------------------------------
 
-const OUTCOMES: [label: string, counter: string][] = [
+const OUTCOMES: [label: string, counter: keyof JourneyCounters][] = [
   ['orders', 'orders'], ['paid', 'paid'], ['sold out', 'soldOut'], ['saw sold out', 'sawSoldOut'], ['rate-limited', 'rateLimited'],
   ['limit exceeded', 'limitExceeded'], ['conflicts', 'conflicts'], ['abandoned', 'abandoned'], ['declined', 'declined'], ['expired', 'expired'],
   ['pay failed', 'payFailed'], ['duplicates suppressed', 'duplicatesSuppressed'], ['errors', 'errors'],
 ];
 
-function simulateCharts(r: Doc, charts: Charts, prefix: string): string {
+function simulateCharts(r: SavedRun, charts: Charts, prefix: string): string {
   const out: string[] = [];
-  const tl = r.timeline as Doc | undefined;
-  const buckets: Doc[] = Array.isArray(tl?.buckets) ? tl!.buckets : [];
+  const tl = 'timeline' in r ? r.timeline : undefined;
+  const buckets = tl && Array.isArray(tl.buckets) ? tl.buckets : [];
   if (buckets.length) {
     const perSec = 1000 / num(tl!.bucketMs || 250);
     const x = buckets.map((b) => num(b.t) / 1000);
-    const rate = (k: string) => buckets.map((b) => Math.round(num(b[k]) * perSec * 10) / 10);
+    const rate = (k: 'started' | 'completed' | 'orders') => buckets.map((b) => Math.round(num(b[k]) * perSec * 10) / 10);
     out.push(charts.add({ title: `Throughput (per second, ${num(tl!.bucketMs)} ms buckets)`, kind: 'line', xLabel: 'time from start', yLabel: 'per second', x, series: [
       { label: 'arrivals started/s', color: PALETTE[0]!, values: rate('started') },
       { label: 'journeys completed/s', color: PALETTE[2]!, values: rate('completed') },
       { label: 'orders/s', color: PALETTE[3]!, values: rate('orders') },
     ] }, prefix));
     // a bucket in which no reserve was sent has no latency: a gap, not a 0 ms point
-    const lat = (k: string) => buckets.map((b) => (num(b.reserve?.count) > 0 ? num(b.reserve?.[k]) : null));
+    const lat = (k: 'p50' | 'p95' | 'p99') => buckets.map((b) => (num(b.reserve?.count) > 0 ? num(b.reserve?.[k]) : null));
     out.push(charts.add({ title: 'Reserve latency per time bucket', kind: 'line', xLabel: 'time from start', yLabel: 'ms', x, series: [
       { label: 'p50', color: PALETTE[0]!, values: lat('p50') },
       { label: 'p95', color: PALETTE[3]!, values: lat('p95') },
       { label: 'p99', color: PALETTE[1]!, values: lat('p99') },
     ] }, prefix));
   } else out.push('<p class="note">No time series in this summary (recorded by flashsale versions that write <code>timeline</code>).</p>');
-  const stock: Doc[] = Array.isArray(tl?.stock) ? tl!.stock : [];
+  const stock = tl && Array.isArray(tl.stock) ? tl.stock : [];
   if (stock.length) {
     const times = [...new Set(stock.map((s) => num(s.t)))].sort((a, b) => a - b);
     const skus = [...new Set(stock.map((s) => String(s.sku)))];
@@ -117,7 +121,7 @@ function simulateCharts(r: Doc, charts: Charts, prefix: string): string {
     out.push(charts.add({ title: `Stock left per SKU${total > skus.length ? ` (first ${skus.length} of ${total} SKUs)` : ''}`, kind: 'line', xLabel: 'time from start', yLabel: 'units available', x: times.map((t) => t / 1000),
       series: skus.map((sku, i) => ({ label: sku, color: PALETTE[i % PALETTE.length]!, values: times.map((t) => at.get(`${sku}\u0000${t}`) ?? null) })) }, prefix));
   } else if (buckets.length) out.push('<p class="note">Stock was not sampled: the engine ran in another process (an external <code>--target</code>).</p>');
-  const c = (r.counters ?? {}) as Doc;
+  const c: Partial<JourneyCounters> = r.counters ?? {};
   out.push(charts.add({ title: 'Outcomes (journeys and reserve calls, from counters)', kind: 'bars', xLabel: 'outcome', yLabel: 'count', x: OUTCOMES.map((_, i) => i), categories: OUTCOMES.map(([l]) => l),
     series: [{ label: 'count', color: PALETTE[4]!, values: OUTCOMES.map(([, k]) => num(c[k])) }] }, prefix));
   return out.join('\n');
@@ -129,22 +133,21 @@ function figureGrid(figures: [string, unknown][]): string {
   return `<div class="figures">${cards.join('')}</div>`;
 }
 
-function latencyTable(latency: unknown): string {
-  const l = (latency ?? {}) as Doc;
-  const cols = ['p50', 'p90', 'p95', 'p99', 'p999', 'max', 'mean'];
-  const rows = Object.entries(l).filter(([, v]) => v && typeof v === 'object').map(([name, v]) => [name, ...cols.map((k) => (v as Doc)[k])]);
+function latencyTable(latency: SavedRun['latencyMs'] | undefined): string {
+  const cols = ['p50', 'p90', 'p95', 'p99', 'p999', 'max', 'mean'] as const;
+  const rows = Object.entries(latency ?? {}).filter(([, v]) => v && typeof v === 'object').map(([name, v]) => [name, ...cols.map((k) => v[k])]);
   return table(['latency ms', ...cols], rows, 'numbers');
 }
 
-function simulateSection(r: Doc, charts: Charts, prefix: string): string {
+function simulateSection(r: SavedRun, charts: Charts, prefix: string): string {
   const figures: [string, unknown][] = [
     ['strategy', `${r.strategy ?? '?'}${r.strategyChoice ? ` (${r.strategyChoice})` : ''}`], ['mode', r.mode], ['transport', r.transport], ['stock', r.stock], ['sold', r.sold], ['oversold', r.oversold],
     ['duration s', r.durationSec], ['arrival phase s', r.arrivalPhaseSec], ['attempts/s', r.attemptsPerSec], ['reserve calls/s', r.reserveCallsPerSec], ['orders/s', r.successPerSec],
     ['dropped arrivals', r.droppedArrivals], ['unfair refusals', r.unfairRefusals], ['interrupted', r.interrupted],
   ];
-  const thresholds: Doc[] = Array.isArray(r.thresholds) ? r.thresholds : [];
-  const skus: Doc[] = Array.isArray(r.skus) ? r.skus : [];
-  const errors: unknown[] = Array.isArray(r.errorSamples) ? r.errorSamples : [];
+  const thresholds = Array.isArray(r.thresholds) ? r.thresholds : [];
+  const skus = Array.isArray(r.skus) ? r.skus : [];
+  const errors = Array.isArray(r.errorSamples) ? r.errorSamples : [];
   return [
     `<section><h2>${escapeHtml(r.mode ?? '')} run ${okCell(r.ok)}</h2>`,
     figureGrid(figures),
@@ -152,25 +155,25 @@ function simulateSection(r: Doc, charts: Charts, prefix: string): string {
     '<h3>Invariants</h3>', invariantsTable(r.invariants),
     thresholds.length ? `<h3>Thresholds</h3>${thresholdsTable(thresholds, false)}` : '',
     '<h3>Latency</h3>', latencyTable(r.latencyMs),
-    '<h3>Outcomes</h3>', table(['counter', 'count'], Object.entries((r.counters ?? {}) as Doc), 'numbers'),
+    '<h3>Outcomes</h3>', table(['counter', 'count'], Object.entries(r.counters ?? {}), 'numbers'),
     skus.length ? `<h3>SKUs</h3>${table(['sku', 'stock', 'sold', 'held', 'remaining', 'revenue (minor)', 'currency'], skus.map((s) => [s.sku, s.stock, s.sold, s.held, s.remaining, s.revenueMinor, s.currency]), 'numbers')}` : '',
     errors.length ? `<h3>Error samples</h3><ul>${errors.map((e) => `<li><code>${escapeHtml(e)}</code></li>`).join('')}</ul>` : '',
     '</section>',
   ].join('\n');
 }
 
-function simulateBody(d: Doc, charts: Charts): { title: string; body: string } {
-  const runs: Doc[] = Array.isArray(d.runs) ? d.runs : [d];
+function simulateBody(d: SavedSimulateDocument, charts: Charts): { title: string; body: string } {
+  const runs: SavedRun[] = 'runs' in d && Array.isArray(d.runs) ? d.runs : [d as SavedRun];
   const title = `flashsale simulate: ${d.scenario ?? runs[0]?.scenario ?? ''}`;
-  const head = `<p>Strategy <b>${escapeHtml(d.strategy)}</b>, ${runs.length > 1 ? 'sync and async compared' : `${escapeHtml(d.mode)} mode`}${d.startedAt ? `, started ${escapeHtml(d.startedAt)}` : ''}. Verdict: ${okCell(d.ok)}</p>`;
+  const head = `<p>Strategy <b>${escapeHtml(d.strategy)}</b>, ${runs.length > 1 ? 'sync and async compared' : `${escapeHtml(d.mode)} mode`}${'startedAt' in d && d.startedAt ? `, started ${escapeHtml(d.startedAt)}` : ''}. Verdict: ${okCell(d.ok)}</p>`;
   return { title, body: head + runs.map((r, i) => simulateSection(r, charts, `run${i}`)).join('\n') };
 }
 
 // ---- bench ------------------------------------------------------------------------------
 
-function benchBody(d: Doc, charts: Charts): { title: string; body: string } {
-  const list: Doc[] = d.strategies;
-  const cfg = d.config as Doc;
+function benchBody(d: BenchDocument, charts: Charts): { title: string; body: string } {
+  const list = d.strategies;
+  const cfg = d.config;
   const names = list.map((s) => String(s.strategy));
   const x = names.map((_, i) => i);
   const out: string[] = [];
@@ -191,7 +194,7 @@ function benchBody(d: Doc, charts: Charts): { title: string; body: string } {
     'numbers',
   ));
   out.push('<h2>Invariants per strategy</h2>', list.map((s) => invariantsTable(s.invariants, [{ head: 'strategy', value: String(s.strategy) }])).join('\n'));
-  const judged = list.flatMap((s) => (Array.isArray(s.thresholds) ? (s.thresholds as Doc[]).map((t) => ({ strategy: s.strategy, ...t })) : []));
+  const judged = list.flatMap((s) => (Array.isArray(s.thresholds) ? s.thresholds.map((t) => ({ strategy: s.strategy, ...t })) : []));
   if (judged.length) out.push('<h2>Thresholds per strategy</h2>', thresholdsTable(judged, true));
   const notes = list.filter((s) => s.generator?.note).map((s) => `<li><b>${escapeHtml(s.strategy)}</b>: ${escapeHtml(s.generator.note)}</li>`);
   if (notes.length) out.push('<h2>Load generator</h2>', `<ul>${notes.join('')}</ul>`);
@@ -213,7 +216,8 @@ th { background: #f4f4f4; } table.numbers td:not(:first-child) { text-align: rig
 export function renderHtml(summary: unknown): string {
   const kind = reportKind(summary);
   const charts = new Charts();
-  const { title, body } = kind === 'bench' ? benchBody(summary as Doc, charts) : simulateBody(summary as Doc, charts);
+  // the kind is known from the shape; the fields are read as the document's types (see invariantsTable)
+  const { title, body } = kind === 'bench' ? benchBody(summary as BenchDocument, charts) : simulateBody(summary as SavedSimulateDocument, charts);
   const { js, css } = uplotAssets();
   return `<!doctype html>
 <html lang="en">

@@ -1,109 +1,29 @@
-// A saved run read back: DIR/summary.json of `simulate` or `bench`, recognised by its shape and
-// checked field by field, so a truncated or hand-edited file fails with exit 2 naming the file
-// and the field instead of drawing a table of NaNs.
+// A saved run read back: DIR/summary.json of `simulate`, `bench` or `report merge`, recognised by
+// its shape and checked against its document's schema (src/core/documents), so a truncated or
+// hand-edited file fails with exit 2 naming the file and the field instead of drawing a table of NaNs.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { UsageError } from '../errors.js';
-import { emptyJourneyCounters } from '../simulate/journey.js';
+import { benchDocumentSchema, type BenchDocument } from '../documents/bench.js';
+import { mergedBothDocumentSchema, mergedOneDocumentSchema, type MergedDocument, type MergedRun } from '../documents/merged.js';
+import { savedSimulateBothSchema, savedSimulateOneSchema, type SavedSimulateRun } from '../documents/simulate.js';
 
-const num = z.number().finite();
-const bool = z.boolean();
-const str = z.string();
+export type { SavedSimulateRun };
 
-const invariant = z.object({ name: str, ok: bool, detail: str }).passthrough();
-const threshold = z.object({ source: str, ok: bool, value: num }).passthrough();
-const latency = z.object({ p50: num, p95: num, p99: num, max: num }).passthrough();
-const counters = z.object(Object.fromEntries(Object.keys(emptyJourneyCounters()).map((k) => [k, num])) as Record<string, typeof num>).passthrough();
-
-/** One mode of a simulate run, as summary.json keeps it (the SimulationResult without its orders). */
-export const simulateRunSchema = z
-  .object({
-    ok: bool,
-    strategy: str,
-    mode: z.enum(['sync', 'async'], { errorMap: () => ({ message: 'one of sync, async' }) }),
-    transport: str,
-    stock: num,
-    sold: num,
-    oversold: num,
-    durationSec: num,
-    arrivalPhaseSec: num,
-    attemptsPerSec: num,
-    reserveCallsPerSec: num,
-    successPerSec: num,
-    droppedArrivals: num,
-    droppedLate: num,
-    droppedInFlightCap: num,
-    counters,
-    latencyMs: z.object({ reserve: latency, pay: latency, endToEnd: latency }).passthrough(),
-    unfairRefusals: num,
-    invariants: z.array(invariant),
-    skus: z.array(z.object({ sku: str, stock: num, sold: num, held: num, remaining: num, revenueMinor: num, currency: str }).passthrough()),
-    errorSamples: z.array(str),
-    finality: z.object({ orders: num, final: num, pending: num, p50Ms: num, p95Ms: num, maxMs: num }).passthrough().optional(),
-    thresholds: z.array(threshold).optional(),
-    interrupted: bool.optional(),
-    scenario: str.optional(),
-  })
-  .passthrough();
-
-/** `simulate --mode both`: the same sale twice, one entry per mode under `runs`. */
-export const simulateBothSchema = z.object({ ok: bool, mode: z.literal('both'), strategy: str, runs: z.array(simulateRunSchema).min(1) }).passthrough();
-
-const benchStrategySchema = z
-  .object({
-    strategy: str,
-    store: str,
-    stock: num,
-    attempts: num,
-    sold: num,
-    held: num,
-    oversold: num,
-    falseSoldOut: num,
-    attemptsPerSec: num,
-    successPerSec: num,
-    counters: z.object({ conflicts: num, retries: num, errors: num }).passthrough(),
-    latencyMs: z.object({ p50: num, p90: num, p99: num, p999: num, max: num }).passthrough(),
-    invariants: z.array(invariant),
-    generator: z.object({ shortRun: bool, limited: bool, note: str }).passthrough(),
-    errorSamples: z.array(str),
-    thresholds: z.array(threshold).optional(),
-  })
-  .passthrough();
-
-/** BenchReport of src/commands/bench.ts. */
-export const benchSchema = z
-  .object({
-    ok: bool,
-    config: z.object({}).passthrough(),
-    strategies: z.array(benchStrategySchema),
-    reference: z.array(z.object({ name: str, tool: str, oursPerSec: num, theirsPerSec: num, ratio: num, target: num }).passthrough()).optional(),
-    baseline: z
-      .object({
-        file: str,
-        createdAt: str,
-        maxRegression: num,
-        calibration: z.object({ baseline: z.object({}).passthrough(), now: z.object({}).passthrough() }),
-        rows: z.array(z.object({ strategy: str, baselineEfficiency: num, efficiency: num, delta: num, ok: bool }).passthrough()),
-        notCompared: z.array(z.object({ strategy: str, reason: str }).passthrough()),
-        ok: bool,
-      })
-      .passthrough()
-      .optional(),
-    interrupted: bool.optional(),
-  })
-  .passthrough();
-
-export type SavedSimulateRun = z.infer<typeof simulateRunSchema>;
-export type SavedSimulate = { runs: SavedSimulateRun[]; both: boolean };
+/** A simulate summary as read back: one mode, both modes, or a merge of shards (either way). */
+export type SavedSimulateDocument = z.infer<typeof savedSimulateOneSchema> | z.infer<typeof savedSimulateBothSchema> | MergedDocument;
+/** One mode of it: what the tables and the page draw. */
+export type SavedRun = SavedSimulateRun | MergedRun;
+export type SavedSimulate = { runs: SavedRun[]; both: boolean };
 
 /**
  * A saved run: which command wrote it, the document exactly as read (what `--json` prints), and
  * its checked form (what the renderers draw from).
  */
 export type SavedReport =
-  | { kind: 'simulate'; file: string; raw: Record<string, unknown>; simulate: SavedSimulate }
-  | { kind: 'bench'; file: string; raw: Record<string, unknown>; bench: z.infer<typeof benchSchema> };
+  | { kind: 'simulate'; file: string; raw: Record<string, unknown>; simulate: SavedSimulate; document: SavedSimulateDocument }
+  | { kind: 'bench'; file: string; raw: Record<string, unknown>; bench: BenchDocument };
 
 const TYPE_NAMES: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'an object' };
 
@@ -120,8 +40,21 @@ export function checkShape<T extends z.ZodTypeAny>(schema: T, raw: unknown, file
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
+  if (issue.code === 'unrecognized_keys') {
+    // documents are strict: a field no writer writes is a hand edit or another version's document
+    const path = [...issue.path, issue.keys[0]];
+    throw new UsageError(`${file}: ${path.join('.')}: unknown field (${valueAt(raw, path)}); this version of flashsale does not write it`, suggestion);
+  }
   const path = issue.path.join('.') || '(top level)';
-  const expected = issue.code === 'invalid_type' ? (TYPE_NAMES[issue.expected] ?? issue.expected) : issue.code === 'invalid_literal' ? JSON.stringify(issue.expected) : issue.message;
+  const expected =
+    issue.code === 'invalid_type'
+      ? // a missing choice ('redis' | 'postgres') is a missing string; a wrong one names the choices below
+        (TYPE_NAMES[issue.expected] ?? (issue.expected.startsWith("'") ? TYPE_NAMES.string : issue.expected))
+      : issue.code === 'invalid_literal'
+        ? JSON.stringify(issue.expected)
+        : issue.code === 'invalid_enum_value'
+          ? `one of ${issue.options.join(', ')}`
+          : issue.message;
   throw new UsageError(`${file}: ${path}: expected ${expected}, got ${valueAt(raw, issue.path)}`, suggestion);
 }
 
@@ -163,9 +96,11 @@ export function summaryKind(raw: unknown, file: string): 'simulate' | 'bench' {
 export function parseSummary(raw: unknown, file: string): SavedReport {
   const kind = summaryKind(raw, file);
   const doc = raw as Record<string, unknown>;
-  if (kind === 'bench') return { kind, file, raw: doc, bench: checkShape(benchSchema, raw, file) };
-  if (Array.isArray(doc.runs)) return { kind, file, raw: doc, simulate: { runs: checkShape(simulateBothSchema, raw, file).runs, both: true } };
-  return { kind, file, raw: doc, simulate: { runs: [checkShape(simulateRunSchema, raw, file)], both: false } };
+  if (kind === 'bench') return { kind, file, raw: doc, bench: checkShape(benchDocumentSchema, raw, file) };
+  const both = Array.isArray(doc.runs);
+  const schema = 'merge' in doc ? (both ? mergedBothDocumentSchema : mergedOneDocumentSchema) : both ? savedSimulateBothSchema : savedSimulateOneSchema;
+  const document: SavedSimulateDocument = checkShape(schema, raw, file);
+  return { kind, file, raw: doc, simulate: { runs: 'runs' in document ? document.runs : [document], both }, document };
 }
 
 /** `flashsale report DIR`: DIR/summary.json (or a summary file) read and checked. */

@@ -3,16 +3,18 @@
 // documents in, one document out; reading and writing files is the command's.
 //
 // How each figure is combined is stated in MERGE_RULES, which the merged report carries and prints.
-import { z } from 'zod';
 import chalk from 'chalk';
 import { UsageError } from '../errors.js';
-import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type Histogram } from '../histogram.js';
-import type { InvariantResult } from '../invariants.js';
-import type { Fault } from '../provider/index.js';
-import type { OrderFinality } from '../engine/types.js';
-import type { SimulationResult, SkuSummary } from '../simulate/run.js';
-import { evaluateThresholds, parseThresholds, SIMULATE_METRICS, type ThresholdResult } from '../thresholds.js';
-import { checkShape, simulateRunSchema, summaryKind } from './load.js';
+import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
+import type { MergedDocument, MergeInfo, MergedRun, ShardRecord } from '../documents/merged.js';
+import { savedSimulateBothSchema, savedSimulateOneSchema, SIMULATE_HISTOGRAMS, type SavedSimulateRun, type SkuSummary } from '../documents/simulate.js';
+import { emptyJourneyCounters } from '../simulate/journey.js';
+import { SIMULATE_METRICS } from '../simulate/metrics.js';
+import { evaluateThresholds, parseThresholds } from '../thresholds.js';
+import { checkShape, summaryKind } from './load.js';
+
+export type { MergedDocument, MergeInfo, MergedRun, ShardRecord };
+export { mergeInfoSchema } from '../documents/merged.js';
 
 /** One shard's summary.json as parsed; `file` names it in every message. */
 export interface ShardInput {
@@ -30,66 +32,7 @@ export const MERGE_RULES = [
 
 const SKEW_NOTE_SEC = 1;
 
-const histogramsSchema = z.object({ reserve: z.string(), pay: z.string(), endToEnd: z.string(), lateness: z.string() });
-const shardSchema = z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() });
-
-/** What a merge needs beyond what a re-render does: the raw samples, the slice, the scenario's identity. */
-const mergeableRunSchema = simulateRunSchema.extend({
-  namespace: z.string(),
-  histograms: histogramsSchema,
-  shard: shardSchema,
-  scenarioDigest: z.string(),
-  startedAt: z.string().optional(),
-  providerFaults: z.array(z.object({}).passthrough()).optional(),
-});
-type MergeableRun = z.infer<typeof mergeableRunSchema>;
-
-const mergeableBothSchema = z.object({ mode: z.literal('both'), runs: z.array(mergeableRunSchema).min(1) }).passthrough();
-
-/** One shard as the merged report lists it: its own verdict, kept apart from the sums. */
-export interface ShardRecord {
-  file: string;
-  shard: string;
-  namespace: string;
-  ok: boolean;
-  startedAt?: string;
-  arrivalPhaseSec: number;
-  durationSec: number;
-  attemptsPerSec: number;
-  invariants: InvariantResult[];
-  thresholds: ThresholdResult[];
-  /** No histogram of finality is saved, so its percentiles stay per shard. */
-  finality?: OrderFinality;
-}
-
-export interface MergeInfo {
-  /** The slices merged, `i/n`, in order. */
-  shards: string[];
-  of: number;
-  complete: boolean;
-  missing: string[];
-  files: string[];
-  /** Whether the shards ran their own engines (each its own stock) or drove one shared system. */
-  records: 'per-shard' | 'shared';
-  /** Never true: a merge adds up verdicts, it does not read the shared records. */
-  sharedRecordsChecked: false;
-  rules: string[];
-  notes: string[];
-}
-
-/** One mode of the merged run: simulate's document, its figures over all shards. */
-export type MergedRun = Omit<SimulationResult, 'orders' | 'shard' | 'finality' | 'timeline'> & {
-  interrupted: boolean;
-  scenario: string;
-  strategyChoice?: unknown;
-  services?: unknown;
-  thresholds: ThresholdResult[];
-  shards: ShardRecord[];
-};
-
-export type MergedDocument =
-  | (MergedRun & { merge: MergeInfo; outDir?: string })
-  | { ok: boolean; mode: 'both'; strategy: string; interrupted: boolean; scenario: string; scenarioDigest: string; runs: MergedRun[]; merge: MergeInfo; outDir?: string };
+type MergeableRun = SavedSimulateRun;
 
 const shardLabel = (s: { index: number; count: number }) => `${s.index}/${s.count}`;
 
@@ -99,7 +42,7 @@ function parseShardDoc(input: ShardInput): { file: string; top: Record<string, u
   const top = doc as Record<string, unknown>;
   if ('merge' in top) throw new UsageError(`${file}: merge: already a merge of shards; merge the shards' own summaries instead`);
   const advice = 'merge takes summaries written by `flashsale simulate --shard i/n` (this version or later: they keep the histograms, the shard and the scenario digest)';
-  const runs = Array.isArray(top.runs) ? checkShape(mergeableBothSchema, doc, file, advice).runs : [checkShape(mergeableRunSchema, doc, file, advice)];
+  const runs = Array.isArray(top.runs) ? checkShape(savedSimulateBothSchema, doc, file, advice).runs : [checkShape(savedSimulateOneSchema, doc, file, advice)];
   return { file, top, runs };
 }
 
@@ -135,32 +78,25 @@ function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs
   }
 }
 
-function decodeInto(into: Histogram, encoded: string, file: string, field: string): void {
-  // a run with no samples of a kind (no arrivals late-checked, closed model) may save ''
-  if (encoded === '') return;
-  let h: Histogram;
-  try {
-    h = decodeHistogram(encoded);
-  } catch (err) {
-    throw new UsageError(`${file}: ${field}: expected a compressed base64 HDR histogram, got one that does not decode (${(err as Error).message})`);
-  }
-  into.add(h);
-}
-
 const perSec = (n: number, sec: number) => Math.round((n / sec) * 10) / 10;
 
 /** Pure: the runs of one mode, one per shard, into the run of the whole sale. */
 function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: MergeableRun }[], records: MergeInfo['records']): MergedRun {
   const runs = parts.map((p) => p.run);
   const first = runs[0];
-  const h = { reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), lateness: newHistogram() };
-  const counters: Record<string, number> = {};
+  const h = mergeHistograms(
+    SIMULATE_HISTOGRAMS,
+    runs.map((r) => r.histograms),
+    (i, name, err) => {
+      throw new UsageError(`${parts[i].file}: histograms.${name}: expected a compressed base64 HDR histogram, got one that does not decode (${err.message})`);
+    },
+  );
+  const counters = emptyJourneyCounters();
   const skus = new Map<string, SkuSummary>();
   const errorSamples: string[] = [];
-  const providerFaults: Fault[] = [];
-  for (const { file, run } of parts) {
-    for (const k of Object.keys(h) as (keyof typeof h)[]) decodeInto(h[k], run.histograms[k], file, `histograms.${k}`);
-    for (const [k, v] of Object.entries(run.counters)) if (typeof v === 'number') counters[k] = (counters[k] ?? 0) + v;
+  const providerFaults: MergedRun['providerFaults'] = [];
+  for (const { run } of parts) {
+    for (const k of Object.keys(counters) as (keyof typeof counters)[]) counters[k] += run.counters[k];
     for (const s of run.skus) {
       const into = skus.get(s.sku);
       if (!into) skus.set(s.sku, { sku: s.sku, stock: s.stock, sold: s.sold, held: s.held, remaining: s.remaining, revenueMinor: s.revenueMinor, currency: s.currency });
@@ -173,12 +109,12 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
       }
     }
     for (const e of run.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
-    providerFaults.push(...((run.providerFaults ?? []) as unknown as Fault[]));
+    providerFaults.push(...run.providerFaults);
   }
   const sum = (f: (r: MergeableRun) => number) => runs.reduce((n, r) => n + f(r), 0);
   const max = (f: (r: MergeableRun) => number) => Math.max(...runs.map(f));
   const arrivalPhaseSec = Math.max(0.001, max((r) => r.arrivalPhaseSec));
-  const c = counters as unknown as SimulationResult['counters'];
+  const c = counters;
   const shards: ShardRecord[] = parts.map(({ file, run }) => ({
     file,
     shard: shardLabel(run.shard),
@@ -189,16 +125,16 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
     durationSec: run.durationSec,
     attemptsPerSec: run.attemptsPerSec,
     invariants: run.invariants,
-    thresholds: run.thresholds ?? [],
-    finality: run.finality as OrderFinality | undefined,
+    thresholds: run.thresholds,
+    finality: run.finality,
   }));
-  const started = runs.map((r) => r.startedAt).filter((t): t is string => typeof t === 'string').sort();
+  const started = runs.map((r) => r.startedAt).sort();
   const merged: MergedRun = {
     ok: runs.every((r) => r.ok),
     namespace: runs.map((r) => r.namespace).join(','),
-    strategy: first.strategy as SimulationResult['strategy'],
+    strategy: first.strategy,
     mode: first.mode,
-    transport: first.transport as SimulationResult['transport'],
+    transport: first.transport,
     // own engines each sold their own copy of the stock; a shared system has one stock, not read
     stock: records === 'per-shard' ? sum((r) => r.stock) : first.stock,
     sold: sum((r) => r.sold),
@@ -212,25 +148,25 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
     droppedLate: sum((r) => r.droppedLate),
     droppedInFlightCap: sum((r) => r.droppedInFlightCap),
     counters: c,
-    latencyMs: { reserve: latencySummary(h.reserve), pay: latencySummary(h.pay), endToEnd: latencySummary(h.endToEnd), lateness: latencySummary(h.lateness) },
+    latencyMs: summariseHistograms(h),
     unfairRefusals: sum((r) => r.unfairRefusals),
     invariants: parts.flatMap(({ run }) => run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail }))),
     skus: [...skus.values()],
     providerFaults,
     errorSamples,
-    histograms: { reserve: encodeHistogram(h.reserve), pay: encodeHistogram(h.pay), endToEnd: encodeHistogram(h.endToEnd), lateness: encodeHistogram(h.lateness) },
+    histograms: encodeHistograms(h),
     scenarioDigest: first.scenarioDigest,
     startedAt: started[0] ?? '',
     interrupted: parts.some(({ top, run }) => Boolean(run.interrupted ?? top.interrupted)),
     scenario: String(parts[0].top.scenario ?? first.scenario ?? ''),
-    strategyChoice: (first as Record<string, unknown>).strategyChoice,
-    services: (first as Record<string, unknown>).services,
+    strategyChoice: first.strategyChoice,
+    services: first.services,
     thresholds: [],
     shards,
   };
   // A threshold is about the sale, so it is judged on the whole of it; the same text on several shards once.
-  const sources = runs.flatMap((r) => (r.thresholds ?? []).map((t) => t.source));
-  merged.thresholds = evaluateThresholds(parseThresholds(sources, 'simulate'), SIMULATE_METRICS, merged as unknown as SimulationResult);
+  const sources = runs.flatMap((r) => r.thresholds.map((t) => t.source));
+  merged.thresholds = evaluateThresholds(parseThresholds(sources, SIMULATE_METRICS), SIMULATE_METRICS, merged);
   return merged;
 }
 
@@ -300,9 +236,6 @@ export function mergeSimulations(inputs: ShardInput[]): MergedDocument {
     merge,
   };
 }
-
-/** The `merge` field of a merged summary.json, as `flashsale report DIR` reads it back. */
-export const mergeInfoSchema = z.object({ shards: z.array(z.string()), of: z.number(), files: z.array(z.string()), rules: z.array(z.string()), notes: z.array(z.string()) }).passthrough();
 
 /** What the merged report adds under the tables: which shards, how figures were combined, what was not checked. */
 export function renderMergeNotes(merge: Pick<MergeInfo, 'shards' | 'of' | 'files' | 'rules' | 'notes'>): string {

@@ -2,7 +2,6 @@
 // `flashsale report merge A B … [--out DIR]`: the shards of one sale run on several machines
 // (`simulate --shard i/n`) merged into the report of the whole run.
 import { Command } from 'commander';
-import { z } from 'zod';
 import type { CommandIO } from '../core/io.js';
 import { printResult } from '../core/io.js';
 import { mergeReports, reprintReport, type ReportOutcome } from '../core/app/report.js';

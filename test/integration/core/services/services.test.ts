@@ -74,6 +74,21 @@ describe('services started on demand', () => {
     expect(existsSync(join(cwd, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
   });
 
+  it('on the embedded PostgreSQL, prints flashsale\'s own lines only: initdb and server logs go to .flashsale/pg.log', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-quiet-'));
+    chmodSync(cwd, 0o755);
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'atomic', '--buyers', '200', '--workers', '1'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const printed = `${r.stdout}\n${r.stderr}`;
+    expect(printed).toMatch(/started embedded PostgreSQL/);
+    // what initdb, the server and a stray exit hook used to print
+    expect(printed).not.toMatch(/LOG: |ERROR: |The files belonging to this database system|TypeError|^\s+at /m);
+    const log = readFileSync(join(cwd, '.flashsale', 'pg.log'), 'utf8');
+    expect(log).toMatch(/database system is ready to accept connections/);
+  });
+
   it('prints help with an example for each command, and the version', () => {
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);

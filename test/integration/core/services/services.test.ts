@@ -89,6 +89,14 @@ describe('services started on demand', () => {
     expect(log).toMatch(/database system is ready to accept connections/);
   });
 
+  it('with a Redis that refuses connections, simulate exits 6 at once instead of hanging on what it opened first', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fs-unreachable-'));
+    const r = spawnSync(process.execPath, [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')], { cwd, encoding: 'utf8', timeout: 30_000 });
+    expect(r.error).toBeUndefined(); // not killed by the timeout
+    expect(r.status).toBe(6);
+    expect(r.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);
+  });
+
   it('prints help with an example for each command, and the version', () => {
     const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
     expect(help.status).toBe(0);

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../../../src/core/services/embedded-postgres.js';
 import { findOnPath, startRedisServer } from '../../../../src/core/services/redis-server.js';
+import { DATABASE_URL } from '../../../helpers/services.js';
 
 const BIN = resolve('bin/flashsale.js');
 
@@ -91,7 +92,12 @@ describe('services started on demand', () => {
 
   it('with a Redis that refuses connections, simulate exits 6 at once instead of hanging on what it opened first', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'fs-unreachable-'));
-    const r = spawnSync(process.execPath, [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')], { cwd, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')], {
+      cwd,
+      env: { ...process.env, DATABASE_URL },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.error).toBeUndefined(); // not killed by the timeout
     expect(r.status).toBe(6);
     expect(r.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);

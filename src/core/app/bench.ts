@@ -2,9 +2,9 @@
 // calibration when baselines are asked for) → invariants, thresholds and the baseline judged →
 // the bench document, written with its files. The command only parses flags and prints.
 import { ExitCode, UsageError } from '../errors.js';
-import { onInterrupt } from '../interrupt.js';
+import { onInterrupt, StopFlag } from '../interrupt.js';
 import { defaultOutDir, writeReport } from '../output.js';
-import { runBench, StopFlag, type Progress } from '../bench/run.js';
+import { runBench, type Progress } from '../bench/run.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/render.js';
 import { runReference, type ReferenceComparison } from '../bench/reference.js';
 import type { BenchConfig, StrategyBenchResult } from '../bench/types.js';

@@ -3,11 +3,10 @@
 // with its files. The command only parses flags and prints what this returns.
 import { availableParallelism } from 'node:os';
 import { ExitCode, UsageError } from '../errors.js';
-import { onInterrupt } from '../interrupt.js';
+import { onInterrupt, StopFlag } from '../interrupt.js';
 import { defaultOutDir, writeReport } from '../output.js';
 import { loadScenario, type Scenario } from '../scenario.js';
 import { resolveServices } from '../services/resolve.js';
-import { StopFlag } from '../bench/run.js';
 import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/render.js';
 import { runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
 import { storeOf, type StrategyName } from '../strategies/index.js';

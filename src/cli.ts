@@ -10,25 +10,7 @@ import { serveCommand } from './commands/serve.js';
 import { reportCommand } from './commands/report.js';
 import { ExitCode, FlashsaleError, redact } from './core/errors.js';
 import { interruptAll } from './core/interrupt.js';
-
-/** Where a command writes: stdout for the result, stderr for people. Swappable in tests. */
-export interface CommandIO {
-  out(text: string): void;
-  info(text: string): void;
-  /** Redraws one status line on a terminal. */
-  progress(text: string): void;
-  stderrIsTTY: boolean;
-  /** Running in CI (the CI variable is set): no live progress, whatever the terminal. */
-  ci: boolean;
-}
-
-export const processIO: CommandIO = {
-  out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-  info: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
-  progress: (t) => void process.stderr.write(`\r\u001b[2K${t}`),
-  stderrIsTTY: Boolean(process.stderr.isTTY),
-  ci: Boolean(process.env.CI),
-};
+import { processIO, type CommandIO } from './core/io.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };

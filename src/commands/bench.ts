@@ -1,31 +1,24 @@
-// `flashsale bench`: options → validated config → core run → rendered report and exit code.
+// `flashsale bench`: its flags, parsed by one schema into a workload, handed to the bench use case.
 import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
-import { ExitCode, UsageError } from '../core/errors.js';
-import { defaultOutDir, writeReport } from '../core/output.js';
-import { runBench, StopFlag, type Progress } from '../core/bench/run.js';
-import { onInterrupt } from '../core/interrupt.js';
-import { renderBenchNotes, renderBenchTable, renderReference } from '../core/bench/render.js';
-import { runReference, type ReferenceComparison } from '../core/bench/reference.js';
-import type { BenchConfig, StrategyBenchResult } from '../core/bench/types.js';
-import { resolveServices } from '../core/services/resolve.js';
-import { parseRedisCluster } from '../core/redis/client.js';
-import { assertClusterReady, parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
+import { UsageError } from '../core/errors.js';
+import type { CommandIO } from '../core/io.js';
+import { printResult, throttled, wantsLiveLine } from '../core/io.js';
+import { bench, type BenchRequest } from '../core/app/bench.js';
+import type { Progress } from '../core/bench/run.js';
+import type { BenchConfig } from '../core/bench/types.js';
+import { parseStrategyName, SAFE_STRATEGIES } from '../core/strategies/index.js';
 import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
-import { BENCH_METRICS, evaluateThresholds, metricNames, parseThresholds, renderThresholds, type ThresholdResult } from '../core/thresholds.js';
-import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic, type JUnitCase } from '../core/junit.js';
-import { renderHtml } from '../core/report/html.js';
-import { buildBaseline, compareBaseline, currentRun, planBaselines, renderBaselineComparison, saveBaseline, type BaselineComparison } from '../core/bench/baseline.js';
-import { CalibrationBracket, type RunCalibration } from '../core/bench/calibrate.js';
-import type { CommandIO } from '../cli.js';
+import { metricNames } from '../core/thresholds.js';
+import { outputFlags, serviceChoice, serviceFlags, thresholdFlags } from './flags.js';
 
 const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
 
 /** One Redis list element per unit: past this the load alone takes minutes and gigabytes. */
 const LIST_MAX_UNITS = 10_000_000;
 
-const shape = {
+const flags = {
   strategy: z.string(),
   skus: wholeNumber(1, 100_000),
   stock: wholeNumber(0, 1_000_000_000),
@@ -41,27 +34,25 @@ const shape = {
   users: wholeNumber(1).optional(),
   confirmRate: decimal(0, 1),
   naiveStore: oneOf(['postgres', 'redis']),
+  reference: z.boolean().optional(),
+  keep: z.boolean().optional(),
+  saveBaseline: z.string().optional(),
+  baseline: z.string().optional(),
+  maxRegression: z.string().optional(),
+  ...serviceFlags,
+  ...outputFlags,
+  ...thresholdFlags,
 };
 
-export interface BenchReport {
-  ok: boolean;
-  /** Ctrl-C stopped the run: the strategies listed ran (the last one cut short), the rest did not. */
-  interrupted: boolean;
-  config: BenchConfig;
-  services: Partial<Record<Store, string>>;
-  /** Each with its own verdict on every --threshold. */
-  strategies: (StrategyBenchResult & { thresholds: ThresholdResult[] })[];
-  reference?: ReferenceComparison[];
-  /** With --baseline / --save-baseline: this run's bare round trips/s per store (the efficiency yardstick). */
-  calibration?: RunCalibration;
-  /** With --baseline: each strategy's efficiency against the file's. */
-  baseline?: BaselineComparison;
-  outDir: string;
+type Flags = ReturnType<typeof parseFlags>;
+const parseFlags = (raw: Record<string, unknown>) => parseOptions(flags, { ...DEFAULTS, ...raw }, toFlag);
+
+/** Pure: raw commander options → validated workload. Throws UsageError naming the option. */
+export function benchConfig(raw: Record<string, unknown>): BenchConfig {
+  return workloadOf(parseFlags(raw));
 }
 
-/** Pure: raw commander options → validated config. Throws UsageError naming the option. */
-export function benchConfig(raw: Record<string, unknown>): BenchConfig {
-  const o = parseOptions(shape, { ...DEFAULTS, ...raw }, toFlag);
+function workloadOf(o: Flags): BenchConfig {
   // "all" may be combined with names ("all,naive"); each strategy runs once, in the order given.
   const strategies = [...new Set(o.strategy.split(',').flatMap((s) => (s.trim() === 'all' ? [...SAFE_STRATEGIES] : [parseStrategyName(s.trim())])))];
   if (o.buyers !== undefined && o.duration !== undefined) throw new UsageError('--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both');
@@ -88,105 +79,45 @@ export function benchConfig(raw: Record<string, unknown>): BenchConfig {
   };
 }
 
+/** Pure: commander's options → the use case's request. */
+export function benchRequest(raw: Record<string, unknown>): BenchRequest {
+  const f = parseFlags(raw);
+  return {
+    config: workloadOf(f),
+    ...serviceChoice(f),
+    reference: Boolean(f.reference),
+    thresholds: f.threshold,
+    junit: f.junit,
+    baseline: f.baseline,
+    saveBaseline: f.saveBaseline,
+    maxRegression: f.maxRegression,
+    keep: Boolean(f.keep),
+    out: f.out,
+  };
+}
+
 function progressLine(p: Progress): string {
   const rate = p.elapsedMs > 0 ? Math.round((p.attempts * 1000) / p.elapsedMs) : 0;
   return `[${p.strategy}] ${p.attempts.toLocaleString('en-US')} attempts  ${rate.toLocaleString('en-US')}/s  granted ${p.ok.toLocaleString('en-US')}  in flight ${p.inFlight}  ${(p.elapsedMs / 1000).toFixed(1)} s`;
 }
 
 export async function runBenchCommand(raw: Record<string, unknown>, io: CommandIO): Promise<number> {
-  const config = benchConfig(raw);
-  const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
-  if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
-  assertClusterReady(config.strategies, redisCluster);
-  if (redisCluster && raw.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
-  // every threshold is judged once per strategy; checked here so a typo fails before any load
-  const thresholds = parseThresholds((raw.threshold as string[] | undefined) ?? [], 'bench');
-  const junit = raw.junit === undefined ? undefined : String(raw.junit);
-  if (junit) checkJUnitTarget(junit);
-  const baselines = planBaselines(raw, config);
   const json = Boolean(raw.json);
-  const need = new Set(config.strategies.map((s) => storeOf(s, { naiveStore: config.naiveStore })));
-  if (raw.reference) {
-    need.add('redis');
-    need.add('postgres');
-  }
-  const live = io.stderrIsTTY && !json && !io.ci;
-  const services = await resolveServices(need, {
-    redisUrl: raw.redisUrl as string | undefined,
-    redisCluster,
-    databaseUrl: raw.databaseUrl as string | undefined,
+  const live = wantsLiveLine(io, json);
+  const result = await bench(benchRequest(raw), {
     log: (l) => io.info(l),
+    onStrategyStart: json
+      ? undefined
+      : (s, c) => {
+          const load = c.buyers !== undefined ? `${c.buyers} buyers` : `${c.durationSec} s`;
+          io.info(`bench ${s}: stock ${c.stock} × ${c.skus} SKU(s), ${load}, concurrency ${c.concurrency} on ${c.workers} worker thread(s)`);
+        },
+    onProgress: live ? throttled((p: Progress) => io.progress(progressLine(p))) : undefined,
+    afterLoad: live ? () => io.progress('') : undefined,
   });
-  const stop = new StopFlag();
-  const offInterrupt = onInterrupt(() => stop.raise());
-  try {
-    let lastDraw = 0;
-    // The yardstick for baselines: each strategy's store, measured right before and after it.
-    const bracket = baselines ? CalibrationBracket.of(services, { concurrency: config.concurrency }, (s) => storeOf(s, { naiveStore: config.naiveStore }), stop) : undefined;
-    const results = await runBench(config, services, {
-      stop,
-      beforeStrategy: bracket?.beforeStrategy,
-      afterStrategy: bracket?.afterStrategy,
-      keep: Boolean(raw.keep),
-      onStrategyStart: (s) => {
-        if (!json) io.info(`bench ${s}: stock ${config.stock} × ${config.skus} SKU(s), ${config.buyers !== undefined ? `${config.buyers} buyers` : `${config.durationSec} s`}, concurrency ${config.concurrency} on ${config.workers} worker thread(s)`);
-      },
-      onProgress: live
-        ? (p) => {
-            if (Date.now() - lastDraw < 250) return;
-            lastDraw = Date.now();
-            io.progress(progressLine(p));
-          }
-        : undefined,
-    });
-    if (live) io.progress('');
-    const calibration = bracket && !stop.raised ? bracket.result() : undefined;
-    const baseline = baselines?.compare && calibration ? compareBaseline(baselines.compare.baseline, currentRun(calibration, results), baselines.maxRegression, baselines.compare.file) : undefined;
-    const reference = raw.reference && !stop.raised ? await runReference(config, services, (l) => io.info(l)) : undefined;
-    const ok = results.every((r) => r.ok);
-    const judged = results.map((r) => evaluateThresholds(thresholds, BENCH_METRICS, r));
-    const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
-    const outDir = String(raw.out ?? defaultOutDir('bench'));
-    const interrupted = stop.raised;
-    const report: BenchReport = { ok, interrupted, config, services: services.origin, strategies: results.map((r, i) => ({ ...r, thresholds: judged[i] })), reference, calibration, baseline, outDir };
-    const table = [renderBenchTable(results), renderBenchNotes(results), reference ? renderReference(reference) : '', renderThresholds(results.map((r, i) => ({ group: r.strategy, results: judged[i] }))), baseline ? renderBaselineComparison(baseline) : ''].filter(Boolean).join('\n');
-    report.outDir = writeReport(outDir, {
-      'summary.json': JSON.stringify(report, null, 2) + '\n',
-      'summary.txt': table.replace(/\u001b\[[0-9;]*m/g, '') + '\n',
-      'report.html': renderHtml(report),
-    });
-    const junitFile = junit
-      ? writeFileAtomic(junit, renderJUnit('flashsale bench', results.map((r, i) => ({ name: `bench ${r.strategy}`, timeSec: r.durationSec, timestamp: new Date().toISOString(), cases: [...junitCases(`bench.${r.strategy}`, r.invariants, judged[i]), ...baselineCases(r.strategy, baseline)] }))))
-      : undefined;
-    if (json) {
-      io.out(JSON.stringify(report));
-      io.info(table);
-    } else {
-      io.out(table);
-      io.out(`report: ${report.outDir}`);
-    }
-    if (junitFile) io.info(`junit: ${junitFile}`);
-    if (baselines && interrupted) io.info('baseline: neither compared nor saved, the run was interrupted');
-    else if (baselines?.save && calibration) io.info(ok ? `baseline saved: ${saveBaseline(baselines.save, buildBaseline(config, calibration, results))}` : 'baseline not saved: an invariant broke');
-    if (!ok) return ExitCode.Invariant;
-    if (interrupted) {
-      io.info(`interrupted: ${results.length} of ${config.strategies.length} strategies ran; the report holds what happened until then`);
-      return ExitCode.Interrupted;
-    }
-    return thresholdsOk && (baseline?.ok ?? true) ? ExitCode.Ok : ExitCode.Threshold;
-  } finally {
-    offInterrupt();
-    await services.stop();
-  }
-}
-
-/** A strategy's baseline comparison as one JUnit case, so a regression shows where CI shows failures. */
-function baselineCases(strategy: string, baseline: BaselineComparison | undefined): JUnitCase[] {
-  const row = baseline?.rows.find((r) => r.strategy === strategy);
-  if (!baseline || !row) return [];
-  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
-  const detail = `efficiency ${row.efficiency.toPrecision(3)} against ${row.baselineEfficiency.toPrecision(3)} in ${baseline.file}: ${pct(row.delta)} (largest drop allowed ${(baseline.maxRegression * 100).toFixed(0)}%)`;
-  return [{ name: `no regression beyond ${(baseline.maxRegression * 100).toFixed(0)}%`, classname: `bench.${strategy}.baseline`, failure: row.ok ? undefined : { type: 'regression', message: detail, text: detail } }];
+  printResult(io, json, result.document, result.text, [`report: ${result.outDir}`]);
+  for (const note of result.notes) io.info(note);
+  return result.exitCode;
 }
 
 export function benchCommand(io: CommandIO, setExit: (code: number) => void): Command {
@@ -211,15 +142,23 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
     .option('--redis-url <url>', 'Redis to use (default: REDIS_URL, else a redis-server from PATH)')
     .option('--redis-cluster <host:port,…>', 'a Redis Cluster to use instead, by seed nodes (keys are hash-tagged per SKU)')
     .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)')
-    .option('--keep', 'keep each strategy\'s keys / schema after the run')
+    .option('--keep', "keep each strategy's keys / schema after the run")
     .option('--json', 'one JSON document on stdout; tables go to stderr')
     .option('--out <dir>', 'report directory (default reports/bench-<timestamp>)')
-    .option('--threshold <expr>', `exit 4 unless <metric><op><number> holds for every strategy run, e.g. "latency.p99<5"; repeatable. Metrics: ${metricNames('bench').join(', ')}`, (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--save-baseline <file>', 'also write this run\'s machine-normalised rates (success/s ÷ a calibration of the same stores) to FILE, for --baseline')
-    .option('--baseline <file>', 'compare each strategy\'s machine-normalised rate to FILE (from --save-baseline; same workload options); exit 4 on a regression')
+    .option(
+      '--threshold <expr>',
+      `exit 4 unless <metric><op><number> holds for every strategy run, e.g. "latency.p99<5"; repeatable. Metrics: ${metricNames('bench').join(', ')}`,
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option('--save-baseline <file>', "also write this run's machine-normalised rates (success/s ÷ a calibration of the same stores) to FILE, for --baseline")
+    .option('--baseline <file>', "compare each strategy's machine-normalised rate to FILE (from --save-baseline; same workload options); exit 4 on a regression")
     .option('--max-regression <drop>', 'with --baseline: the largest drop in efficiency that passes, as 30% or 0.3 (default 30%: see README "Baselines")')
     .option('--junit <file>', 'also write a JUnit XML file: one test suite per strategy, a test case per invariant and per threshold')
-    .addHelpText('after', '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy naive            # the negative control: exits 3\n  $ flashsale bench --strategy lua --stock 1000000 --duration 10 --concurrency 16 --reference')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy naive            # the negative control: exits 3\n  $ flashsale bench --strategy lua --stock 1000000 --duration 10 --concurrency 16 --reference',
+    )
     .action(async (opts: Record<string, unknown>) => {
       setExit(await runBenchCommand(opts, io));
     });

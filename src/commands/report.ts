@@ -1,114 +1,28 @@
 // `flashsale report DIR`: a saved simulate or bench run printed again, as the command printed it.
 // `flashsale report merge A B … [--out DIR]`: the shards of one sale run on several machines
 // (`simulate --shard i/n`) merged into the report of the whole run.
-import { dirname, join } from 'node:path';
-import { z } from 'zod';
 import { Command } from 'commander';
-import { ExitCode } from '../core/errors.js';
-import { defaultOutDir, writeFileAtomic, writeReport } from '../core/output.js';
-import { renderBenchNotes, renderBenchTable, renderReference } from '../core/bench/render.js';
-import { renderBaselineComparison, type BaselineComparison } from '../core/bench/baseline.js';
-import type { ReferenceComparison } from '../core/bench/reference.js';
-import type { StrategyBenchResult } from '../core/bench/types.js';
-import { renderSimulation } from '../core/simulate/render.js';
-import type { SimulationResult } from '../core/simulate/run.js';
-import { renderThresholds } from '../core/thresholds.js';
-import { renderHtml } from '../core/report/html.js';
-import { checkShape, loadSummary, parseSummary, readSummaryJson, type SavedReport } from '../core/report/load.js';
-import { mergeInfoSchema, mergeSimulations, renderMergeNotes } from '../core/report/merge.js';
-import { renderModeComparison } from './simulate.js';
-import type { CommandIO } from '../cli.js';
+import type { CommandIO } from '../core/io.js';
+import { printResult } from '../core/io.js';
+import { mergeReports, reprintReport, type ReportOutcome } from '../core/app/report.js';
+import { parseOptions, toFlag } from '../core/validate.js';
+import { outputFlags } from './flags.js';
 
-/**
- * The files `report merge` writes into its report directory: name → renderer of the document.
- * The extension point for other formats: report.html is one more entry here, a function of the
- * same SavedReport (which command wrote it, the raw document, its checked form) returning the
- * page; `report merge` then writes it beside summary.json, and `report DIR` can offer the same
- * renderer for a saved run (say a --html option writing DIR/report.html).
- */
-export const REPORT_FILES: Record<string, (saved: SavedReport) => string> = {
-  'summary.json': (saved) => `${JSON.stringify(saved.raw, null, 2)}\n`,
-  'report.html': (saved) => renderHtml(saved.raw),
-};
+const flags = { ...outputFlags };
 
-const withMerge = z.object({ merge: mergeInfoSchema }).passthrough();
-
-/**
- * The tables the original command printed, from its summary.json alone. The renderers read only
- * the fields load.ts checked, so the saved runs stand in for the full results they were made from.
- */
-export function renderSaved(saved: SavedReport): string {
-  if (saved.kind === 'bench') {
-    const b = saved.bench;
-    const results = b.strategies as unknown as StrategyBenchResult[];
-    return [
-      renderBenchTable(results),
-      renderBenchNotes(results),
-      b.reference ? renderReference(b.reference as unknown as ReferenceComparison[]) : '',
-      renderThresholds(b.strategies.map((s) => ({ group: s.strategy, results: s.thresholds ?? [] }))),
-      b.baseline ? renderBaselineComparison(b.baseline as unknown as BaselineComparison) : '',
-    ]
-      .filter(Boolean)
-      .join('\n');
-  }
-  const runs = saved.simulate.runs as unknown as SimulationResult[];
-  const merge = 'merge' in saved.raw ? checkShape(withMerge, saved.raw, saved.file).merge : undefined;
-  return [
-    ...runs.map(renderSimulation),
-    runs.length > 1 ? renderModeComparison(runs) : '',
-    renderThresholds(saved.simulate.runs.map((r) => ({ group: r.mode, results: r.thresholds ?? [] }))),
-    merge ? renderMergeNotes(merge) : '',
-  ]
-    .filter(Boolean)
-    .join('\n');
-}
-
-/** The exit code the run's own command gave: 3 for a broken invariant, 4 for a failed threshold or baseline. */
-export function savedExitCode(saved: SavedReport): number {
-  if (saved.kind === 'bench') {
-    const b = saved.bench;
-    if (!b.ok) return ExitCode.Invariant;
-    const thresholdsOk = b.strategies.every((s) => (s.thresholds ?? []).every((t) => t.ok));
-    return thresholdsOk && (b.baseline?.ok ?? true) ? ExitCode.Ok : ExitCode.Threshold;
-  }
-  const runs = saved.simulate.runs;
-  if (!runs.every((r) => r.ok)) return ExitCode.Invariant;
-  return runs.every((r) => (r.thresholds ?? []).every((t) => t.ok)) ? ExitCode.Ok : ExitCode.Threshold;
-}
-
-function print(io: CommandIO, saved: SavedReport, json: boolean, footer: string): void {
-  const text = renderSaved(saved);
-  if (json) {
-    io.out(JSON.stringify(saved.raw));
-    io.info(text);
-  } else {
-    io.out(text);
-    if (footer) io.out(footer);
-  }
+function print(io: CommandIO, outcome: ReportOutcome, json: boolean): number {
+  printResult(io, json, outcome.saved.raw, outcome.text, [outcome.footer]);
+  return outcome.exitCode;
 }
 
 export async function runReportCommand(dir: string, raw: Record<string, unknown>, io: CommandIO): Promise<number> {
-  const saved = loadSummary(dir);
-  const interrupted = saved.raw.interrupted === true ? ' (the run was interrupted: it holds what happened until then)' : '';
-  // The page is drawn again from summary.json alone, beside it (written whole or not at all).
-  const html = join(dirname(saved.file), 'report.html');
-  writeFileAtomic(html, renderHtml(saved.raw));
-  print(io, saved, Boolean(raw.json), `${saved.kind} report: ${saved.file}${interrupted}\nhtml: ${html}`);
-  return savedExitCode(saved);
+  const f = parseOptions(flags, raw, toFlag);
+  return print(io, reprintReport(dir), Boolean(f.json));
 }
 
 export async function runMergeCommand(dirs: string[], raw: Record<string, unknown>, io: CommandIO): Promise<number> {
-  const merged = mergeSimulations(dirs.map((d) => {
-    const { file, raw: doc } = readSummaryJson(d);
-    return { file, doc };
-  }));
-  const outDir = String(raw.out ?? defaultOutDir('merge'));
-  merged.outDir = outDir;
-  // checked like any saved run: what `report DIR` will read back from the merged directory
-  const saved = parseSummary(merged, outDir);
-  merged.outDir = writeReport(outDir, Object.fromEntries(Object.entries(REPORT_FILES).map(([name, render]) => [name, render(saved)])));
-  print(io, saved, Boolean(raw.json), `report: ${merged.outDir}`);
-  return savedExitCode(saved);
+  const f = parseOptions(flags, raw, toFlag);
+  return print(io, mergeReports(dirs, f.out), Boolean(f.json));
 }
 
 export function reportCommand(io: CommandIO, setExit: (code: number) => void): Command {
@@ -125,10 +39,13 @@ export function reportCommand(io: CommandIO, setExit: (code: number) => void): C
     });
   const merge = new Command('merge')
     .description('merge the summaries of `simulate --shard i/n` runs (one sale from several machines) into the report of the whole run')
-    .argument('<dirs...>', 'the shards\' report directories (or their summary.json files)')
+    .argument('<dirs...>', "the shards' report directories (or their summary.json files)")
     .option('--out <dir>', 'report directory of the merged run (default reports/merge-<timestamp>)')
     .option('--json', 'the merged document on stdout; tables go to stderr')
-    .addHelpText('after', '\nCounters and HDR histograms add up (the percentiles are those of every sample); rates are over the longest shard\'s arrival phase (shards start together); each shard\'s invariants are listed, and the merge is ok when all are. Invariants over records the shards shared are not checked by a merge: check them once, from one process, against the shared database.')
+    .addHelpText(
+      'after',
+      "\nCounters and HDR histograms add up (the percentiles are those of every sample); rates are over the longest shard's arrival phase (shards start together); each shard's invariants are listed, and the merge is ok when all are. Invariants over records the shards shared are not checked by a merge: check them once, from one process, against the shared database.",
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
     .action(async (dirs: string[], _opts: Record<string, unknown>, cmd: Command) => {

@@ -1,7 +1,7 @@
 // JUnit XML for CI dashboards (GitLab, Jenkins, GitHub test reporters): one <testsuite> per
 // run (a simulate mode, a bench strategy), one <testcase> per invariant and per threshold.
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import type { InvariantResult } from './invariants.js';
 import { formatValue, type ThresholdResult } from './thresholds.js';

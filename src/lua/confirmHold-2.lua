@@ -3,7 +3,7 @@
   even when no sweep has run yet, so a late payment never buys units that are already
   due back on sale. The user's units stay counted: the limit covers held + bought.
 
-  KEYS[1] ledger hash: reservation id -> entry (format in reserveStock-4.lua)
+  KEYS[1] ledger hash: reservation id -> entry (format in includes/ledger-entry.lua)
   KEYS[2] live holds sorted set
 
   ARGV[1] reservation id
@@ -15,11 +15,13 @@
     -5 NotHeld              the reservation is already sold, released or expired
     -6 Expired              still held, but expiresAt <= now
 ]]
+--#include ledger-entry
+
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return -4 end
-if string.sub(entry, 1, 1) ~= 'h' then return -5 end
-if tonumber(string.match(entry, '^h%d+:(%d+):')) <= tonumber(ARGV[2]) then return -6 end
+if entryState(entry) ~= 'h' then return -5 end
+if entryExpiresAt(entry) <= tonumber(ARGV[2]) then return -6 end
 
-redis.call('HSET', KEYS[1], ARGV[1], 's' .. string.sub(entry, 2))
+redis.call('HSET', KEYS[1], ARGV[1], withState(entry, 's'))
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1

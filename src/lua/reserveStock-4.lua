@@ -12,9 +12,8 @@
   redis-benchmark on this script's predecessor, which kept a separate key -> id hash: 52k
   calls/s against 63k/s for this layout.
 
-  Ledger entry (shared with the other Redis strategies, see redis-ledger.ts):
-    <state char><qty>:<expiresAt>:<byte length of user>:<user><idempotency key>
-    state: h held, s sold, r released, e expired
+  Ledger entry: written by ledgerEntry (includes/ledger-entry.lua), the format the other
+  scripts and the other Redis strategies (redis-ledger.ts) read.
 
   KEYS[1] stock counter (string, integer)
   KEYS[2] ledger hash: reservation id (= idempotency key) -> entry
@@ -34,6 +33,8 @@
     -2 LimitExceeded      the user would hold more than the per-user limit
     -3 UnknownSku         no stock counter: the SKU was never loaded
 ]]
+--#include ledger-entry
+
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if existing then
   return { ARGV[1], existing }
@@ -50,7 +51,7 @@ if not stock then return -3 end
 if stock < qty then return -1 end
 
 redis.call('DECRBY', KEYS[1], qty)
-redis.call('HSET', KEYS[2], ARGV[1], 'h' .. ARGV[2] .. ':' .. ARGV[4] .. ':' .. #ARGV[3] .. ':' .. ARGV[3] .. ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ledgerEntry('h', ARGV[2], ARGV[4], ARGV[3], ARGV[1]))
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 if limit > 0 then redis.call('HINCRBY', KEYS[4], ARGV[3], qty) end
 return 1

@@ -1,4 +1,4 @@
-import type { CommandIO } from '../../src/cli.js';
+import type { CommandIO } from '../../src/core/io.js';
 
 export interface CapturedIO extends CommandIO {
   stdout: string[];

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import pg from 'pg';
 import { UsageError } from '../errors.js';
+import type { StopFlag } from '../interrupt.js';
 import { checkInvariants } from '../invariants.js';
 import { createStrategy, storeOf, type StrategyName } from '../strategies/index.js';
 import { mergeWorkerResults } from './aggregate.js';
@@ -34,18 +35,6 @@ export interface BenchHooks {
   keep?: boolean;
   /** Set to stop: workers stop issuing, the strategy being run is judged, the rest are skipped. */
   stop?: StopFlag;
-}
-
-/** A stop request the main thread can raise and every worker thread can see. */
-export class StopFlag {
-  readonly buffer = new SharedArrayBuffer(4);
-  private readonly view = new Int32Array(this.buffer);
-  raise(): void {
-    Atomics.store(this.view, 0, 1);
-  }
-  get raised(): boolean {
-    return Atomics.load(this.view, 0) !== 0;
-  }
 }
 
 export interface BenchEnv {

@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
-import { inTransaction } from '../strategies/pg-ledger.js';
-import { msToTs, schemaName, tsToMs } from '../strategies/pg-statements.js';
+import { msToTs, tsToMs } from '../postgres/sql-time.js';
+import { inTransaction } from '../postgres/transaction.js';
+import { schemaName } from '../strategies/pg-statements.js';
 import type { OrderRecord, OrderStatus, SaleRecord } from './types.js';
 
 const MAX_IDENTIFIER = 63;

@@ -8,18 +8,7 @@
 import { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { childSeed, prng } from '../random.js';
-
-/** DESIGN.md "Reconciliation categories". */
-export type ReconCategory =
-  | 'MATCHED'
-  | 'MISSING_AT_PROVIDER'
-  | 'ORPHAN_CHARGE'
-  | 'AMOUNT_MISMATCH'
-  | 'CURRENCY_MISMATCH'
-  | 'STATUS_MISMATCH'
-  | 'DUPLICATE_CHARGE'
-  | 'SETTLED_OTHER_DAY'
-  | 'PENDING';
+import type { ReconCategory } from '../reconcile/categories.js';
 
 /** Disjoint per attempt, in the order the cumulative draw walks them. */
 const OUTCOMES = ['serverError', 'timeout', 'decline', 'amountDrift', 'duplicate', 'dropped', 'nextDaySettlement'] as const;

@@ -6,8 +6,8 @@
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
 import { connectPostgres, fillPool } from '../postgres/client.js';
-import { inTransaction } from '../strategies/pg-ledger.js';
-import { msToTs } from '../strategies/pg-statements.js';
+import { inTransaction } from '../postgres/transaction.js';
+import { msToTs } from '../postgres/sql-time.js';
 
 /**
  * Not `flashsale_`: the strategies own every schema with that prefix (one per namespace), and a

@@ -10,7 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
-import { CATEGORIES, NOT_BREAKS, type MismatchRow, type ReconCategory, type SummaryLine, type Verdict } from './types.js';
+import { CATEGORIES, NOT_BREAKS, type ReconCategory } from './categories.js';
+import type { MismatchRow, SummaryLine, Verdict } from './types.js';
 
 /** MismatchRow's keys in declaration order: the CSV header and the JSON key order. */
 export const MISMATCH_COLUMNS = [

@@ -8,7 +8,7 @@ import Cursor from 'pg-cursor';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UsageError } from '../errors.js';
 import { orderSchemaIdent } from '../engine/orders.js';
-import { tsToMs } from '../strategies/pg-statements.js';
+import { tsToMs } from '../postgres/sql-time.js';
 import type { LocalStatus, LocalTxn, ProviderCharge, ProviderStatus } from './types.js';
 
 /** Rows per cursor read: big enough that round trips do not dominate, small enough to stay flat. */

@@ -1,25 +1,9 @@
 // The shapes reconciliation works on: one local transaction (what the sale recorded), the
 // provider's charges for the same transaction id, and the report row a mismatch becomes.
 // Money is integer minor units; times are epoch milliseconds (UTC instants).
-import type { ReconCategory } from '../provider/faults.js';
+import type { ReconCategory } from './categories.js';
 
 export type { ReconCategory };
-
-/** Every category of DESIGN.md, in the order the summary lists them. */
-export const CATEGORIES: readonly ReconCategory[] = [
-  'MATCHED',
-  'PENDING',
-  'MISSING_AT_PROVIDER',
-  'ORPHAN_CHARGE',
-  'DUPLICATE_CHARGE',
-  'AMOUNT_MISMATCH',
-  'CURRENCY_MISMATCH',
-  'STATUS_MISMATCH',
-  'SETTLED_OTHER_DAY',
-];
-
-/** Not breaks: the verdict stays RECONCILED with only these. */
-export const NOT_BREAKS: ReadonlySet<ReconCategory> = new Set(['MATCHED', 'PENDING']);
 
 export type LocalStatus = 'succeeded' | 'failed' | 'refunded';
 

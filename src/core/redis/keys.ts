@@ -106,18 +106,19 @@ export function confirmHoldCall(k: SkuKeys, id: string, now: number): [string[],
   return [[k.ledger, k.holds], [id, now]];
 }
 
+/** KEYS of releaseHold-4.lua and expireHolds-4.lua alike: both give units back to the same places. */
 function returnHoldsKeys(k: SkuKeys, units: UnitStore): string[] {
   return [unitsKey(k, units), k.ledger, k.holds, k.users];
 }
 
-/** KEYS and ARGV of returnHolds-4.lua releasing one hold. */
+/** KEYS and ARGV of releaseHold-4.lua. */
 export function releaseHoldCall(k: SkuKeys, units: UnitStore, id: string): [string[], string[]] {
-  return [returnHoldsKeys(k, units), [units, 'release', id]];
+  return [returnHoldsKeys(k, units), [units, id]];
 }
 
-/** KEYS and ARGV of returnHolds-4.lua sweeping the holds due at `now`. */
+/** KEYS and ARGV of expireHolds-4.lua sweeping the holds due at `now`. */
 export function sweepExpiredCall(k: SkuKeys, units: UnitStore, now: number, batch: number): [string[], (string | number)[]] {
-  return [returnHoldsKeys(k, units), [units, 'expire', now, batch]];
+  return [returnHoldsKeys(k, units), [units, now, batch]];
 }
 
 export interface ReferenceOptions {

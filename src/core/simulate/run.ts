@@ -159,7 +159,14 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     providerSecret: secret,
   });
   const external = opts.transport === 'http' && opts.target !== undefined;
-  const engine: Engine | undefined = external ? undefined : await openEngine(opts.mode, engineConfig);
+  // An engine that cannot open (a store unreachable) must not leave the provider listening: the
+  // process would never exit after printing the error.
+  const engine: Engine | undefined = external
+    ? undefined
+    : await openEngine(opts.mode, engineConfig).catch(async (err: unknown) => {
+        await provider?.stop().catch(() => {});
+        throw err;
+      });
   let server: { url: string; stop(): Promise<void> } | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
   let stockSampler: ReturnType<typeof sampleStock> | undefined;

@@ -4,8 +4,10 @@
 // sold out only when every bucket was examined and together they lack the units; when it had to
 // skip buckets that others held, it retries a bounded number of times, then reports 'conflict'.
 import type pg from 'pg';
-import { backoff, DEFAULT_RETRY, granted, inTransaction, PgLedgerStrategy, type RetryOptions, type Spent } from './pg-ledger.js';
-import { grantParams, grantSql, schemaName, tsToMs, type GrantRow } from './pg-statements.js';
+import { tsToMs } from '../postgres/sql-time.js';
+import { inTransaction } from '../postgres/transaction.js';
+import { backoff, DEFAULT_RETRY, granted, PgLedgerStrategy, type RetryOptions, type Spent } from './pg-ledger.js';
+import { grantParams, grantSql, schemaName, type GrantRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 export const DEFAULT_BUCKETS = 8;

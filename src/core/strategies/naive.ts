@@ -4,8 +4,9 @@
 // both win, and one write is lost. It MUST oversell under concurrency; the harness proves itself
 // by catching it. Every grant is still recorded honestly in the ledger.
 import type pg from 'pg';
+import { msToTs, tsToMs } from '../postgres/sql-time.js';
 import { granted, PgLedgerStrategy, type Spent } from './pg-ledger.js';
-import { grantParams, msToTs, tsToMs, type GrantRow } from './pg-statements.js';
+import { grantParams, type GrantRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 
 interface NaiveRead {

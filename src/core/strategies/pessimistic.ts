@@ -2,7 +2,8 @@
 // behind the row lock for the length of a transaction, so the check and the decrement can be
 // plain application logic: nobody else can change the row in between.
 import type pg from 'pg';
-import { granted, inTransaction, PgLedgerStrategy, type Spent } from './pg-ledger.js';
+import { inTransaction } from '../postgres/transaction.js';
+import { granted, PgLedgerStrategy, type Spent } from './pg-ledger.js';
 import { bucketZeroGrantSql, grantParams, probeSql, type GrantRow, type ProbeRow } from './pg-statements.js';
 import type { ReserveRequest, ReserveResult, StrategyContext } from './types.js';
 

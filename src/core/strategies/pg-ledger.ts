@@ -28,24 +28,6 @@ function pgError(err: unknown): { code?: string; constraint?: string } {
   return typeof err === 'object' && err !== null ? (err as { code?: string; constraint?: string }) : {};
 }
 
-/** Runs `work` in a transaction on one pooled client: COMMIT if it returns, ROLLBACK if it throws. */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const value = await work(client);
-    await client.query('COMMIT');
-    return value;
-  } catch (err) {
-    // A client whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
-
 export interface RetryOptions {
   /** Contention retries before giving up with 'conflict'. */
   maxRetries: number;

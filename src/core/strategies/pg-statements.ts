@@ -6,6 +6,7 @@
 // user_holds, so these statements cannot deadlock with each other or with a reserve (which only
 // inserts reservation rows, after its stock rows).
 import { UsageError } from '../errors.js';
+import { msToTs, tsToMs } from '../postgres/sql-time.js';
 import type { ReserveRequest } from './types.js';
 
 const SCHEMA_PREFIX = 'flashsale_';
@@ -31,10 +32,6 @@ export function schemaName(namespace: string): string {
 export function schemaIdent(namespace: string): string {
   return `"${schemaName(namespace)}"`;
 }
-
-/** Epoch ms (the caller's clock, never the database's now()) as a timestamptz, exact to the ms. */
-export const msToTs = (param: string): string => `(timestamptz 'epoch' + ${param}::bigint * interval '1 millisecond')`;
-export const tsToMs = (column: string): string => `(extract(epoch FROM ${column}) * 1000)::float8`;
 
 export const IDEMPOTENCY_INDEX = 'reservations_idempotency';
 export const PER_USER_LIMIT = 'per_user_limit';

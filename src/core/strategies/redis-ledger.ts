@@ -34,8 +34,9 @@ import type {
 } from './types.js';
 
 // --- ledger entry: <state><qty>:<expiresAt>:<user byte length>:<user><idempotency key> ---
-// The Lua scripts read and rewrite the same format; the state is the first character so
-// a state change rewrites one character, and the user's length lets users hold any byte.
+// The Lua scripts read and rewrite the same format (src/lua/includes/ledger-entry.lua); the
+// state is the first character so a state change rewrites one character, and the user's
+// length lets users hold any byte.
 
 const STATE_CHAR: Record<ReservationState, string> = { held: 'h', sold: 's', released: 'r', expired: 'e' };
 const CHAR_STATE: Record<string, ReservationState | undefined> = { h: 'held', s: 'sold', r: 'released', e: 'expired' };
@@ -228,10 +229,10 @@ export abstract class RedisLedgerStrategy implements Strategy {
   async release(reservation: Reservation): Promise<boolean> {
     const r = await this.client();
     const [keys, argv] = releaseHoldCall(skuKeys(this.namespace, reservation.sku), this.units, reservation.id);
-    const code = (await r.returnHolds(keys, argv)) as number;
+    const code = await r.releaseHold(keys, argv);
     if (code > 0) return true;
     if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld) return false;
-    throw scriptError(code, 'returnHolds');
+    throw scriptError(code, 'releaseHold');
   }
 
   async sweepExpired(now: number): Promise<number> {
@@ -241,7 +242,7 @@ export abstract class RedisLedgerStrategy implements Strategy {
       const k = skuKeys(this.namespace, sku);
       for (;;) {
         const [keys, argv] = sweepExpiredCall(k, this.units, now, SWEEP_BATCH);
-        const [returned, looked] = (await r.returnHolds(keys, argv)) as [number, number];
+        const [returned, looked] = await r.expireHolds(keys, argv);
         units += returned;
         if (looked < SWEEP_BATCH) break;
       }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../../../src/core/services/embedded-postgres.js';
 import { findOnPath, startRedisServer } from '../../../../src/core/services/redis-server.js';
+import { DATABASE_URL } from '../../../helpers/services.js';
 
 const BIN = resolve('bin/flashsale.js');
 
@@ -72,6 +73,34 @@ describe('services started on demand', () => {
     expect(report.services.postgres).toBe('embedded PostgreSQL in .flashsale/pg');
     expect(report.strategies[0].oversold).toBeGreaterThan(0);
     expect(existsSync(join(cwd, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
+  });
+
+  it('on the embedded PostgreSQL, prints flashsale\'s own lines only: initdb and server logs go to .flashsale/pg.log', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-quiet-'));
+    chmodSync(cwd, 0o755);
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'atomic', '--buyers', '200', '--workers', '1'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status).toBe(0);
+    const printed = `${r.stdout}\n${r.stderr}`;
+    expect(printed).toMatch(/started embedded PostgreSQL/);
+    // what initdb, the server and a stray exit hook used to print
+    expect(printed).not.toMatch(/LOG: |ERROR: |The files belonging to this database system|TypeError|^\s+at /m);
+    const log = readFileSync(join(cwd, '.flashsale', 'pg.log'), 'utf8');
+    expect(log).toMatch(/database system is ready to accept connections/);
+  });
+
+  it('with a Redis that refuses connections, simulate exits 6 at once instead of hanging on what it opened first', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fs-unreachable-'));
+    const r = spawnSync(process.execPath, [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')], {
+      cwd,
+      env: { ...process.env, DATABASE_URL },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.error).toBeUndefined(); // not killed by the timeout
+    expect(r.status).toBe(6);
+    expect(r.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);
   });
 
   it('prints help with an example for each command, and the version', () => {

@@ -1,5 +1,5 @@
 // Every safe strategy, on the real Redis and Postgres, held to the same contract.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   createStrategy,

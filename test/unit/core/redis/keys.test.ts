@@ -78,14 +78,15 @@ describe('script calls', () => {
   it.each([
     ['counter', 'stock'],
     ['list', 'tokens'],
-  ] as const)('gives returnHolds the %s store first, for release and for sweep alike', (units, first) => {
+  ] as const)('gives releaseHold and expireHolds the %s store first, for release and for sweep alike', (units, first) => {
     const [rk, ra] = releaseHoldCall(k, units, 'r1');
     expect(rk).toEqual([k[first], k.ledger, k.holds, k.users]);
-    expect(rk).toHaveLength(luaScript('returnHolds').numberOfKeys);
-    expect(ra).toEqual([units, 'release', 'r1']);
+    expect(rk).toHaveLength(luaScript('releaseHold').numberOfKeys);
+    expect(ra).toEqual([units, 'r1']);
     const [sk, sa] = sweepExpiredCall(k, units, 7, 500);
     expect(sk).toEqual(rk);
-    expect(sa).toEqual([units, 'expire', 7, 500]);
+    expect(sk).toHaveLength(luaScript('expireHolds').numberOfKeys);
+    expect(sa).toEqual([units, 7, 500]);
   });
 
   it('puts the reply processing list under the reply list\'s hash tag', () => {

@@ -1,0 +1,75 @@
+// The serve use case: the engine's HTTP API over a scenario's sale, until Ctrl-C. The command
+// parses flags and prints where it listens.
+import { randomBytes } from 'node:crypto';
+import { ExitCode } from '../errors.js';
+import { onInterrupt } from '../interrupt.js';
+import { engineConfigOf, loadScenario } from '../scenario.js';
+import { resolveServices } from '../services/resolve.js';
+import { storeOf } from '../strategies/index.js';
+import { chooseSaleStrategy, DEFAULT_SCENARIO } from './sale.js';
+
+export interface ServeRequest {
+  scenarioFile?: string;
+  strategy?: string;
+  port: number;
+  redisUrl?: string;
+  redisCluster?: string[];
+  databaseUrl?: string;
+  providerUrl?: string;
+  providerSecret?: string;
+}
+
+export interface Listening {
+  url: string;
+  strategy: string;
+  why: string;
+  namespace: string;
+  scenario: string;
+  skus: string[];
+}
+
+export interface ServeHooks {
+  log(line: string): void;
+  onListening(info: Listening): void;
+  onError(err: unknown): void;
+}
+
+export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<number> {
+  const scenario = loadScenario(request.scenarioFile ?? DEFAULT_SCENARIO);
+  const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
+  const need = new Set([storeOf(strategy), 'postgres' as const]);
+  if (scenario.rateLimit) need.add('redis');
+  const services = await resolveServices(need, { redisUrl: request.redisUrl, redisCluster: request.redisCluster, databaseUrl: request.databaseUrl, log: hooks.log });
+  const { startProvider } = await import('../provider/index.js');
+  const { createEngine } = await import('../engine/engine.js');
+  const { serveSaleApi } = await import('../http/server.js');
+  const namespace = `serve_${randomBytes(4).toString('hex')}`;
+  const secret = request.providerSecret ?? process.env.FLASHSALE_PROVIDER_SECRET ?? randomBytes(24).toString('hex');
+  const provider = request.providerUrl ? undefined : await startProvider({ databaseUrl: services.databaseUrl!, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
+  const engine = await createEngine(
+    engineConfigOf(scenario, {
+      namespace,
+      strategy,
+      redisUrl: services.redisUrl,
+      redisCluster: services.redisCluster,
+      databaseUrl: services.databaseUrl!,
+      providerUrl: request.providerUrl ?? provider!.url,
+      providerSecret: secret,
+    }),
+  );
+  let stopSweeper: (() => Promise<void>) | undefined;
+  try {
+    await engine.setup();
+    stopSweeper = engine.startSweeper();
+    const server = await serveSaleApi(engine, { port: request.port, onError: hooks.onError });
+    hooks.onListening({ url: server.url, strategy, why, namespace, scenario: scenario.name, skus: scenario.skus.map((k) => k.sku) });
+    await new Promise<void>((resolve) => onInterrupt(resolve));
+    await server.stop();
+    return ExitCode.Ok;
+  } finally {
+    await stopSweeper?.().catch(() => {});
+    await engine.close();
+    await provider?.stop();
+    await services.stop();
+  }
+}

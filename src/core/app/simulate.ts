@@ -1,0 +1,166 @@
+// The simulate use case: validated options → a plan (checked before any service starts) → the
+// sale run once per mode → judged by its invariants and thresholds → the report document, written
+// with its files. The command only parses flags and prints what this returns.
+import { availableParallelism } from 'node:os';
+import { ExitCode, UsageError } from '../errors.js';
+import { onInterrupt, StopFlag } from '../interrupt.js';
+import { defaultOutDir, writeReport } from '../output.js';
+import { loadScenario, type Scenario } from '../scenario.js';
+import { resolveServices } from '../services/resolve.js';
+import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/render.js';
+import { runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
+import { storeOf, type StrategyName } from '../strategies/index.js';
+import type { Shard } from '../traffic/stages.js';
+import { evaluateThresholds, parseThresholds, renderThresholds, scenarioThresholdSources, SIMULATE_METRICS, type Threshold } from '../thresholds.js';
+import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../junit.js';
+import { renderHtml } from '../report/html.js';
+import { chooseSaleStrategy, DEFAULT_SCENARIO } from './sale.js';
+
+export type SimulateMode = 'sync' | 'async';
+
+export interface SimulateRequest {
+  scenarioFile?: string;
+  /** A strategy name or `auto`; the scenario's when absent. */
+  strategy?: string;
+  mode?: SimulateMode | 'both';
+  transport: 'direct' | 'http';
+  target?: string;
+  workers?: number;
+  shard: Shard;
+  seed?: number;
+  redisUrl?: string;
+  redisCluster?: string[];
+  databaseUrl?: string;
+  providerUrl?: string;
+  providerSecret?: string;
+  /** Threshold expressions from the command line, judged with the scenario's own. */
+  thresholds: string[];
+  junit?: string;
+  out?: string;
+}
+
+export interface SimulateHooks {
+  /** Lines for people: services started, each mode's start. */
+  log(line: string): void;
+  /** Said when a mode starts (omitted with --json). */
+  announce?(line: string): void;
+  onProgress?(p: LiveProgress, scenario: Scenario): void;
+  /** After each mode, so a live line can be cleared. */
+  afterMode?(): void;
+}
+
+export interface SimulatePlan {
+  request: SimulateRequest;
+  scenario: Scenario;
+  modes: SimulateMode[];
+  strategy: StrategyName;
+  why: string;
+  thresholds: Threshold[];
+  need: Set<'redis' | 'postgres'>;
+}
+
+export interface SimulateOutcome {
+  document: Record<string, unknown> & { outDir: string };
+  /** The tables a person reads, as the command prints them. */
+  text: string;
+  outDir: string;
+  junitFile?: string;
+  exitCode: number;
+}
+
+/** Everything that can be wrong with the request, found before any service starts. */
+export function planSimulate(request: SimulateRequest): SimulatePlan {
+  const scenario = loadScenario(request.scenarioFile ?? DEFAULT_SCENARIO);
+  if (request.seed !== undefined) scenario.seed = request.seed;
+  const mode = request.mode ?? scenario.mode;
+  if (request.target && request.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
+  const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
+  // judged per mode; checked here so a typo fails before any service starts
+  const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source), ...request.thresholds], 'simulate');
+  if (request.junit) checkJUnitTarget(request.junit);
+  const modes: SimulateMode[] = mode === 'both' ? ['sync', 'async'] : [mode];
+  const need = new Set([storeOf(strategy), 'postgres' as const]);
+  if (scenario.rateLimit || modes.includes('async')) need.add('redis');
+  if (request.redisCluster && modes.includes('async')) {
+    throw new UsageError('--redis-cluster: mode async is not cluster-ready yet (its event streams assume one server); use --mode sync on a cluster');
+  }
+  return { request, scenario, modes, strategy, why, thresholds, need };
+}
+
+export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks): Promise<SimulateOutcome> {
+  const { request, scenario, modes, strategy, why } = plan;
+  const services = await resolveServices(plan.need, { redisUrl: request.redisUrl, redisCluster: request.redisCluster, databaseUrl: request.databaseUrl, log: hooks.log });
+  const stop = new StopFlag();
+  const offInterrupt = onInterrupt(() => stop.raise());
+  const units = scenario.skus.reduce((n, k) => n + k.stock, 0);
+  try {
+    const runs: SimulationResult[] = [];
+    for (const m of modes) {
+      if (stop.raised) break;
+      hooks.announce?.(`simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${request.transport} transport, ${scenario.skus.length} SKU(s), ${units} units`);
+      runs.push(
+        await runSimulation({
+          scenario,
+          strategy,
+          mode: m,
+          transport: request.transport,
+          target: request.target,
+          workers: request.workers ?? Math.max(1, availableParallelism()),
+          shard: request.shard,
+          redisUrl: services.redisUrl,
+          redisCluster: services.redisCluster,
+          databaseUrl: services.databaseUrl!,
+          providerUrl: request.providerUrl,
+          providerSecret: request.providerSecret ?? process.env.FLASHSALE_PROVIDER_SECRET,
+          stop: stop.buffer,
+          onProgress: hooks.onProgress ? (p) => hooks.onProgress!(p, scenario) : undefined,
+        }),
+      );
+      hooks.afterMode?.();
+    }
+    const interrupted = stop.raised;
+    const outDir = request.out ?? defaultOutDir('simulate');
+    const judged = runs.map((r) => evaluateThresholds(plan.thresholds, SIMULATE_METRICS, r));
+    const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
+    const summaries = runs.map(({ orders: _o, ...rest }, i) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: judged[i], services: services.origin }));
+    const ok = runs.every((r) => r.ok);
+    // one mode: the simulate document of docs/design.md; both: the same per mode under `runs`
+    const document: Record<string, unknown> & { outDir: string } =
+      modes.length === 1 ? { ...summaries[0], outDir } : { ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir };
+    const text = [
+      ...runs.map(renderSimulation),
+      runs.length > 1 ? renderModeComparison(runs) : '',
+      renderThresholds(runs.map((r, i) => ({ group: r.mode, results: judged[i] }))),
+    ]
+      .filter(Boolean)
+      .join('\n');
+    const files: Record<string, string> = { 'summary.json': '' };
+    for (const r of runs) {
+      const suffix = runs.length > 1 ? `-${r.mode}` : '';
+      files[`orders${suffix}.csv`] = ordersCsv(r.orders);
+      files[`provider-faults${suffix}.json`] = JSON.stringify(r.providerFaults, null, 2) + '\n';
+    }
+    files['summary.json'] = JSON.stringify(document, null, 2) + '\n';
+    files['report.html'] = renderHtml(document);
+    document.outDir = writeReport(outDir, files);
+    const junitFile = request.junit
+      ? writeFileAtomic(
+          request.junit,
+          renderJUnit(
+            `flashsale simulate ${scenario.name}`,
+            runs.map((r, i) => ({
+              name: `simulate ${scenario.name} (${r.mode}, ${strategy})`,
+              timeSec: r.durationSec,
+              timestamp: new Date().toISOString(),
+              cases: junitCases(`simulate.${scenario.name}.${r.mode}`, r.invariants, judged[i]),
+            })),
+          ),
+        )
+      : undefined;
+    const exitCode = !ok ? ExitCode.Invariant : interrupted ? ExitCode.Interrupted : thresholdsOk ? ExitCode.Ok : ExitCode.Threshold;
+    return { document, text, outDir: document.outDir, junitFile, exitCode };
+  } finally {
+    offInterrupt();
+    await services.stop();
+  }
+}

@@ -1,7 +1,7 @@
 // What `flashsale reconcile` reports (its --json document; mismatches.json holds the rows).
 import { z } from 'zod';
 import type { ReconcileResult } from '../reconcile/run.js';
-import { CATEGORIES } from '../reconcile/types.js';
+import { CATEGORIES } from '../reconcile/categories.js';
 import { bool, int, num, str, type Assert, type Same } from './common.js';
 
 export const summaryLineSchema = z

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { OrderFinality } from '../engine/types.js';
 import type { InvariantResult } from '../invariants.js';
 import type { Fault } from '../provider/faults.js';
-import { CATEGORIES } from '../reconcile/types.js';
+import { CATEGORIES } from '../reconcile/categories.js';
 import {
   bool,
   int,

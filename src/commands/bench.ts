@@ -11,6 +11,7 @@ import type { BenchConfig } from '../core/bench/types.js';
 import { parseStrategyName, SAFE_STRATEGIES } from '../core/strategies/index.js';
 import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
 import { metricNames } from '../core/thresholds.js';
+import { BENCH_METRICS } from '../core/bench/metrics.js';
 import { outputFlags, serviceChoice, serviceFlags, thresholdFlags } from './flags.js';
 
 const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
@@ -147,7 +148,7 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
     .option('--out <dir>', 'report directory (default reports/bench-<timestamp>)')
     .option(
       '--threshold <expr>',
-      `exit 4 unless <metric><op><number> holds for every strategy run, e.g. "latency.p99<5"; repeatable. Metrics: ${metricNames('bench').join(', ')}`,
+      `exit 4 unless <metric><op><number> holds for every strategy run, e.g. "latency.p99<5"; repeatable. Metrics: ${metricNames(BENCH_METRICS).join(', ')}`,
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )

@@ -7,6 +7,7 @@ import { planSimulate, runSimulatePlan, type SimulateRequest } from '../core/app
 import type { LiveProgress } from '../core/simulate/run.js';
 import type { Scenario } from '../core/scenario.js';
 import { metricNames } from '../core/thresholds.js';
+import { SIMULATE_METRICS } from '../core/simulate/metrics.js';
 import { parseShard } from '../core/traffic/stages.js';
 import { oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
 import { outputFlags, providerFlags, serviceChoice, serviceFlags, thresholdFlags } from './flags.js';
@@ -88,7 +89,7 @@ export function simulateCommand(io: CommandIO, setExit: (code: number) => void):
     .option('--out <dir>', 'report directory (default reports/simulate-<timestamp>)')
     .option(
       '--threshold <expr>',
-      `exit 4 unless <metric><op><number> holds, e.g. "reserve.p99<50"; repeatable, added to the scenario's thresholds. Metrics: ${metricNames('simulate').join(', ')}`,
+      `exit 4 unless <metric><op><number> holds, e.g. "reserve.p99<50"; repeatable, added to the scenario's thresholds. Metrics: ${metricNames(SIMULATE_METRICS).join(', ')}`,
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )

@@ -6,11 +6,13 @@ import { onInterrupt, StopFlag } from '../interrupt.js';
 import { defaultOutDir, writeReport } from '../output.js';
 import { runBench, type Progress } from '../bench/run.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/render.js';
-import { runReference, type ReferenceComparison } from '../bench/reference.js';
-import type { BenchConfig, StrategyBenchResult } from '../bench/types.js';
+import { runReference } from '../bench/reference.js';
+import type { BenchConfig } from '../bench/types.js';
 import { resolveServices } from '../services/resolve.js';
-import { assertClusterReady, storeOf, type Store } from '../strategies/index.js';
-import { BENCH_METRICS, evaluateThresholds, parseThresholds, renderThresholds, type ThresholdResult } from '../thresholds.js';
+import { assertClusterReady, storeOf } from '../strategies/index.js';
+import { evaluateThresholds, parseThresholds, renderThresholds } from '../thresholds.js';
+import { BENCH_METRICS } from '../bench/metrics.js';
+import type { BenchDocument } from '../documents/bench.js';
 import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic, type JUnitCase } from '../junit.js';
 import { renderHtml } from '../report/html.js';
 import {
@@ -22,7 +24,7 @@ import {
   saveBaseline,
   type BaselineComparison,
 } from '../bench/baseline.js';
-import { CalibrationBracket, type RunCalibration } from '../bench/calibrate.js';
+import { CalibrationBracket } from '../bench/calibrate.js';
 
 export interface BenchRequest {
   config: BenchConfig;
@@ -49,24 +51,8 @@ export interface BenchHooks {
   afterLoad?(): void;
 }
 
-export interface BenchReport {
-  ok: boolean;
-  /** Ctrl-C stopped the run: the strategies listed ran (the last one cut short), the rest did not. */
-  interrupted: boolean;
-  config: BenchConfig;
-  services: Partial<Record<Store, string>>;
-  /** Each with its own verdict on every --threshold. */
-  strategies: (StrategyBenchResult & { thresholds: ThresholdResult[] })[];
-  reference?: ReferenceComparison[];
-  /** With --baseline / --save-baseline: this run's bare round trips/s per store (the efficiency yardstick). */
-  calibration?: RunCalibration;
-  /** With --baseline: each strategy's efficiency against the file's. */
-  baseline?: BaselineComparison;
-  outDir: string;
-}
-
 export interface BenchOutcome {
-  document: BenchReport;
+  document: BenchDocument;
   text: string;
   outDir: string;
   /** Lines for people after the result: the JUnit file, the baseline, an interruption. */
@@ -79,7 +65,7 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
   assertClusterReady(config.strategies, request.redisCluster);
   if (request.redisCluster && request.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
   // every threshold is judged once per strategy; checked here so a typo fails before any load
-  const thresholds = parseThresholds(request.thresholds, 'bench');
+  const thresholds = parseThresholds(request.thresholds, BENCH_METRICS);
   if (request.junit) checkJUnitTarget(request.junit);
   const baselines = planBaselines(request, config);
   const storeOfStrategy = (s: BenchConfig['strategies'][number]) => storeOf(s, { naiveStore: config.naiveStore });
@@ -114,7 +100,7 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
     const outDir = request.out ?? defaultOutDir('bench');
     const interrupted = stop.raised;
-    const document: BenchReport = {
+    const document: BenchDocument = {
       ok,
       interrupted,
       config,

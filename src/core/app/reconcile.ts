@@ -5,7 +5,8 @@ import { onInterrupt } from '../interrupt.js';
 import { defaultOutDir } from '../output.js';
 import { dayWindow } from '../reconcile/day.js';
 import { renderReconcile } from '../reconcile/render.js';
-import { reconcile, type ReconcileResult } from '../reconcile/run.js';
+import { reconcile } from '../reconcile/run.js';
+import type { ReconcileDocument } from '../documents/reconcile.js';
 import { resolveServices } from '../services/resolve.js';
 
 export interface ReconcileRequest {
@@ -23,7 +24,7 @@ export interface ReconcileRequest {
 }
 
 export interface ReconcileOutcome {
-  document: ReconcileResult;
+  document: ReconcileDocument;
   text: string;
   outDir: string;
   exitCode: number;

@@ -1,19 +1,16 @@
 // The report use cases: `report DIR` reads a saved run back, draws its page again and gives the
 // tables and exit code its command gave; `report merge` adds the shards of one sale into one run.
 import { dirname, join } from 'node:path';
-import { z } from 'zod';
 import { ExitCode } from '../errors.js';
 import { defaultOutDir, writeFileAtomic, writeReport } from '../output.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/render.js';
-import { renderBaselineComparison, type BaselineComparison } from '../bench/baseline.js';
-import type { ReferenceComparison } from '../bench/reference.js';
-import type { StrategyBenchResult } from '../bench/types.js';
+import { renderBaselineComparison } from '../bench/baseline.js';
 import { renderModeComparison, renderSimulation } from '../simulate/render.js';
 import type { SimulationResult } from '../simulate/run.js';
 import { renderThresholds } from '../thresholds.js';
 import { renderHtml } from '../report/html.js';
-import { checkShape, loadSummary, parseSummary, readSummaryJson, type SavedReport } from '../report/load.js';
-import { mergeInfoSchema, mergeSimulations, renderMergeNotes } from '../report/merge.js';
+import { loadSummary, parseSummary, readSummaryJson, type SavedReport } from '../report/load.js';
+import { mergeSimulations, renderMergeNotes } from '../report/merge.js';
 
 /**
  * The files `report merge` writes into its report directory: name → renderer of the document.
@@ -25,8 +22,6 @@ export const REPORT_FILES: Record<string, (saved: SavedReport) => string> = {
   'report.html': (saved) => renderHtml(saved.raw),
 };
 
-const withMerge = z.object({ merge: mergeInfoSchema }).passthrough();
-
 /**
  * The tables the original command printed, from its summary.json alone. The renderers read only
  * the fields load.ts checked, so the saved runs stand in for the full results they were made from.
@@ -34,19 +29,18 @@ const withMerge = z.object({ merge: mergeInfoSchema }).passthrough();
 export function renderSaved(saved: SavedReport): string {
   if (saved.kind === 'bench') {
     const b = saved.bench;
-    const results = b.strategies as unknown as StrategyBenchResult[];
     return [
-      renderBenchTable(results),
-      renderBenchNotes(results),
-      b.reference ? renderReference(b.reference as unknown as ReferenceComparison[]) : '',
+      renderBenchTable(b.strategies),
+      renderBenchNotes(b.strategies),
+      b.reference ? renderReference(b.reference) : '',
       renderThresholds(b.strategies.map((s) => ({ group: s.strategy, results: s.thresholds ?? [] }))),
-      b.baseline ? renderBaselineComparison(b.baseline as unknown as BaselineComparison) : '',
+      b.baseline ? renderBaselineComparison(b.baseline) : '',
     ]
       .filter(Boolean)
       .join('\n');
   }
   const runs = saved.simulate.runs as unknown as SimulationResult[];
-  const merge = 'merge' in saved.raw ? checkShape(withMerge, saved.raw, saved.file).merge : undefined;
+  const merge = 'merge' in saved.document ? saved.document.merge : undefined;
   return [
     ...runs.map(renderSimulation),
     runs.length > 1 ? renderModeComparison(runs) : '',

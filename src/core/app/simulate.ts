@@ -11,7 +11,9 @@ import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/r
 import { runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
 import { storeOf, type StrategyName } from '../strategies/index.js';
 import type { Shard } from '../traffic/stages.js';
-import { evaluateThresholds, parseThresholds, renderThresholds, scenarioThresholdSources, SIMULATE_METRICS, type Threshold } from '../thresholds.js';
+import { evaluateThresholds, parseThresholds, renderThresholds, scenarioThresholdSources, type Threshold } from '../thresholds.js';
+import { SIMULATE_METRICS } from '../simulate/metrics.js';
+import type { SimulateBothDocument, SimulateDocument, SimulateOneDocument, SimulateRunDocument } from '../documents/simulate.js';
 import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../junit.js';
 import { renderHtml } from '../report/html.js';
 import { chooseSaleStrategy, DEFAULT_SCENARIO } from './sale.js';
@@ -60,7 +62,7 @@ export interface SimulatePlan {
 }
 
 export interface SimulateOutcome {
-  document: Record<string, unknown> & { outDir: string };
+  document: SimulateDocument;
   /** The tables a person reads, as the command prints them. */
   text: string;
   outDir: string;
@@ -76,7 +78,7 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
   if (request.target && request.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
   const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
   // judged per mode; checked here so a typo fails before any service starts
-  const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source), ...request.thresholds], 'simulate');
+  const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source, SIMULATE_METRICS), ...request.thresholds], SIMULATE_METRICS);
   if (request.junit) checkJUnitTarget(request.junit);
   const modes: SimulateMode[] = mode === 'both' ? ['sync', 'async'] : [mode];
   const need = new Set([storeOf(strategy), 'postgres' as const]);
@@ -122,11 +124,13 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
     const outDir = request.out ?? defaultOutDir('simulate');
     const judged = runs.map((r) => evaluateThresholds(plan.thresholds, SIMULATE_METRICS, r));
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
-    const summaries = runs.map(({ orders: _o, ...rest }, i) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: judged[i], services: services.origin }));
+    const summaries: SimulateRunDocument[] = runs.map(({ orders: _o, ...rest }, i) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: judged[i], services: services.origin }));
     const ok = runs.every((r) => r.ok);
     // one mode: the simulate document of docs/design.md; both: the same per mode under `runs`
-    const document: Record<string, unknown> & { outDir: string } =
-      modes.length === 1 ? { ...summaries[0], outDir } : { ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir };
+    const document: SimulateDocument =
+      modes.length === 1
+        ? ({ ...summaries[0], outDir } satisfies SimulateOneDocument)
+        : ({ ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir } satisfies SimulateBothDocument);
     const text = [
       ...runs.map(renderSimulation),
       runs.length > 1 ? renderModeComparison(runs) : '',

@@ -1,4 +1,4 @@
-// Exit codes of DESIGN.md, and the error classes that carry them up to the one handleError.
+// Exit codes of docs/design.md#exit-codes, and the error classes that carry them up to the one handleError.
 
 export const ExitCode = {
   Ok: 0,

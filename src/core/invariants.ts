@@ -1,4 +1,4 @@
-// The invariants of DESIGN.md, computed from a strategy's ledger (what it recorded granting)
+// The invariants of docs/design.md#invariants, computed from a strategy's ledger (what it recorded granting)
 // and from what buyers were told, never from the strategy's own "sold" counter.
 import type { LedgerEntry, Snapshot } from './strategies/types.js';
 

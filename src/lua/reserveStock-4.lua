@@ -1,7 +1,7 @@
 --[[
   reserveStock: the whole `lua` strategy reserve, atomic and in one round trip.
 
-  In order (DESIGN.md): an idempotency key seen before returns its reservation; a request
+  In order (docs/design.md#order-of-checks): an idempotency key seen before returns its reservation; a request
   that would take the user past the per-user limit is refused, even when the SKU is sold
   out as well; a request larger than the stock left is refused whole (multi-unit requests
   are all-or-nothing); otherwise the units are taken, the reservation is written to the

@@ -1,4 +1,4 @@
-// Async mode's events (issue 3, "Modes"): what travels on which Redis stream, as pure functions
+// Async mode's events (docs/design.md#async-mode): what travels on which Redis stream, as pure functions
 // so names and encodings are unit-tested. Every key carries the namespace's hash tag, so all
 // streams of a sale live on one Redis Cluster slot and one XREAD can wait on several of them.
 //

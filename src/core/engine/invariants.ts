@@ -1,4 +1,4 @@
-// The sale's invariants (DESIGN.md), from the records alone: the strategy's ledger (through the
+// The sale's invariants (docs/design.md#invariants), from the records alone: the strategy's ledger (through the
 // bench's checkInvariants) joined with the orders and the Postgres sales ledger.
 import { checkInvariants, type InvariantResult } from '../invariants.js';
 import type { LedgerEntry } from '../strategies/types.js';

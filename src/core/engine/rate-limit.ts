@@ -1,4 +1,4 @@
-// Per-user request rate for the sale (issue 3): a token bucket in Redis, so the limit holds
+// Per-user request rate for the sale (docs/design.md#sale-engine): a token bucket in Redis, so the limit holds
 // across worker threads and processes; the bots of a scenario must be stopped by it.
 import type { ScriptedRedis } from '../redis/scripts.js';
 

@@ -1,4 +1,4 @@
-// The sale engine's contract (issue 3): what a buyer can do (SaleApi — called in-process by the
+// The sale engine's contract (docs/design.md#sale-engine): what a buyer can do (SaleApi — called in-process by the
 // direct transport, or over HTTP by `flashsale serve` clients) and what the harness needs to run
 // and judge a sale (Engine).
 import type { StrategyName, LedgerEntry, SkuSnapshot } from '../strategies/types.js';

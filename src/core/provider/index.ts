@@ -1,4 +1,4 @@
-// The mock payment provider of DESIGN.md, for `simulate` and `flashsale provider`.
+// The mock payment provider (docs/design.md#payment-provider), for `simulate` and `flashsale provider`.
 export { startProvider, type Provider, type ProviderOptions } from './server.js';
 export { signToken, verifyToken, type TokenClaims, type TokenCheck } from './token.js';
 export { decide, EXPECTED, parseFaultConfig, type Fault, type FaultConfig, type FaultConfigInput, type FaultKind } from './faults.js';

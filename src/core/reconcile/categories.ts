@@ -2,7 +2,7 @@
 // and the provider's are compared. A leaf module, so the mock provider can name the category
 // each fault it injects should produce without pulling reconciliation in.
 
-/** Every category of DESIGN.md "Reconciliation categories", in the order the summary lists them. */
+/** Every category of docs/design.md#reconciliation-categories, in the order the summary lists them. */
 const ALL = [
   'MATCHED',
   'PENDING',

@@ -1,6 +1,6 @@
 // Reconciliation's side of the provider: every charge created in a time range, page by page
 // (`starting_after`, `has_more`), and the refunds `--fix` issues. Any provider that serves the
-// Stripe-shaped API of DESIGN.md will do.
+// Stripe-shaped API of docs/design.md#payment-provider will do.
 //
 // A page is asked for again after a 5xx, a dropped connection or a timeout (with backoff), and
 // after a 429 once its Retry-After has passed. A page that still cannot be had ends the listing
@@ -118,7 +118,7 @@ export class ProviderReader {
   async probe(): Promise<void> {
     try {
       const r = await this.get(`/v1/charges?limit=1`);
-      if (r.status === 404 || r.status === 405) throw new ServiceError('provider', `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: not the charges API of DESIGN.md`);
+      if (r.status === 404 || r.status === 405) throw new ServiceError('provider', `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: not the Stripe-shaped charges API flashsale reads (docs/design.md#payment-provider)`);
     } catch (err) {
       if (err instanceof ServiceError) throw err;
       throw new ServiceError('provider', `the payment provider at ${redact(this.url)} does not answer: ${(err as Error).message || (err as { code?: string }).code}`, 'start it (flashsale provider), or pass --provider-url with a provider that serves GET /v1/charges');

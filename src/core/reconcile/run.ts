@@ -29,7 +29,7 @@ export interface ReconcileOptions {
   databaseUrl: string;
   /** The sale's namespace (schema flashsale_<ns>_sale); the latest one in the database if absent. */
   namespace?: string;
-  /** Any provider with the API of DESIGN.md; the bundled mock over the namespace's ledger if absent. */
+  /** Any provider with the API of docs/design.md#payment-provider; the bundled mock over the namespace's ledger if absent. */
   providerUrl?: string;
   outDir: string;
   fix: boolean;

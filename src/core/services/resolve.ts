@@ -1,4 +1,4 @@
-// DESIGN.md "Real parts, and how they start": a configured URL wins; otherwise the embedded
+// docs/design.md#services: a configured URL wins; otherwise the embedded
 // Postgres / a redis-server from PATH, started only for the stores the run needs.
 import type { Store } from '../strategies/types.js';
 import { ServiceError } from '../errors.js';

@@ -9,7 +9,7 @@ import { scenarioFile, services, simulate, tmpOut } from '../../helpers/simulate
 const names = (r: { invariants: { name: string; ok: boolean }[] }) => r.invariants.filter((i) => !i.ok).map((i) => i.name);
 
 describe('simulate: the smoke scenario', () => {
-  it('sells without oversell, loses no order or payment, and writes the report DESIGN.md promises', async () => {
+  it('sells without oversell, loses no order or payment, and writes the report docs/design.md#reports promises', async () => {
     const { code, out, report } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '2']);
     expect(names(report)).toEqual([]);
     expect(code).toBe(0);

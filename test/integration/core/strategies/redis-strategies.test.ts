@@ -106,7 +106,7 @@ describe('naive on Redis (the negative control)', () => {
   });
 });
 
-describe('per-user limit before stock (DESIGN.md order)', () => {
+describe('per-user limit before stock (docs/design.md#order-of-checks)', () => {
   it.each(['lua', 'list', 'decr'] as const)('%s tells a user over the limit limit_exceeded even when the SKU is sold out', async (name) => {
     const s = await createStrategy(name, { namespace: uniqueNamespace(name), redisUrl: REDIS_URL });
     opened.push(s);

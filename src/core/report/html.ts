@@ -4,9 +4,9 @@
 // the time series these reports mostly are (its bars path draws the few category charts).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CLIENT_SCRIPT, type ChartSpec } from './client.js';
+import { CLIENT_SCRIPT } from './client.js';
+import { Charts, escapeHtml, figureGrid, fmt, invariantsTable, num, okCell, PALETTE, table, thresholdsTable } from './html-parts.js';
 import type { BenchDocument } from '../documents/bench.js';
-import type { InvariantDocument, ThresholdResult } from '../documents/common.js';
 import type { JourneyCounters } from '../documents/simulate.js';
 import { summaryKind, type SavedRun, type SavedSimulateDocument } from './load.js';
 
@@ -22,13 +22,9 @@ function uplotAssets(): { js: string; css: string } {
   return uplot;
 }
 
-const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+export { escapeHtml };
 
 export type ReportKind = 'simulate' | 'bench';
-
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
 
 /** JSON that cannot close its <script> element or start a comment in it. */
 function scriptJson(value: unknown): string {
@@ -39,48 +35,6 @@ function scriptJson(value: unknown): string {
 /** Which command wrote the summary: the same test `flashsale report` applies (load.ts). */
 export function reportKind(summary: unknown): ReportKind {
   return summaryKind(summary, 'summary.json');
-}
-
-const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? v.toLocaleString('en-US') : String(v)) : typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v ?? '—'));
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-
-function table(head: string[], rows: unknown[][], cls = ''): string {
-  const th = head.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  const tr = rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(fmt(c))}</td>`).join('')}</tr>`).join('\n');
-  return `<table class="${escapeHtml(cls)}"><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
-}
-
-function okCell(ok: unknown): string {
-  return ok ? '<span class="ok">pass</span>' : '<span class="fail">FAIL</span>';
-}
-
-// The page is drawn from the documents' types, but read defensively: `report DIR` checks a
-// summary before drawing it, a writer hands it over as it is, and either may lack optional parts.
-function invariantsTable(invariants: InvariantDocument[] | undefined, lead: { head: string; value: string }[] = []): string {
-  const list = Array.isArray(invariants) ? invariants : [];
-  if (!list.length) return '<p class="note">No invariants in this summary.</p>';
-  const th = [...lead.map((l) => l.head), 'invariant', 'result', 'detail'].map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  const rows = list.map((i) => `<tr>${lead.map((l) => `<td>${escapeHtml(l.value)}</td>`).join('')}<td>${escapeHtml(i.name)}</td><td>${okCell(i.ok)}</td><td>${escapeHtml(i.detail)}</td></tr>`);
-  return `<table class="invariants"><thead><tr>${th}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
-}
-
-function thresholdsTable(list: (ThresholdResult & { strategy?: string })[], perStrategy: boolean): string {
-  const head = `<tr>${perStrategy ? '<th>strategy</th>' : ''}<th>threshold</th><th>measured</th><th>result</th></tr>`;
-  const rows = list.map((t) => `<tr>${perStrategy ? `<td>${escapeHtml(t.strategy)}</td>` : ''}<td>${escapeHtml(t.source)}</td><td>${escapeHtml(fmt(t.value))}</td><td>${okCell(t.ok)}</td></tr>`);
-  return `<table><thead>${head}</thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
-}
-
-function chartDiv(spec: ChartSpec): string {
-  return `<div class="chart" id="${escapeHtml(spec.id)}"></div>`;
-}
-
-class Charts {
-  readonly specs: ChartSpec[] = [];
-  add(spec: Omit<ChartSpec, 'id'>, prefix: string): string {
-    const full = { ...spec, id: `${prefix}-chart-${this.specs.length}` };
-    this.specs.push(full);
-    return chartDiv(full);
-  }
 }
 
 // ---- simulate ---------------------------------------------------------------------------
@@ -125,12 +79,6 @@ function simulateCharts(r: SavedRun, charts: Charts, prefix: string): string {
   out.push(charts.add({ title: 'Outcomes (journeys and reserve calls, from counters)', kind: 'bars', xLabel: 'outcome', yLabel: 'count', x: OUTCOMES.map((_, i) => i), categories: OUTCOMES.map(([l]) => l),
     series: [{ label: 'count', color: PALETTE[4]!, values: OUTCOMES.map(([, k]) => num(c[k])) }] }, prefix));
   return out.join('\n');
-}
-
-/** Key figures as a grid of small cards: a two-column table of 14 rows would push the charts off screen. */
-function figureGrid(figures: [string, unknown][]): string {
-  const cards = figures.filter(([, v]) => v !== undefined).map(([k, v]) => `<div><span class="k">${escapeHtml(k)}</span><span class="v">${escapeHtml(fmt(v))}</span></div>`);
-  return `<div class="figures">${cards.join('')}</div>`;
 }
 
 function latencyTable(latency: SavedRun['latencyMs'] | undefined): string {

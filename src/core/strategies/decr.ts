@@ -2,7 +2,8 @@
 // negative. Never oversells, but a big request that fails briefly hides units from
 // everyone else: under contention buyers are refused while stock remains (false sold-outs).
 import type { RedisConnection } from '../redis/client.js';
-import { PlainCommandStrategy, type SkuState } from './redis-ledger.js';
+import { PlainCommandStrategy } from './plain-command.js';
+import type { SkuState } from './redis-ledger.js';
 import type { StrategyContext } from './types.js';
 
 export class DecrStrategy extends PlainCommandStrategy {

@@ -2,7 +2,8 @@
 // units out, so no counter can go below zero; a short pop is pushed back and refused, which
 // keeps multi-unit requests all-or-nothing. No Lua on the reserve path: that is the point.
 import type { RedisConnection } from '../redis/client.js';
-import { PlainCommandStrategy, type SkuState } from './redis-ledger.js';
+import { PlainCommandStrategy } from './plain-command.js';
+import type { SkuState } from './redis-ledger.js';
 import type { StrategyContext } from './types.js';
 
 export class ListStrategy extends PlainCommandStrategy {

@@ -11,7 +11,7 @@ import { runReference, type ReferenceComparison } from '../core/bench/reference.
 import type { BenchConfig, StrategyBenchResult } from '../core/bench/types.js';
 import { resolveServices } from '../core/services/resolve.js';
 import { parseRedisCluster } from '../core/redis/client.js';
-import { assertClusterReady, parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
+import { parseStrategyName, SAFE_STRATEGIES, storeOf, type Store } from '../core/strategies/index.js';
 import { decimal, oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
 import { BENCH_METRICS, evaluateThresholds, metricNames, parseThresholds, renderThresholds, type ThresholdResult } from '../core/thresholds.js';
 import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic, type JUnitCase } from '../core/junit.js';
@@ -97,7 +97,6 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
   const config = benchConfig(raw);
   const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
   if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
-  assertClusterReady(config.strategies, redisCluster);
   if (redisCluster && raw.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
   // every threshold is judged once per strategy; checked here so a typo fails before any load
   const thresholds = parseThresholds((raw.threshold as string[] | undefined) ?? [], 'bench');

@@ -13,7 +13,7 @@ import { StopFlag } from '../core/bench/run.js';
 import { ordersCsv, renderSimulation } from '../core/simulate/render.js';
 import { runSimulation, type LiveProgress, type SimulationResult } from '../core/simulate/run.js';
 import Table from 'cli-table3';
-import { assertClusterReady, parseStrategyName, storeOf, type StrategyName } from '../core/strategies/index.js';
+import { parseStrategyName, storeOf, type StrategyName } from '../core/strategies/index.js';
 import { parseShard } from '../core/traffic/stages.js';
 import { evaluateThresholds, metricNames, parseThresholds, renderThresholds, scenarioThresholdSources, SIMULATE_METRICS } from '../core/thresholds.js';
 import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../core/junit.js';
@@ -43,7 +43,6 @@ export function chooseRedisAndStrategy(raw: Record<string, unknown>, scenarioStr
   const redisCluster = raw.redisCluster === undefined ? undefined : parseRedisCluster(String(raw.redisCluster));
   if (redisCluster && raw.redisUrl !== undefined) throw new UsageError('--redis-cluster and --redis-url: give one (a cluster\'s seed nodes, or one server\'s URL)');
   const asked = String(raw.strategy ?? scenarioStrategy);
-  if (redisCluster && asked !== 'auto') assertClusterReady([parseStrategyName(asked)], redisCluster);
   if (redisCluster && asked === 'auto') return { redisCluster, strategy: 'lua', why: 'auto: a Redis Cluster was given' };
   return { redisCluster, ...chooseStrategy(asked, raw.redisUrl as string | undefined) };
 }

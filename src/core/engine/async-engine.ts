@@ -126,10 +126,11 @@ class AsyncSaleEngine implements AsyncEngine {
   async startBackground(): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('async engine: closed');
     const tag = `${this.instanceId}:${++this.seq}`;
-    const [cartReader, payReader] = await Promise.all([
-      connectRedis(this.config.redisUrl!, 'the order-service consumer', { enableAutoPipelining: false }),
-      connectRedis(this.config.redisUrl!, 'the payment-service consumer', { enableAutoPipelining: false }),
-    ]);
+    const reader = async (what: string) => {
+      const open = () => connectRedis(this.config.redisUrl!, what, { enableAutoPipelining: false });
+      return new BlockingConnection(open, await open());
+    };
+    const [cartReader, payReader] = await Promise.all([reader('the order-service consumer'), reader('the payment-service consumer')]);
     const common = { writer: this.pub, claimIdleMs: this.claimIdleMs };
     const consumers = [
       new StreamConsumer({

@@ -1,8 +1,9 @@
-// The sale engine in async mode (issue 3, "Modes"): the same Engine, with its steps travelling
-// as events on Redis Streams (see async-events.ts for the flow).
+// The sale engine in async mode: the same Engine, with its steps travelling as events on
+// Redis Streams (see async-events.ts for the flow).
 //
-// It reuses the sync engine's parts through a SaleEngine it holds: the strategy's hold, the
-// rate limit, the OrderStore, the PaymentClient (inside SaleEngine.pay) and the sweeper.
+// It reuses the sync engine through the narrow SaleSteps it holds (methods only): the
+// strategy's hold and the rate limit (hold), the order (orderFor, order), the sync pay path
+// (pay) and the sweeper. Waiting by correlation id and the answer reader are core/redis/request-reply.ts.
 // - reserve() takes the hold itself, synchronously (a buyer learns "sold out" at once), then
 //   publishes Reservation.CartCreated and waits (bounded) for the Order.Created of its
 //   correlation id. The order-service consumer creates the order with OrderStore.orderFor,

@@ -9,7 +9,7 @@ import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/re
 import { runReference } from '../bench/reference.js';
 import type { BenchConfig } from '../bench/types.js';
 import { resolveServices } from '../services/resolve.js';
-import { assertClusterReady, storeOf } from '../strategies/index.js';
+import { storeOf } from '../strategies/index.js';
 import { evaluateThresholds, parseThresholds, renderThresholds } from '../thresholds.js';
 import { BENCH_METRICS } from '../bench/metrics.js';
 import type { BenchDocument } from '../documents/bench.js';
@@ -62,7 +62,6 @@ export interface BenchOutcome {
 
 export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<BenchOutcome> {
   const { config } = request;
-  assertClusterReady(config.strategies, request.redisCluster);
   if (request.redisCluster && request.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
   // every threshold is judged once per strategy; checked here so a typo fails before any load
   const thresholds = parseThresholds(request.thresholds, BENCH_METRICS);

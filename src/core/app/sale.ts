@@ -2,7 +2,7 @@
 // `auto` means given the Redis the user has (one server, a cluster, or none).
 import { fileURLToPath } from 'node:url';
 import { redisAvailable } from '../services/resolve.js';
-import { assertClusterReady, parseStrategyName, type StrategyName } from '../strategies/index.js';
+import { parseStrategyName, type StrategyName } from '../strategies/index.js';
 
 /** The default run: the smoke scenario, under a minute on this machine. */
 export const DEFAULT_SCENARIO = fileURLToPath(new URL('../../../scenarios/smoke.json', import.meta.url));
@@ -23,7 +23,6 @@ export function chooseStrategy(asked: string, redisUrl: string | undefined): Str
 
 /** The strategy of a sale given the Redis it may use; a cluster makes `auto` mean lua. */
 export function chooseSaleStrategy(asked: string, redis: { redisUrl?: string; redisCluster?: string[] }): StrategyChoice {
-  if (redis.redisCluster && asked !== 'auto') assertClusterReady([parseStrategyName(asked)], redis.redisCluster);
   if (redis.redisCluster && asked === 'auto') return { strategy: 'lua', why: 'auto: a Redis Cluster was given' };
   return chooseStrategy(asked, redis.redisUrl);
 }

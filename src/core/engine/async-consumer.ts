@@ -9,8 +9,10 @@
 // handled twice (a claim of a message a slow, not dead, consumer still works on; a crash after
 // the effect and before the ack) changes nothing twice.
 import type { Redis } from 'ioredis';
+import { GroupWorker, type StreamEntry } from '../redis/group-worker.js';
+import type { BlockingConnection } from '../redis/request-reply.js';
 
-export type StreamEntry = [id: string, fields: string[] | null];
+export type { StreamEntry };
 
 export interface ConsumerOptions {
   stream: string;
@@ -18,7 +20,7 @@ export interface ConsumerOptions {
   /** Unique per consumer (process, instance, role). */
   name: string;
   /** Blocking reads; the consumer's own connection (disconnected by stop()). */
-  reader: Redis;
+  reader: BlockingConnection;
   /** Acknowledgements; may be shared. */
   writer: Redis;
   handle: (id: string, fields: string[] | null) => Promise<void>;
@@ -41,85 +43,71 @@ export interface ConsumerStats {
 
 const RETRY_LOOP_MS = 100;
 
-export class StreamConsumer {
+export class StreamConsumer extends GroupWorker {
   readonly stats: ConsumerStats = { handled: 0, claimed: 0, retried: 0, gaveUp: 0 };
-  private stopped = false;
   private dead = false;
-  private reading = false;
   /** Messages being handled (or waiting for a retry) here: a claim must not start them again. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly attempts = new Map<string, number>();
-  private readonly done: Promise<void>;
   private readonly maxAttempts: number;
   private readonly blockMs: number;
   private readonly retryBackoffMs: number;
+  private lastClaim = 0;
   private wake?: () => void;
 
   constructor(private readonly o: ConsumerOptions) {
+    super(o.reader, o.stream, o.group, o.name, RETRY_LOOP_MS);
     this.maxAttempts = o.maxAttempts ?? 5;
     this.blockMs = o.blockMs ?? 1_000;
     this.retryBackoffMs = o.retryBackoffMs ?? 100;
-    this.done = this.run();
+    this.start();
   }
 
   /** Stops reading, lets the messages in hand finish (and be acknowledged), then closes the reader. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.reading) this.o.reader.disconnect();
     this.wake?.();
-    await this.done;
+    await this.stopLoop();
     await Promise.allSettled([...this.inFlight.values()]);
-    this.o.reader.disconnect();
+    this.reader.disconnect();
   }
 
   /** A consumer that crashes: stops reading at once and leaves what it holds unacknowledged (tests). */
   kill(): void {
     this.stopped = true;
     this.dead = true;
-    this.o.reader.disconnect();
+    this.reader.disconnect();
     this.wake?.();
   }
 
-  private async run(): Promise<void> {
-    let lastClaim = 0;
-    while (!this.stopped) {
-      try {
-        if (Date.now() - lastClaim >= this.o.claimIdleMs || lastClaim === 0) {
-          await this.claim();
-          lastClaim = Date.now();
-          continue;
-        }
-        const room = this.o.concurrency - this.inFlight.size;
-        if (room <= 0) {
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-            setTimeout(resolve, this.blockMs).unref();
-          });
-          this.wake = undefined;
-          continue;
-        }
-        this.reading = true;
-        const block = Math.max(1, Math.min(this.blockMs, this.o.claimIdleMs - (Date.now() - lastClaim)));
-        const got = (await this.o.reader.xreadgroup('GROUP', this.o.group, this.o.name, 'COUNT', room, 'BLOCK', block, 'STREAMS', this.o.stream, '>')) as
-          | [string, StreamEntry[]][]
-          | null;
-        this.reading = false;
-        for (const [id, fields] of got?.[0]?.[1] ?? []) this.dispatch(id, fields);
-      } catch (err) {
-        this.reading = false;
-        if (this.stopped) return;
-        this.stats.lastError = err as Error;
-        await new Promise((r) => setTimeout(r, RETRY_LOOP_MS));
-      }
+  protected override async step(conn: Redis): Promise<void> {
+    if (Date.now() - this.lastClaim >= this.o.claimIdleMs || this.lastClaim === 0) {
+      await this.claim(conn);
+      this.lastClaim = Date.now();
+      return;
     }
+    const room = this.o.concurrency - this.inFlight.size;
+    if (room <= 0) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, this.blockMs).unref();
+      });
+      this.wake = undefined;
+      return;
+    }
+    const block = Math.max(1, Math.min(this.blockMs, this.o.claimIdleMs - (Date.now() - this.lastClaim)));
+    for (const [id, fields] of await this.readGroup(conn, room, block, '>')) this.dispatch(id, fields);
+  }
+
+  protected override failed(err: Error): void {
+    this.stats.lastError = err;
   }
 
   /** Takes over every message idle longer than claimIdleMs (a dead consumer's, or its own failed ones). */
-  private async claim(): Promise<void> {
+  private async claim(conn: Redis): Promise<void> {
     let cursor = '0-0';
     do {
-      const reply = (await this.o.reader.xautoclaim(this.o.stream, this.o.group, this.o.name, this.o.claimIdleMs, cursor, 'COUNT', 100)) as [string, StreamEntry[], string[]?];
-      const [next, entries] = reply;
+      const [next, entries] = await this.autoclaim(conn, this.o.claimIdleMs, cursor, 100);
       for (const [id, fields] of entries) {
         if (this.inFlight.has(id)) continue;
         this.stats.claimed++;

@@ -1,8 +1,9 @@
-// The sale engine in async mode (issue 3, "Modes"): the same Engine, with its steps travelling
-// as events on Redis Streams (see async-events.ts for the flow).
+// The sale engine in async mode: the same Engine, with its steps travelling as events on
+// Redis Streams (see async-events.ts for the flow).
 //
-// It reuses the sync engine's parts through a SaleEngine it holds: the strategy's hold, the
-// rate limit, the OrderStore, the PaymentClient (inside SaleEngine.pay) and the sweeper.
+// It reuses the sync engine through the narrow SaleSteps it holds (methods only): the
+// strategy's hold and the rate limit (hold), the order (orderFor, order), the sync pay path
+// (pay) and the sweeper. Waiting by correlation id and the answer reader are core/redis/request-reply.ts.
 // - reserve() takes the hold itself, synchronously (a buyer learns "sold out" at once), then
 //   publishes Reservation.CartCreated and waits (bounded) for the Order.Created of its
 //   correlation id. The order-service consumer creates the order with OrderStore.orderFor,
@@ -18,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { UsageError } from '../errors.js';
 import { connectRedis } from '../redis/client.js';
+import { BlockingConnection, BlockingReader, Waiters } from '../redis/request-reply.js';
 import { StreamConsumer } from './async-consumer.js';
 import {
   asyncStreams,
@@ -35,7 +37,7 @@ import {
   type PaymentAnswered,
   type PaymentRequested,
 } from './async-events.js';
-import { newOrderOf, openSaleEngine, reserveOutcome, SaleEngine, SaleRequestError, settled } from './engine.js';
+import { newOrderOf, openSaleEngine, reserveOutcome, SaleRequestError, settled, type SaleSteps } from './engine.js';
 import { worstCaseMs } from './payments.js';
 import type { Engine, EngineConfig, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit } from './types.js';
 
@@ -82,11 +84,6 @@ export async function createAsyncEngine(config: EngineConfig, options: AsyncEngi
   }
 }
 
-interface Waiter<T> {
-  resolve: (v: T) => void;
-  timer: NodeJS.Timeout;
-}
-
 class AsyncSaleEngine implements AsyncEngine {
   readonly streams: AsyncStreams;
   private readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -95,21 +92,18 @@ class AsyncSaleEngine implements AsyncEngine {
   private readonly replyTimeoutMs: number;
   private readonly maxLen: number;
   private readonly concurrency: { orders: number; payments: number };
-  private readonly orderWaiters = new Map<string, Waiter<OrderCreated | undefined>>();
-  private readonly payWaiters = new Map<string, Waiter<PaymentAnswered | undefined>>();
-  private reader?: Promise<void>;
-  private readerConn?: Redis;
+  private readonly orderWaiters = new Waiters<OrderCreated | undefined>();
+  private readonly payWaiters = new Waiters<PaymentAnswered | undefined>();
+  private reader?: BlockingReader;
   private readerReady?: Promise<void>;
   private readonly running = new Set<{ consumers: StreamConsumer[]; stop: () => Promise<void> }>();
   private stopOnSetup?: () => Promise<void>;
   private closed = false;
-  /** The reader's last connection error, for a person debugging; it reads on regardless. */
-  readerError?: Error;
 
   constructor(
     private readonly config: EngineConfig,
     private readonly options: AsyncEngineOptions,
-    private readonly inner: SaleEngine,
+    private readonly inner: SaleSteps,
     private readonly pub: Redis,
   ) {
     this.streams = asyncStreams(config.namespace);
@@ -133,10 +127,11 @@ class AsyncSaleEngine implements AsyncEngine {
   async startBackground(): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('async engine: closed');
     const tag = `${this.instanceId}:${++this.seq}`;
-    const [cartReader, payReader] = await Promise.all([
-      connectRedis(this.config.redisUrl!, 'the order-service consumer', { enableAutoPipelining: false }),
-      connectRedis(this.config.redisUrl!, 'the payment-service consumer', { enableAutoPipelining: false }),
-    ]);
+    const reader = async (what: string) => {
+      const open = () => connectRedis(this.config.redisUrl!, what, { enableAutoPipelining: false });
+      return new BlockingConnection(open, await open());
+    };
+    const [cartReader, payReader] = await Promise.all([reader('the order-service consumer'), reader('the payment-service consumer')]);
     const common = { writer: this.pub, claimIdleMs: this.claimIdleMs };
     const consumers = [
       new StreamConsumer({
@@ -180,7 +175,7 @@ class AsyncSaleEngine implements AsyncEngine {
     const ev = parseEvent<CartCreated>(fields);
     if (!ev || ev.type !== 'Reservation.CartCreated') return; // not ours to handle: acknowledged and left
     const c = ev.data;
-    const { order, created } = await this.inner.orders.orderFor({
+    const { order, created } = await this.inner.orderFor({
       reservationId: c.reservationId,
       clickId: c.clickId,
       sku: c.sku,
@@ -242,12 +237,12 @@ class AsyncSaleEngine implements AsyncEngine {
     await this.startReader();
     const corr = this.corr();
     const res = h.reservation;
-    const answer = this.await(this.orderWaiters, corr, this.replyTimeoutMs);
+    const answer = this.orderWaiters.wait(corr, this.replyTimeoutMs, undefined, ({ resolve }) => resolve(undefined));
     const cart: CartCreated = { corr, ...newOrderOf(h, req.clickId, h.now), sentAt: Date.now(), duplicate: h.duplicate };
     try {
       await this.publish(this.streams.carts, 'Reservation.CartCreated', cart);
     } catch (err) {
-      this.cancel(this.orderWaiters, corr);
+      this.orderWaiters.cancel(corr);
       throw err;
     }
     const got = await answer;
@@ -262,25 +257,25 @@ class AsyncSaleEngine implements AsyncEngine {
   }
 
   async pay(req: PayRequest): Promise<PayOutcome> {
-    const order = await this.inner.orders.get(req.orderId);
+    const order = await this.inner.order(req.orderId);
     if (!order) throw new SaleRequestError('unknown_order', `no order "${req.orderId}" in this sale`);
     // A pay of an order already final is answered from its record, as in sync mode.
     if (order.status !== 'PendingPayment') return settled(order);
     await this.startReader();
     const corr = this.corr();
     const timeoutMs = worstCaseMs(this.config.payment) + this.replyTimeoutMs;
-    const answer = this.await(this.payWaiters, corr, timeoutMs);
+    const answer = this.payWaiters.wait(corr, timeoutMs, undefined, ({ resolve }) => resolve(undefined));
     try {
       await this.publish(this.streams.payRequests, 'Payment.Requested', { corr, orderId: req.orderId, now: req.now ?? Date.now(), sentAt: Date.now() } satisfies PaymentRequested);
     } catch (err) {
-      this.cancel(this.payWaiters, corr);
+      this.payWaiters.cancel(corr);
       throw err;
     }
     const got = await answer;
     if (got?.outcome) return got.outcome;
     if (got?.errorCode === 'unknown_order') throw new SaleRequestError('unknown_order', got.error ?? `no order "${req.orderId}" in this sale`);
     // No answer in time (or the consumer gave up): what the record says now.
-    const now = await this.inner.orders.get(req.orderId);
+    const now = await this.inner.order(req.orderId);
     if (now && now.status !== 'PendingPayment') return settled(now);
     return { status: 'failed', orderId: req.orderId, error: got?.error ?? `no payment answer within ${timeoutMs} ms; the payment may still complete`, attempts: 0 };
   }
@@ -289,21 +284,9 @@ class AsyncSaleEngine implements AsyncEngine {
     return `${this.instanceId}:${++this.seq}`;
   }
 
-  private await<T>(waiters: Map<string, Waiter<T | undefined>>, corr: string, ms: number): Promise<T | undefined> {
-    return new Promise<T | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        waiters.delete(corr);
-        resolve(undefined);
-      }, ms);
-      waiters.set(corr, { resolve, timer });
-    });
-  }
-
-  private cancel<T>(waiters: Map<string, Waiter<T>>, corr: string): void {
-    const w = waiters.get(corr);
-    if (!w) return;
-    clearTimeout(w.timer);
-    waiters.delete(corr);
+  /** The reader's last connection error, for a person debugging; it reads on regardless. */
+  get readerError(): Error | undefined {
+    return this.reader?.lastError;
   }
 
   /**
@@ -319,8 +302,11 @@ class AsyncSaleEngine implements AsyncEngine {
         const last = async (key: string) => ((await conn.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0';
         const from = { orders: await last(this.streams.orders), payments: await last(this.streams.payments) };
         if (this.closed) throw new Error('async engine: closed');
-        this.readerConn = conn;
-        this.reader = this.readAnswers(conn, from);
+        this.reader = new BlockingReader({
+          conn: new BlockingConnection(() => connectRedis(this.config.redisUrl!, 'async mode (answer reader)', { enableAutoPipelining: false }), conn),
+          read: (c) => this.readAnswers(c, from),
+          rereadMs: REREAD_MS,
+        });
       } catch (err) {
         conn.disconnect();
         throw err;
@@ -335,38 +321,18 @@ class AsyncSaleEngine implements AsyncEngine {
 
   private async readAnswers(conn: Redis, from: { orders: string; payments: string }): Promise<void> {
     const s = this.streams;
-    while (!this.closed) {
-      try {
-        const got = (await conn.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', s.orders, s.payments, from.orders, from.payments)) as
-          | [string, [string, string[]][]][]
-          | null;
-        for (const [key, entries] of got ?? []) {
-          for (const [id, fields] of entries) {
-            if (key === s.orders) {
-              from.orders = id;
-              const ev = parseEvent<OrderCreated>(fields);
-              if (ev) this.answer(this.orderWaiters, ev.data.corr, ev.data);
-            } else {
-              from.payments = id;
-              const ev = parseEvent<PaymentAnswered>(fields);
-              if (ev) this.answer(this.payWaiters, ev.data.corr, ev.data);
-            }
-          }
-        }
-      } catch (err) {
-        if (this.closed) break;
-        this.readerError = err as Error;
-        await new Promise((r) => setTimeout(r, REREAD_MS));
+    const got = (await conn.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', s.orders, s.payments, from.orders, from.payments)) as
+      | [string, [string, string[]][]][]
+      | null;
+    for (const [key, entries] of got ?? []) {
+      const orders = key === s.orders;
+      for (const [id, fields] of entries) {
+        from[orders ? 'orders' : 'payments'] = id;
+        const ev = parseEvent<OrderCreated & PaymentAnswered>(fields);
+        // another instance's, answered already (a redelivery), or given up: no waiter
+        if (ev) (orders ? this.orderWaiters : this.payWaiters).take(ev.data.corr)?.resolve(ev.data);
       }
     }
-  }
-
-  private answer<T>(waiters: Map<string, Waiter<T | undefined>>, corr: string, data: T): void {
-    const w = waiters.get(corr);
-    if (!w) return; // another instance's, answered already (a redelivery), or given up
-    waiters.delete(corr);
-    clearTimeout(w.timer);
-    w.resolve(data);
   }
 
   // --- the rest, as in sync mode --------------------------------------------------------
@@ -406,15 +372,8 @@ class AsyncSaleEngine implements AsyncEngine {
     this.stopOnSetup = undefined;
     await Promise.allSettled([...this.running].map((r) => r.stop()));
     this.closed = true;
-    this.readerConn?.disconnect();
-    await this.reader;
-    for (const waiters of [this.orderWaiters, this.payWaiters] as Map<string, Waiter<unknown>>[]) {
-      for (const w of waiters.values()) {
-        clearTimeout(w.timer);
-        w.resolve(undefined);
-      }
-      waiters.clear();
-    }
+    await this.reader?.stop();
+    for (const waiters of [this.orderWaiters, this.payWaiters]) waiters.settleAll((w) => w.resolve(undefined));
     await Promise.allSettled([this.pub.quit(), this.inner.close()]);
   }
 }

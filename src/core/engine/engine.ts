@@ -92,7 +92,18 @@ export type HoldResult =
   | { ok: false; outcome: ReserveOutcome }
   | { ok: true; sku: SkuConfig; reservation: Reservation; duplicate: boolean; now: number };
 
-export class SaleEngine implements Engine {
+/**
+ * What the async engine needs of the sync one: the hold, the order and the pay path as
+ * methods, so it never reaches into the sync engine's parts.
+ */
+export interface SaleSteps extends Omit<Engine, 'reserve'> {
+  hold(req: ReserveRequest): Promise<HoldResult>;
+  /** The order of a hold, created once (idempotent by reservation and by click). */
+  orderFor(o: NewOrder): Promise<{ order: StoredOrder; created: boolean }>;
+  order(orderId: string): Promise<StoredOrder | undefined>;
+}
+
+export class SaleEngine implements Engine, SaleSteps {
   readonly orders: OrderStore;
   private readonly payments: PaymentClient;
   private readonly limiter?: RateLimiter;
@@ -158,6 +169,14 @@ export class SaleEngine implements Engine {
     // request that waited while an expiring hold was swept must not look as if it overlapped it
     // (the "no oversell at any moment" sweep over order lifetimes would see a phantom oversell).
     return { ok: true, sku, reservation: r.reservation, duplicate: r.duplicate, now: req.now ?? Date.now() };
+  }
+
+  orderFor(o: NewOrder): Promise<{ order: StoredOrder; created: boolean }> {
+    return this.orders.orderFor(o);
+  }
+
+  order(orderId: string): Promise<StoredOrder | undefined> {
+    return this.orders.get(orderId);
   }
 
   async pay(req: PayRequest): Promise<PayOutcome> {

@@ -134,3 +134,18 @@ export async function connectRedisCluster(seeds: readonly string[], what: string
     );
   }
 }
+
+/**
+ * A connection of its own to the master that holds `key`'s slot, for blocking reads: on a
+ * Cluster object a blocking command would hold up every other command of that node's one
+ * connection, and a connection to the wrong node answers MOVED. Its reader drops it on MOVED
+ * (a resharded slot) and opens another, which asks the cluster again.
+ */
+export async function connectNodeOf(cluster: Cluster, key: string, what: string, options: RedisOptions = {}): Promise<Redis> {
+  const slot = Number(await cluster.cluster('KEYSLOT', key));
+  const node = cluster.slots[slot]?.[0];
+  if (!node) throw new ServiceError('redis', `Redis Cluster: no master serves slot ${slot} (key ${key})`, `${what} needs every slot served: check CLUSTER INFO.`);
+  const { host, port } = clusterNode(node);
+  const { enableAutoPipelining: _cluster, ...nodeOptions } = cluster.options.redisOptions ?? {};
+  return connectRedis(`redis://${host.includes(':') ? `[${host}]` : host}:${port}`, what, { ...nodeOptions, ...options });
+}

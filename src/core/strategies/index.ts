@@ -24,17 +24,6 @@ export function parseStrategyName(value: string, option = '--strategy'): Strateg
 }
 
 /** Creates an instance with its own connections. Imports lazily so a Postgres run never loads Redis code. */
-/**
- * The queue strategy's consumers and reply lists hung now and then on a three-master cluster
- * (2 of 3 runs of the cluster test, after list and decr), so it is refused there until that is
- * understood, before anything connects.
- */
-export function assertClusterReady(strategies: readonly StrategyName[], redisCluster: readonly string[] | undefined): void {
-  if (redisCluster?.length && strategies.includes('queue')) {
-    throw new UsageError('--redis-cluster: the queue strategy is not cluster-ready yet; on a cluster use lua, list, decr or naive --naive-store redis');
-  }
-}
-
 export async function createStrategy(name: StrategyName, ctx: StrategyContext): Promise<Strategy> {
   switch (name) {
     case 'lua':

@@ -1,7 +1,10 @@
 // `queue`: strict serialization. A reserve is a message on its SKU's stream; exactly one
 // consumer per SKU decides, in arrival order, and answers on the caller's reply list. No
 // two decisions for a SKU ever race, so the decision itself needs no atomic primitive.
-import { isCluster, type RedisConnection } from '../redis/client.js';
+import type { Redis } from 'ioredis';
+import { connectNodeOf, isCluster, type RedisConnection } from '../redis/client.js';
+import { GroupWorker } from '../redis/group-worker.js';
+import { BlockingConnection, BlockingReader, Waiters } from '../redis/request-reply.js';
 import { processingKey, replyKey, skuKeys, type SkuKeys } from '../redis/keys.js';
 import { duplicateResult, encodeEntry, RedisLedgerStrategy } from './redis-ledger.js';
 import type { LoadOptions, ReserveRequest, ReserveResult, SkuStock, StrategyContext } from './types.js';
@@ -87,23 +90,12 @@ const DUPLICATE = 'd';
 const SOLD_OUT = 'x';
 const LIMIT = 'l';
 
-interface Waiter {
-  req: ReserveRequest;
-  expiresAt: number;
-  resolve: (r: ReserveResult) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class QueueStrategy extends RedisLedgerStrategy {
   readonly name = 'queue' as const;
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waiters = new Waiters<ReserveResult, { req: ReserveRequest; expiresAt: number }>();
   private readonly replyTo: string;
-  private listening?: Promise<void>;
-  private replyConn?: RedisConnection;
+  private replies?: BlockingReader;
   private closed = false;
-  /** The reply reader's last connection error, kept for a person debugging; it reads on regardless. */
-  replyError?: Error;
 
   constructor(ctx: StrategyContext) {
     super(ctx, 'counter');
@@ -119,27 +111,22 @@ export class QueueStrategy extends RedisLedgerStrategy {
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
     const r = this.redis ?? (await this.client());
     const s = this.known(req.sku) ?? (await this.sku(req.sku));
-    this.listening ??= this.readReplies();
+    this.readReplies();
     const id = this.nextId();
     const expiresAt = (req.now ?? Date.now()) + req.ttlMs;
     const deadline = Date.now() + REPLY_TIMEOUT_MS;
-    const answer = new Promise<ReserveResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        reject(
-          new Error(
-            `queue: no answer for ${req.sku} (key ${req.idempotencyKey}) within ${(REPLY_TIMEOUT_MS + REPLY_GRACE_MS) / 1000} s; ` +
-              'is startBackground() running? Retrying with the same idempotency key is safe.',
-          ),
-        );
-      }, REPLY_TIMEOUT_MS + REPLY_GRACE_MS);
-      this.waiters.set(id, { req, expiresAt, resolve, reject, timer });
-    });
+    const answer = this.waiters.wait(id, REPLY_TIMEOUT_MS + REPLY_GRACE_MS, { req, expiresAt }, ({ reject }) =>
+      reject(
+        new Error(
+          `queue: no answer for ${req.sku} (key ${req.idempotencyKey}) within ${(REPLY_TIMEOUT_MS + REPLY_GRACE_MS) / 1000} s; ` +
+            'is startBackground() running? Retrying with the same idempotency key is safe.',
+        ),
+      ),
+    );
     try {
       await r.xadd(s.keys.stream, '*', ...messageFields({ id, qty: req.qty, expiresAt, deadline, replyTo: this.replyTo, user: req.user, key: req.idempotencyKey }));
     } catch (err) {
-      clearTimeout(this.waiters.get(id)?.timer);
-      this.waiters.delete(id);
+      this.waiters.cancel(id);
       throw err;
     }
     return answer;
@@ -147,7 +134,12 @@ export class QueueStrategy extends RedisLedgerStrategy {
 
   override async connect(skus: string[]): Promise<void> {
     await super.connect(skus);
-    this.listening ??= this.readReplies();
+    this.readReplies();
+  }
+
+  /** The reply reader's last connection error, kept for a person debugging; it reads on regardless. */
+  get replyError(): Error | undefined {
+    return this.replies?.lastError;
   }
 
   /** Starts the one consumer of every SKU of the namespace. */
@@ -155,10 +147,8 @@ export class QueueStrategy extends RedisLedgerStrategy {
     const consumers = await Promise.all(
       (await this.skuNames()).map(async (sku) => {
         const s = await this.sku(sku);
-        const [reader, writer] = await Promise.all([
-          this.open('consumer-read', { enableAutoPipelining: false }),
-          this.open('consumer-write', { enableAutoPipelining: false }),
-        ]);
+        const reader = this.blocking('consumer-read', s.keys.stream);
+        const [writer] = await Promise.all([this.open('consumer-write', { enableAutoPipelining: false }), reader.get()]);
         return new SkuConsumer(s.keys, s.perUserLimit, `${this.instanceId}:${sku}`, reader, writer);
       }),
     );
@@ -169,9 +159,9 @@ export class QueueStrategy extends RedisLedgerStrategy {
 
   override async close(): Promise<void> {
     this.closed = true;
-    this.replyConn?.disconnect();
-    await this.listening;
-    this.failWaiters(new Error('queue: strategy closed while waiting for an answer'));
+    await this.replies?.stop();
+    const closed = new Error('queue: strategy closed while waiting for an answer');
+    this.waiters.settleAll((w) => w.reject(closed));
     await this.redis?.del(processingKey(this.replyTo)).catch(() => undefined);
     await super.close();
   }
@@ -183,13 +173,15 @@ export class QueueStrategy extends RedisLedgerStrategy {
    * processing list holds (answers whose reply was lost on the way) and reads on. No waiter is
    * failed for it; each one's own timer decides whether its answer came too late.
    */
-  private async readReplies(): Promise<void> {
+  private readReplies(): void {
+    if (this.replies || this.closed) return;
     const processing = processingKey(this.replyTo);
     let recovered = false;
-    while (!this.closed) {
-      try {
-        const conn = (this.replyConn ??= await this.open('replies', { enableAutoPipelining: false }));
-        if (this.closed) break;
+    this.replies = new BlockingReader({
+      conn: this.blocking('replies', this.replyTo),
+      rereadMs: REREAD_MS,
+      onError: () => (recovered = false),
+      read: async (conn) => {
         if (!recovered) {
           // Some of these may have been handled already: a waiter is answered once, then forgotten.
           for (const line of await conn.lrange(processing, 0, -1)) this.answer(line);
@@ -203,29 +195,31 @@ export class QueueStrategy extends RedisLedgerStrategy {
           lines = line === null ? [] : [line];
         }
         for (const line of lines) this.answer(line);
-      } catch (err) {
-        if (this.closed) break;
-        this.replyError = err as Error;
-        recovered = false;
-        // ioredis reconnects on its own; a connection it gave up on is replaced.
-        if (this.replyConn?.status === 'end') this.replyConn = undefined;
-        await new Promise((r) => setTimeout(r, REREAD_MS));
-      }
-    }
-    this.replyConn?.disconnect();
+      },
+    });
+  }
+
+  /**
+   * A connection for blocking reads of `key`: on a cluster one of its own to the master of the
+   * key's slot (a blocking read on the cluster connection would stall that node's other commands).
+   */
+  private blocking(role: string, key: string): BlockingConnection {
+    return new BlockingConnection(async () => {
+      const main = await this.client();
+      if (!isCluster(main)) return (await this.open(role, { enableAutoPipelining: false })) as Redis;
+      return connectNodeOf(main, key, `strategy ${this.name}`, { connectionName: `fs:${this.namespace}:${this.name}:${role}`, enableAutoPipelining: false });
+    });
   }
 
   private answer(line: string): void {
     const a = line.indexOf(SEP);
     const id = line.slice(0, a);
-    const w = this.waiters.get(id);
+    const w = this.waiters.take(id);
     if (!w) return; // answered already, or the caller gave up
-    this.waiters.delete(id);
-    clearTimeout(w.timer);
-    const { req } = w;
+    const { req, expiresAt } = w.context;
     switch (line.charAt(a + 1)) {
       case GRANTED: {
-        const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt: w.expiresAt };
+        const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt };
         return w.resolve({ ok: true, reservation, duplicate: false, retries: 0 });
       }
       case DUPLICATE: {
@@ -244,14 +238,6 @@ export class QueueStrategy extends RedisLedgerStrategy {
         return w.reject(new Error(`queue: malformed answer ${JSON.stringify(line)}`));
     }
   }
-
-  private failWaiters(err: Error): void {
-    for (const w of this.waiters.values()) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-    this.waiters.clear();
-  }
 }
 
 /**
@@ -260,61 +246,45 @@ export class QueueStrategy extends RedisLedgerStrategy {
  * second consumer started by mistake must not grant the same units; either aborts the
  * batch's EXEC, and the batch is decided again from fresh reads.
  */
-class SkuConsumer {
-  private stopped = false;
-  private reading = false;
-  private readonly done: Promise<void>;
-  lastError?: Error;
+class SkuConsumer extends GroupWorker {
+  // What a dead consumer read but never acknowledged comes first. Any consumer but this
+  // one is dead by design (one per SKU), so nothing has to sit idle before it is taken.
+  private cursor = '0-0';
+  // After a failed batch, re-read this consumer's own unacknowledged messages ('0') before new ones ('>').
+  private from = '>';
 
   constructor(
     private readonly keys: SkuKeys,
     private readonly perUserLimit: number,
-    private readonly name: string,
-    private readonly reader: RedisConnection,
+    name: string,
+    reader: BlockingConnection,
     private readonly writer: RedisConnection,
   ) {
-    this.done = this.run();
+    super(reader, keys.stream, CONSUMER_GROUP, name, 100);
+    this.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     // Only an idle read is cut short: a batch being applied finishes first.
-    if (this.reading) this.reader.disconnect();
-    await this.done;
+    await this.stopLoop();
     this.reader.disconnect();
     await this.writer.quit().catch(() => this.writer.disconnect());
   }
 
-  private async run(): Promise<void> {
-    // What a dead consumer read but never acknowledged comes first. Any consumer but this
-    // one is dead by design (one per SKU), so nothing has to sit idle before it is taken.
-    let cursor = '0-0';
-    // After a failed batch, re-read this consumer's own unacknowledged messages ('0') before new ones ('>').
-    let from = '>';
-    while (!this.stopped) {
-      try {
-        if (cursor !== 'done') {
-          const [next, entries] = (await this.reader.xautoclaim(this.keys.stream, CONSUMER_GROUP, this.name, 0, cursor, 'COUNT', BATCH)) as [string, [string, string[]][]];
-          if (entries.length) await this.apply(entries);
-          cursor = next === '0-0' ? 'done' : next;
-          continue;
-        }
-        this.reading = true;
-        const got = (await this.reader.xreadgroup('GROUP', CONSUMER_GROUP, this.name, 'COUNT', BATCH, 'BLOCK', BLOCK_MS, 'STREAMS', this.keys.stream, from)) as
-          | [string, [string, string[]][]][]
-          | null;
-        this.reading = false;
-        const entries = got?.[0]?.[1] ?? [];
-        if (from === '0' && entries.length === 0) from = '>';
-        if (entries.length) await this.apply(entries);
-      } catch (err) {
-        this.reading = false;
-        if (this.stopped) return;
-        this.lastError = err as Error;
-        from = '0';
-        await new Promise((r) => setTimeout(r, 100));
-      }
+  protected override async step(conn: Redis): Promise<void> {
+    if (this.cursor !== 'done') {
+      const [next, entries] = await this.autoclaim(conn, 0, this.cursor, BATCH);
+      if (entries.length) await this.apply(entries as [string, string[]][]);
+      this.cursor = next === '0-0' ? 'done' : next;
+      return;
     }
+    const entries = await this.readGroup(conn, BATCH, BLOCK_MS, this.from);
+    if (this.from === '0' && entries.length === 0) this.from = '>';
+    if (entries.length) await this.apply(entries as [string, string[]][]);
+  }
+
+  protected override failed(): void {
+    this.from = '0';
   }
 
   private async apply(entries: [string, string[]][]): Promise<void> {

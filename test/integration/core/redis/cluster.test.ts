@@ -123,6 +123,22 @@ async function bench(strategy: string, extra: string[] = []) {
   return { code, report, err: io.stderr.join('\n') };
 }
 
+/** stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, every invariant, keys on more than one master. */
+async function sellsAllOnSeveralMasters(strategy: string) {
+    const r = await bench(strategy, ['--keep']);
+    expect(r.code, r.err).toBe(0);
+    const s = r.report.strategies[0];
+    expect(r.report.services.redis).toBe(`--redis-cluster ${seeds}`);
+    expect(s.sold).toBe(1_200);
+    expect(s.oversold).toBe(0);
+    expect(s.counters.errors).toBe(0);
+    expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
+    const perNode = await keysPerNode(strategy);
+    expect(perNode.filter((n) => n > 0).length, `keys per master: ${perNode.join(', ')}`).toBeGreaterThanOrEqual(2);
+    // 12 SKUs × their keys + the namespace's SKU list: all of them, wherever they landed
+    expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 3);
+}
+
 describe('--redis-cluster is validated before anything connects', () => {
   it.each([
     ['one seed', '127.0.0.1:7000', ['127.0.0.1:7000']],
@@ -191,26 +207,13 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
   });
 
   it('lua: stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master', async () => {
-    const r = await bench('lua', ['--keep']);
-    expect(r.code, r.err).toBe(0);
-    const s = r.report.strategies[0];
-    expect(r.report.services.redis).toBe(`--redis-cluster ${seeds}`);
-    expect(s.sold).toBe(1_200);
-    expect(s.oversold).toBe(0);
-    expect(s.counters.errors).toBe(0);
-    expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
-    const perNode = await keysPerNode('lua');
-    expect(perNode.filter((n) => n > 0).length, `keys per master: ${perNode.join(', ')}`).toBeGreaterThanOrEqual(2);
-    // 12 SKUs × their keys + the namespace's SKU list: all of them, wherever they landed
-    expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 3);
+    await sellsAllOnSeveralMasters('lua');
   }, BENCH_TIMEOUT);
 
-  it('queue is refused on a cluster with exit 2, before anything connects', async () => {
-    const io = captureIO();
-    const code = await main(['bench', '--strategy', 'queue', '--redis-cluster', '127.0.0.1:1', '--database-url', DATABASE_URL], io);
-    expect(code).toBe(2);
-    expect(io.stderr.join('\n')).toMatch(/--redis-cluster: the queue strategy is not cluster-ready yet/);
-  });
+  // Three runs in a row, as CI runs this file: the consumers and reply readers of one run must not hold up the next.
+  it.each([1, 2, 3])('queue (run %i of 3): stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master', async () => {
+    await sellsAllOnSeveralMasters('queue');
+  }, BENCH_TIMEOUT);
 
   it.each(['list', 'decr'])('%s sells exactly its stock on the cluster, and destroy() clears every master', async (strategy) => {
     const r = await bench(strategy);

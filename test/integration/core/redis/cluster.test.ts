@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const dir = mkdtempSync(join(tmpdir(), 'fs-cluster-'));
 const servers: ChildProcess[] = [];
 const admins: Redis[] = [];
-let ports: number[] = [];
+const ports: number[] = [];
 let seeds = '';
 const logs = new Map<number, string>();
 

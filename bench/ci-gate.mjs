@@ -20,16 +20,48 @@ const MAX_REGRESSION = '65%';
 
 function run(name, args) {
   console.log(`\n== ${name}: flashsale ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [`${root}/bin/flashsale.js`, ...args], { stdio: 'inherit', env: { ...process.env, CI: 'true' } });
+  const r = spawnSync(process.execPath, [`${root}/bin/flashsale.js`, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, CI: 'true' },
+  });
   console.log(`== ${name}: exit ${r.status}`);
   return r.status ?? 1;
 }
 
 const codes = [
-  run('smoke sale with thresholds', ['simulate', '--scenario', 'scenarios/smoke.json', '--threshold', 'oversold==0', '--threshold', 'droppedArrivals==0', '--junit', `${out}/simulate-junit.xml`, '--out', `${out}/simulate`]),
+  run('smoke sale with thresholds', [
+    'simulate',
+    '--scenario',
+    'scenarios/smoke.json',
+    '--threshold',
+    'oversold==0',
+    '--threshold',
+    'droppedArrivals==0',
+    '--junit',
+    `${out}/simulate-junit.xml`,
+    '--out',
+    `${out}/simulate`,
+  ]),
   run('bench against the committed baseline', [
-    'bench', '--strategy', 'lua,atomic', '--stock', '100000000', '--duration', '5', '--concurrency', '16', '--workers', '1',
-    '--baseline', 'bench/baseline.json', '--max-regression', MAX_REGRESSION, '--junit', `${out}/bench-junit.xml`, '--out', `${out}/bench`,
+    'bench',
+    '--strategy',
+    'lua,atomic',
+    '--stock',
+    '100000000',
+    '--duration',
+    '5',
+    '--concurrency',
+    '16',
+    '--workers',
+    '1',
+    '--baseline',
+    'bench/baseline.json',
+    '--max-regression',
+    MAX_REGRESSION,
+    '--junit',
+    `${out}/bench-junit.xml`,
+    '--out',
+    `${out}/bench`,
   ]),
 ];
 process.exit(codes.find((c) => c !== 0) ?? 0);

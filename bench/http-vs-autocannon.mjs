@@ -67,7 +67,15 @@ function saleScenario() {
     holdTtlMs: 600_000,
     perUserLimit: 0,
     traffic: { model: 'closed', buyers: connections, durationMs: durationSec * 1000 },
-    buyers: { users: 1_000_000, qty: 1, checkAvailability: false, abandonRate: 1, doubleClickRate: 0, retryRate: 0, bots: { fraction: 0, requestsPerArrival: 1 } },
+    buyers: {
+      users: 1_000_000,
+      qty: 1,
+      checkAvailability: false,
+      abandonRate: 1,
+      doubleClickRate: 0,
+      retryRate: 0,
+      bots: { fraction: 0, requestsPerArrival: 1 },
+    },
     payment: { timeoutMs: 2000, retries: 0, backoffMs: 50, faults: {} },
     sweepIntervalMs: 1000,
   };
@@ -149,9 +157,26 @@ if (args.child) {
 
 function runChild(kind, url) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, SELF, '--child', kind, '--url', url, '--duration', String(durationSec), '--connections', String(connections), '--workers', String(workers)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        ...process.execArgv,
+        SELF,
+        '--child',
+        kind,
+        '--url',
+        url,
+        '--duration',
+        String(durationSec),
+        '--connections',
+        String(connections),
+        '--workers',
+        String(workers),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -176,9 +201,22 @@ const scenario = parseScenario(saleScenario(), 'http-vs-autocannon');
 const services = await resolveServices(new Set(['redis', 'postgres']), { log: (l) => console.error(l) });
 const namespace = `bench_${randomBytes(4).toString('hex')}`;
 const secret = randomBytes(24).toString('hex');
-const provider = await startProvider({ databaseUrl: services.databaseUrl, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
+const provider = await startProvider({
+  databaseUrl: services.databaseUrl,
+  namespace,
+  secret,
+  seed: scenario.seed,
+  faults: scenario.payment.faults,
+});
 const engine = await createEngine(
-  engineConfigOf(scenario, { namespace, strategy: 'lua', redisUrl: services.redisUrl, databaseUrl: services.databaseUrl, providerUrl: provider.url, providerSecret: secret }),
+  engineConfigOf(scenario, {
+    namespace,
+    strategy: 'lua',
+    redisUrl: services.redisUrl,
+    databaseUrl: services.databaseUrl,
+    providerUrl: provider.url,
+    providerSecret: secret,
+  }),
 );
 let stopSweeper;
 let server;
@@ -187,7 +225,9 @@ try {
   await engine.setup();
   stopSweeper = engine.startSweeper();
   server = await serveSaleApi(engine, { onError: (e) => console.error(`serve: ${e?.message ?? e}`) });
-  console.error(`sale API (lua, ${SKUS} SKUs × ${STOCK_EACH.toLocaleString('en')} units, no rate limit) on ${server.url}; ${durationSec} s at ${connections} connections each`);
+  console.error(
+    `sale API (lua, ${SKUS} SKUs × ${STOCK_EACH.toLocaleString('en')} units, no rate limit) on ${server.url}; ${durationSec} s at ${connections} connections each`,
+  );
   for (let round = 1; round <= rounds; round++) {
     for (const kind of round % 2 === 1 ? ['autocannon', 'ours'] : ['ours', 'autocannon']) {
       const cpu0 = process.cpuUsage();
@@ -207,14 +247,54 @@ try {
 }
 
 const { default: Table } = await import('cli-table3');
-const t = new Table({ style: { head: [], border: [] }, head: ['round', 'generator', 'requests/s', '2xx/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'CPU s (gen)', 'CPU s (server)'] });
+const t = new Table({
+  style: { head: [], border: [] },
+  head: [
+    'round',
+    'generator',
+    'requests/s',
+    '2xx/s',
+    'p50 ms',
+    'p99 ms',
+    'non-2xx',
+    'errors',
+    'CPU s (gen)',
+    'CPU s (server)',
+  ],
+});
 const fmt = (n, d = 0) => n.toLocaleString('en', { minimumFractionDigits: d, maximumFractionDigits: d });
 for (const r of rows) {
-  t.push([r.round, r.tool, fmt(r.requests / r.seconds), fmt(r.ok / r.seconds), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.non2xx), fmt(r.errors), fmt(r.cpuMs / 1000, 1), fmt(r.serverCpuMs / 1000, 1)]);
+  t.push([
+    r.round,
+    r.tool,
+    fmt(r.requests / r.seconds),
+    fmt(r.ok / r.seconds),
+    fmt(r.p50, 2),
+    fmt(r.p99, 2),
+    fmt(r.non2xx),
+    fmt(r.errors),
+    fmt(r.cpuMs / 1000, 1),
+    fmt(r.serverCpuMs / 1000, 1),
+  ]);
 }
 console.log(t.toString());
 const rate = (rs, field) => rs.reduce((n, r) => n + r[field], 0) / rs.reduce((n, r) => n + r.seconds, 0);
-const ratio = (rs, field) => rate(rs.filter((r) => r.tool !== 'autocannon'), field) / rate(rs.filter((r) => r.tool === 'autocannon'), field);
-const perRound = Array.from({ length: rounds }, (_, i) => ratio(rows.filter((r) => r.round === i + 1), 'requests').toFixed(3));
-console.log(`ours / autocannon: ${ratio(rows, 'requests').toFixed(3)} (requests/s), ${ratio(rows, 'ok').toFixed(3)} (2xx/s) over ${rounds} round(s); per round ${perRound.join(', ')}`);
+const ratio = (rs, field) =>
+  rate(
+    rs.filter((r) => r.tool !== 'autocannon'),
+    field,
+  ) /
+  rate(
+    rs.filter((r) => r.tool === 'autocannon'),
+    field,
+  );
+const perRound = Array.from({ length: rounds }, (_, i) =>
+  ratio(
+    rows.filter((r) => r.round === i + 1),
+    'requests',
+  ).toFixed(3),
+);
+console.log(
+  `ours / autocannon: ${ratio(rows, 'requests').toFixed(3)} (requests/s), ${ratio(rows, 'ok').toFixed(3)} (2xx/s) over ${rounds} round(s); per round ${perRound.join(', ')}`,
+);
 process.exit(0);

@@ -41,14 +41,37 @@ let wrong = 0;
 for (const n of sizes) {
   const namespace = `rbench_${randomBytes(3).toString('hex')}`;
   const t0 = performance.now();
-  const expected = await generateDay({ databaseUrl, namespace, date: args.date, n, anomalyRate: Number(args.anomalies), orphanRate: Number(args.orphans) });
+  const expected = await generateDay({
+    databaseUrl,
+    namespace,
+    date: args.date,
+    n,
+    anomalyRate: Number(args.anomalies),
+    orphanRate: Number(args.orphans),
+  });
   const genS = (performance.now() - t0) / 1000;
 
   const t1 = performance.now();
-  const child = spawnSync(process.execPath, [`${root}/bin/flashsale.js`, 'reconcile', '--date', args.date, '--namespace', namespace, '--database-url', databaseUrl, '--out', `${root}/reports/bench-reconcile-${namespace}`, '--json'], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
-  });
+  const child = spawnSync(
+    process.execPath,
+    [
+      `${root}/bin/flashsale.js`,
+      'reconcile',
+      '--date',
+      args.date,
+      '--namespace',
+      namespace,
+      '--database-url',
+      databaseUrl,
+      '--out',
+      `${root}/reports/bench-reconcile-${namespace}`,
+      '--json',
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 2 ** 20,
+    },
+  );
   const wallS = (performance.now() - t1) / 1000;
   if (child.status !== 5 && child.status !== 0) throw new Error(`reconcile exited ${child.status}: ${child.stderr}`);
   const doc = JSON.parse(child.stdout);
@@ -63,7 +86,17 @@ for (const n of sizes) {
   execFileSync('psql', [databaseUrl, '-qX', '-c', sql]);
   const psqlS = (performance.now() - t2) / 1000;
 
-  rows.push({ n, genS, wallS, ...doc.phasesMs, rssMb: doc.peakRssMb, psqlS, ok, charges: doc.read.providerCharges, pages: doc.read.pages });
+  rows.push({
+    n,
+    genS,
+    wallS,
+    ...doc.phasesMs,
+    rssMb: doc.peakRssMb,
+    psqlS,
+    ok,
+    charges: doc.read.providerCharges,
+    pages: doc.read.pages,
+  });
   if (!args.keep) {
     const c = new pg.Client({ connectionString: databaseUrl });
     await c.connect();
@@ -73,15 +106,23 @@ for (const n of sizes) {
 }
 
 const fmt = (x, d = 1) => x.toFixed(d);
-console.log(`reconcile bench, ${new Date().toISOString()}, anomalies ${args.anomalies} + orphans ${args.orphans}, date ${args.date}`);
-console.log('| transactions | provider charges / pages | reconcile wall s | of which: provider read / match+report s | peak RSS MB | psql FULL JOIN s | reconcile / psql | answer |');
+console.log(
+  `reconcile bench, ${new Date().toISOString()}, anomalies ${args.anomalies} + orphans ${args.orphans}, date ${args.date}`,
+);
+console.log(
+  '| transactions | provider charges / pages | reconcile wall s | of which: provider read / match+report s | peak RSS MB | psql FULL JOIN s | reconcile / psql | answer |',
+);
 console.log('|---:|---:|---:|---:|---:|---:|---:|---|');
 for (const r of rows) {
-  console.log(`| ${r.n.toLocaleString('en-US')} | ${r.charges.toLocaleString('en-US')} / ${r.pages} | ${fmt(r.wallS)} | ${fmt(r.providerRead / 1000)} / ${fmt(r.matchAndReport / 1000)} | ${r.rssMb} | ${fmt(r.psqlS)} | ${fmt(r.wallS / r.psqlS)} | ${r.ok ? 'every count as generated' : 'WRONG'} |`);
+  console.log(
+    `| ${r.n.toLocaleString('en-US')} | ${r.charges.toLocaleString('en-US')} / ${r.pages} | ${fmt(r.wallS)} | ${fmt(r.providerRead / 1000)} / ${fmt(r.matchAndReport / 1000)} | ${r.rssMb} | ${fmt(r.psqlS)} | ${fmt(r.wallS / r.psqlS)} | ${r.ok ? 'every count as generated' : 'WRONG'} |`,
+  );
 }
 if (rows.length > 1) {
   const big = rows.reduce((a, b) => (b.n > a.n ? b : a));
   const small = rows.reduce((a, b) => (b.n < a.n ? b : a));
-  console.log(`peak RSS at ${big.n.toLocaleString('en-US')} / at ${small.n.toLocaleString('en-US')}: ${fmt(big.rssMb / small.rssMb, 2)}×`);
+  console.log(
+    `peak RSS at ${big.n.toLocaleString('en-US')} / at ${small.n.toLocaleString('en-US')}: ${fmt(big.rssMb / small.rssMb, 2)}×`,
+  );
 }
 process.exit(wrong ? 1 : 0);

@@ -19,15 +19,29 @@ function version(): string {
 
 export function buildProgram(io: CommandIO, setExit: (code: number) => void): Command {
   const program = new Command('flashsale')
-    .description('Prove your flash-sale backend never sells a unit twice: a whole-sale load harness, a strategy bench, a mock payment provider and the daily reconciliation.')
+    .description(
+      'Prove your flash-sale backend never sells a unit twice: a whole-sale load harness, a strategy bench, a mock payment provider and the daily reconciliation.',
+    )
     .version(version(), '-V, --version')
     .option('--verbose', 'print stack traces of internal errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
-    .addHelpText('after', '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale reconcile --date 2026-11-21 --tz Europe/Berlin\n  $ flashsale serve --port 8080\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable, 130 interrupted (report written)');
-  for (const command of [simulateCommand(io, setExit), benchCommand(io, setExit), reconcileCommand(io, setExit), providerCommand(io, setExit), serveCommand(io, setExit), reportCommand(io, setExit)]) {
-    program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }));
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale reconcile --date 2026-11-21 --tz Europe/Berlin\n  $ flashsale serve --port 8080\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable, 130 interrupted (report written)',
+    );
+  for (const command of [
+    simulateCommand(io, setExit),
+    benchCommand(io, setExit),
+    reconcileCommand(io, setExit),
+    providerCommand(io, setExit),
+    serveCommand(io, setExit),
+    reportCommand(io, setExit),
+  ]) {
+    program.addCommand(
+      command.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) }),
+    );
   }
   return program;
 }
@@ -35,7 +49,8 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
 /** The one place errors become messages and exit codes. */
 export function handleError(err: unknown, io: CommandIO, verbose: boolean): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.Ok;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+      return ExitCode.Ok;
     // commander has already printed its message
     return ExitCode.Usage;
   }

@@ -14,7 +14,19 @@ import { metricNames } from '../core/thresholds.js';
 import { BENCH_METRICS } from '../core/bench/metrics.js';
 import { outputFlags, serviceChoice, serviceFlags, thresholdFlags } from './flags.js';
 
-const DEFAULTS = { strategy: 'all', skus: '1', stock: '100', qty: '1', concurrency: '64', skew: 'uniform', seed: '1', ttl: '600000', perUserLimit: '0', confirmRate: '1', naiveStore: 'postgres' };
+const DEFAULTS = {
+  strategy: 'all',
+  skus: '1',
+  stock: '100',
+  qty: '1',
+  concurrency: '64',
+  skew: 'uniform',
+  seed: '1',
+  ttl: '600000',
+  perUserLimit: '0',
+  confirmRate: '1',
+  naiveStore: 'postgres',
+};
 
 /** One Redis list element per unit: past this the load alone takes minutes and gigabytes. */
 const LIST_MAX_UNITS = 10_000_000;
@@ -55,11 +67,23 @@ export function benchConfig(raw: Record<string, unknown>): BenchConfig {
 
 function workloadOf(o: Flags): BenchConfig {
   // "all" may be combined with names ("all,naive"); each strategy runs once, in the order given.
-  const strategies = [...new Set(o.strategy.split(',').flatMap((s) => (s.trim() === 'all' ? [...SAFE_STRATEGIES] : [parseStrategyName(s.trim())])))];
-  if (o.buyers !== undefined && o.duration !== undefined) throw new UsageError('--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both');
-  if (o.qty > o.stock) throw new UsageError(`--qty ${o.qty} is larger than --stock ${o.stock}: no request could ever be served; use a --qty from 1 to ${Math.max(1, o.stock)}`);
+  const strategies = [
+    ...new Set(
+      o.strategy.split(',').flatMap((s) => (s.trim() === 'all' ? [...SAFE_STRATEGIES] : [parseStrategyName(s.trim())])),
+    ),
+  ];
+  if (o.buyers !== undefined && o.duration !== undefined)
+    throw new UsageError(
+      '--buyers and --duration: give one (a count of attempts, or seconds of unbounded buyers), not both',
+    );
+  if (o.qty > o.stock)
+    throw new UsageError(
+      `--qty ${o.qty} is larger than --stock ${o.stock}: no request could ever be served; use a --qty from 1 to ${Math.max(1, o.stock)}`,
+    );
   if (strategies.includes('list') && o.stock * o.skus > LIST_MAX_UNITS) {
-    throw new UsageError(`--stock ${o.stock} × --skus ${o.skus}: the list strategy keeps one token per unit in Redis, at most ${LIST_MAX_UNITS.toLocaleString('en-US')} units; lower --stock or leave list out`);
+    throw new UsageError(
+      `--stock ${o.stock} × --skus ${o.skus}: the list strategy keeps one token per unit in Redis, at most ${LIST_MAX_UNITS.toLocaleString('en-US')} units; lower --stock or leave list out`,
+    );
   }
   return {
     strategies,
@@ -111,7 +135,9 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
       ? undefined
       : (s, c) => {
           const load = c.buyers !== undefined ? `${c.buyers} buyers` : `${c.durationSec} s`;
-          io.info(`bench ${s}: stock ${c.stock} × ${c.skus} SKU(s), ${load}, concurrency ${c.concurrency} on ${c.workers} worker thread(s)`);
+          io.info(
+            `bench ${s}: stock ${c.stock} × ${c.skus} SKU(s), ${load}, concurrency ${c.concurrency} on ${c.workers} worker thread(s)`,
+          );
         },
     onProgress: live ? throttled((p: Progress) => io.progress(progressLine(p))) : undefined,
     afterLoad: live ? () => io.progress('') : undefined,
@@ -123,8 +149,15 @@ export async function runBenchCommand(raw: Record<string, unknown>, io: CommandI
 
 export function benchCommand(io: CommandIO, setExit: (code: number) => void): Command {
   return new Command('bench')
-    .description('compare oversell-prevention strategies on your Redis and Postgres, then check the invariants from each ledger')
-    .addOption(new Option('--strategy <name>', `a strategy, a comma list, or "all" (every one but naive): ${['all', ...SAFE_STRATEGIES, 'naive'].join(', ')}`).default(DEFAULTS.strategy))
+    .description(
+      'compare oversell-prevention strategies on your Redis and Postgres, then check the invariants from each ledger',
+    )
+    .addOption(
+      new Option(
+        '--strategy <name>',
+        `a strategy, a comma list, or "all" (every one but naive): ${['all', ...SAFE_STRATEGIES, 'naive'].join(', ')}`,
+      ).default(DEFAULTS.strategy),
+    )
     .option('--skus <n>', 'SKUs on sale', DEFAULTS.skus)
     .option('--stock <n>', 'units per SKU', DEFAULTS.stock)
     .option('--qty <n>', 'units per request (all-or-nothing)', DEFAULTS.qty)
@@ -141,8 +174,14 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
     .option('--naive-store <store>', 'store of the naive negative control: postgres or redis', DEFAULTS.naiveStore)
     .option('--reference', 'also run redis-benchmark and pgbench on the same script / statement and print the ratios')
     .option('--redis-url <url>', 'Redis to use (default: REDIS_URL, else a redis-server from PATH)')
-    .option('--redis-cluster <host:port,…>', 'a Redis Cluster to use instead, by seed nodes (keys are hash-tagged per SKU)')
-    .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)')
+    .option(
+      '--redis-cluster <host:port,…>',
+      'a Redis Cluster to use instead, by seed nodes (keys are hash-tagged per SKU)',
+    )
+    .option(
+      '--database-url <url>',
+      'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)',
+    )
     .option('--keep', "keep each strategy's keys / schema after the run")
     .option('--json', 'one JSON document on stdout; tables go to stderr')
     .option('--out <dir>', 'report directory (default reports/bench-<timestamp>)')
@@ -152,10 +191,22 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )
-    .option('--save-baseline <file>', "also write this run's machine-normalised rates (success/s ÷ a calibration of the same stores) to FILE, for --baseline")
-    .option('--baseline <file>', "compare each strategy's machine-normalised rate to FILE (from --save-baseline; same workload options); exit 4 on a regression")
-    .option('--max-regression <drop>', 'with --baseline: the largest drop in efficiency that passes, as 30% or 0.3 (default 30%: see README "Baselines")')
-    .option('--junit <file>', 'also write a JUnit XML file: one test suite per strategy, a test case per invariant and per threshold')
+    .option(
+      '--save-baseline <file>',
+      "also write this run's machine-normalised rates (success/s ÷ a calibration of the same stores) to FILE, for --baseline",
+    )
+    .option(
+      '--baseline <file>',
+      "compare each strategy's machine-normalised rate to FILE (from --save-baseline; same workload options); exit 4 on a regression",
+    )
+    .option(
+      '--max-regression <drop>',
+      'with --baseline: the largest drop in efficiency that passes, as 30% or 0.3 (default 30%: see README "Baselines")',
+    )
+    .option(
+      '--junit <file>',
+      'also write a JUnit XML file: one test suite per strategy, a test case per invariant and per threshold',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy naive            # the negative control: exits 3\n  $ flashsale bench --strategy lua --stock 1000000 --duration 10 --concurrency 16 --reference',

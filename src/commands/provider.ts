@@ -23,7 +23,16 @@ export async function runProviderCommand(raw: Record<string, unknown>, io: Comma
   const f = parseOptions(flags, { port: '0', namespace: 'default', seed: '1', ...raw, secret }, toFlag);
   const faults = readFaults(f.faults);
   return runProvider(
-    { port: f.port, namespace: f.namespace, secret: f.secret, seed: f.seed, faults, rateLimit: f.rateLimit, reset: Boolean(f.reset), databaseUrl: f.databaseUrl },
+    {
+      port: f.port,
+      namespace: f.namespace,
+      secret: f.secret,
+      seed: f.seed,
+      faults,
+      rateLimit: f.rateLimit,
+      reset: Boolean(f.reset),
+      databaseUrl: f.databaseUrl,
+    },
     {
       log: (l) => io.info(l),
       onError: (err) => io.info(`provider error: ${(err as Error)?.message ?? err}`),

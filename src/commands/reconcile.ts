@@ -14,7 +14,10 @@ const flags = {
   tz: z.string().default('UTC'),
   grace: z.string().default('2h'),
   fix: z.boolean().optional(),
-  namespace: z.string().regex(/^[a-z0-9_]{1,40}$/, { message: 'lower-case letters, digits and _ (1 to 40), as simulate prints it' }).optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9_]{1,40}$/, { message: 'lower-case letters, digits and _ (1 to 40), as simulate prints it' })
+    .optional(),
   providerUrl: z.string().url({ message: 'an http:// URL of a provider serving GET /v1/charges' }).optional(),
   concurrency: wholeNumber(1, 32),
   pageTimeout: wholeNumber(50, 600_000),
@@ -51,12 +54,23 @@ export function reconcileCommand(io: CommandIO, setExit: (code: number) => void)
     .description("match one day of the sale's payments against the provider's charges and write the mismatch report")
     .requiredOption('--date <YYYY-MM-DD>', 'the day to reconcile, in --tz (also: today, yesterday)')
     .option('--tz <zone>', 'IANA time zone the day is counted in', 'UTC')
-    .option('--grace <duration>', 'a payment younger than this with no provider record is PENDING, not missing (e.g. 0, 30m, 2h)', '2h')
-    .option('--fix', 'refund orphan and duplicate charges, fail orders whose payment never happened; each once, recorded in reconcile_actions')
+    .option(
+      '--grace <duration>',
+      'a payment younger than this with no provider record is PENDING, not missing (e.g. 0, 30m, 2h)',
+      '2h',
+    )
+    .option(
+      '--fix',
+      'refund orphan and duplicate charges, fail orders whose payment never happened; each once, recorded in reconcile_actions',
+    )
     .option('--namespace <ns>', 'the sale to reconcile, as simulate prints it (default: the latest in the database)')
     .option('--provider-url <url>', "the provider to read (default: the bundled mock over the sale's ledger)")
     .option('--concurrency <n>', 'provider pages read at once, each over a slice of the day', '4')
-    .option('--page-timeout <ms>', 'how long to wait for one page of charges before asking again (6 tries, then INCOMPLETE)', '15000')
+    .option(
+      '--page-timeout <ms>',
+      'how long to wait for one page of charges before asking again (6 tries, then INCOMPLETE)',
+      '15000',
+    )
     .option('--database-url <url>', 'Postgres holding the sale (default: DATABASE_URL, else embedded PostgreSQL)')
     .option('--json', 'one JSON document on stdout; tables go to stderr')
     .option('--out <dir>', 'report directory (default reports/reconcile-<date>-<timestamp>)')

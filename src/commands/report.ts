@@ -27,7 +27,9 @@ export async function runMergeCommand(dirs: string[], raw: Record<string, unknow
 
 export function reportCommand(io: CommandIO, setExit: (code: number) => void): Command {
   const report = new Command('report')
-    .description('print a saved simulate or bench run again from its report directory, or merge the shards of one sale run on several machines')
+    .description(
+      'print a saved simulate or bench run again from its report directory, or merge the shards of one sale run on several machines',
+    )
     .argument('<dir>', 'a report directory (the --out of simulate or bench), or the summary.json in it')
     .option('--json', 'print the saved document on stdout; tables go to stderr')
     .addHelpText(
@@ -38,7 +40,9 @@ export function reportCommand(io: CommandIO, setExit: (code: number) => void): C
       setExit(await runReportCommand(dir, opts, io));
     });
   const merge = new Command('merge')
-    .description('merge the summaries of `simulate --shard i/n` runs (one sale from several machines) into the report of the whole run')
+    .description(
+      'merge the summaries of `simulate --shard i/n` runs (one sale from several machines) into the report of the whole run',
+    )
     .argument('<dirs...>', "the shards' report directories (or their summary.json files)")
     .option('--out <dir>', 'report directory of the merged run (default reports/merge-<timestamp>)')
     .option('--json', 'the merged document on stdout; tables go to stderr')

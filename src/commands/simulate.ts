@@ -71,10 +71,15 @@ export async function runSimulateCommand(raw: Record<string, unknown>, io: Comma
 
 export function simulateCommand(io: CommandIO, setExit: (code: number) => void): Command {
   return new Command('simulate')
-    .description('run a whole flash sale (reserve, order, pay, expire) under a burst, then prove from the records that nothing was oversold, lost or charged twice')
+    .description(
+      'run a whole flash sale (reserve, order, pay, expire) under a burst, then prove from the records that nothing was oversold, lost or charged twice',
+    )
     .option('--scenario <file>', 'scenario JSON (default scenarios/smoke.json)')
     .option('--strategy <name>', 'oversell strategy, or auto (lua with Redis, else atomic); overrides the scenario')
-    .option('--mode <mode>', 'sync (direct calls), async (Redis Streams events), or both (the same sale twice, compared)')
+    .option(
+      '--mode <mode>',
+      'sync (direct calls), async (Redis Streams events), or both (the same sale twice, compared)',
+    )
     .option('--transport <kind>', "direct (engine in-process) or http (through the engine's HTTP API)", 'direct')
     .option('--target <url>', 'with --transport http: drive another system serving the same API')
     .option('--workers <n>', 'worker threads generating buyers (default: cores)')

@@ -44,5 +44,8 @@ export class ServiceError extends FlashsaleError {
 
 /** Replaces the password (and a token-like username-only credential's secret) in every URL in `text`. */
 export function redact(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):([^@\s/]*)@/gi, (_m, scheme, user) => `${scheme}${user}:***@`);
+  return text.replace(
+    /([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):([^@\s/]*)@/gi,
+    (_m, scheme, user) => `${scheme}${user}:***@`,
+  );
 }

@@ -1,7 +1,14 @@
 // Several named latency histograms that travel together: bench workers (reserve, confirm),
 // simulate workers and the shards of one sale (reserve, pay, endToEnd, lateness). One merge for
 // all of them, so a histogram added to a set is merged, encoded and summarised everywhere.
-import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type Histogram, type LatencySummary } from './histogram.js';
+import {
+  decodeHistogram,
+  encodeHistogram,
+  latencySummary,
+  newHistogram,
+  type Histogram,
+  type LatencySummary,
+} from './histogram.js';
 
 export type HistogramSet<K extends string> = Record<K, Histogram>;
 
@@ -19,7 +26,11 @@ export function newHistogramSet<K extends string>(names: readonly K[]): Histogra
  * Pure: the histograms named `names` of every part added together, exactly (HDR buckets add).
  * A part may hold other fields too (a worker's whole result); only `names` are read.
  */
-export function mergeHistograms<K extends string>(names: readonly K[], parts: readonly EncodedHistograms<K>[], onBad?: OnBadHistogram<K>): HistogramSet<K> {
+export function mergeHistograms<K extends string>(
+  names: readonly K[],
+  parts: readonly EncodedHistograms<K>[],
+  onBad?: OnBadHistogram<K>,
+): HistogramSet<K> {
   const set = newHistogramSet(names);
   parts.forEach((part, i) => {
     for (const name of names) {
@@ -40,10 +51,16 @@ export function mergeHistograms<K extends string>(names: readonly K[], parts: re
 }
 
 export function encodeHistograms<K extends string>(set: HistogramSet<K>): Record<K, string> {
-  return Object.fromEntries(Object.entries<Histogram>(set).map(([n, h]) => [n, encodeHistogram(h)])) as Record<K, string>;
+  return Object.fromEntries(Object.entries<Histogram>(set).map(([n, h]) => [n, encodeHistogram(h)])) as Record<
+    K,
+    string
+  >;
 }
 
 /** Microsecond histograms → millisecond percentiles, name by name. */
 export function summariseHistograms<K extends string>(set: HistogramSet<K>): Record<K, LatencySummary> {
-  return Object.fromEntries(Object.entries<Histogram>(set).map(([n, h]) => [n, latencySummary(h)])) as Record<K, LatencySummary>;
+  return Object.fromEntries(Object.entries<Histogram>(set).map(([n, h]) => [n, latencySummary(h)])) as Record<
+    K,
+    LatencySummary
+  >;
 }

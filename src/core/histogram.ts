@@ -9,7 +9,11 @@ export type { LatencySummary };
 
 /** 1 µs to 1 h at 3 significant digits. */
 export function newHistogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 export function encodeHistogram(h: hdr.Histogram): string {

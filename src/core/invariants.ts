@@ -72,8 +72,13 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
     const oversold = Math.max(0, granted - s.initial);
     skus.push({ sku: s.sku, initial: s.initial, available: s.available, held, sold, oversold });
     if (oversold > 0) {
-      const who = told !== undefined && told > ledgerUnits ? `buyers were told ${told} units` : `ledger holds ${ledgerUnits} units`;
-      oversell.push(`${s.sku}: oversold by ${oversold} (stock ${s.initial}, ${who}; reservations ${sample(entries.filter(live))})`);
+      const who =
+        told !== undefined && told > ledgerUnits
+          ? `buyers were told ${told} units`
+          : `ledger holds ${ledgerUnits} units`;
+      oversell.push(
+        `${s.sku}: oversold by ${oversold} (stock ${s.initial}, ${who}; reservations ${sample(entries.filter(live))})`,
+      );
     }
     const total = s.available + held + sold;
     if (total !== s.initial) {
@@ -87,7 +92,8 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
     }
   }
   for (const sku of bySku.keys()) {
-    if (!snapshot.skus.some((s) => s.sku === sku)) oversell.push(`${sku}: reservations for a SKU that was never stocked`);
+    if (!snapshot.skus.some((s) => s.sku === sku))
+      oversell.push(`${sku}: reservations for a SKU that was never stocked`);
   }
 
   const byKey = new Map<string, LedgerEntry[]>();
@@ -103,7 +109,8 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
   }
   const dupes: string[] = [];
   for (const list of byKey.values()) {
-    if (list.length > 1) dupes.push(`key ${list[0].idempotencyKey} on ${list[0].sku}: ${list.length} reservations (${sample(list)})`);
+    if (list.length > 1)
+      dupes.push(`key ${list[0].idempotencyKey} on ${list[0].sku}: ${list.length} reservations (${sample(list)})`);
   }
   for (const [k, n] of byId) {
     if (n > 1) {
@@ -131,7 +138,10 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
   const result = (name: string, problems: string[], okDetail: string): InvariantResult => ({
     name,
     ok: problems.length === 0,
-    detail: problems.length === 0 ? okDetail : problems.slice(0, 10).join('; ') + (problems.length > 10 ? `; … ${problems.length - 10} more` : ''),
+    detail:
+      problems.length === 0
+        ? okDetail
+        : problems.slice(0, 10).join('; ') + (problems.length > 10 ? `; … ${problems.length - 10} more` : ''),
   });
 
   const units = skus.reduce((n, s) => n + s.held + s.sold, 0);
@@ -140,8 +150,15 @@ export function checkInvariants(input: InvariantInput): InvariantReport {
     result('no oversell', oversell, `${units} of ${stock} units granted across ${skus.length} SKU(s)`),
     result('conservation', conservation, 'available + held + sold = initial stock for every SKU'),
     result('exactly once', dupes, `${byKey.size} idempotency keys, one reservation each`),
-    result('per-user limit', perUser, perUserLimit > 0 ? `no user above ${perUserLimit} units per SKU` : 'no limit configured'),
+    result(
+      'per-user limit',
+      perUser,
+      perUserLimit > 0 ? `no user above ${perUserLimit} units per SKU` : 'no limit configured',
+    ),
   ];
-  if (buyerUnits) invariants.push(result('ledger = buyers', recorded, 'every unit a buyer was granted is in the ledger, and no other'));
+  if (buyerUnits)
+    invariants.push(
+      result('ledger = buyers', recorded, 'every unit a buyer was granted is in the ledger, and no other'),
+    );
   return { ok: invariants.every((i) => i.ok), invariants, skus };
 }

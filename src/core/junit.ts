@@ -32,11 +32,20 @@ export function xmlText(s: string): string {
 
 /** Attribute value (double-quoted): also quotes, and whitespace a parser would fold into spaces. */
 export function xmlAttr(s: string): string {
-  return xmlText(s).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;');
+  return xmlText(s)
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;')
+    .replace(/\t/g, '&#9;');
 }
 
 /** The cases of one run: its invariants, then its thresholds. */
-export function junitCases(classname: string, invariants: InvariantResult[], thresholds: ThresholdResult[]): JUnitCase[] {
+export function junitCases(
+  classname: string,
+  invariants: InvariantResult[],
+  thresholds: ThresholdResult[],
+): JUnitCase[] {
   return [
     ...invariants.map((i): JUnitCase => ({
       name: i.name,
@@ -46,7 +55,13 @@ export function junitCases(classname: string, invariants: InvariantResult[], thr
     ...thresholds.map((t): JUnitCase => ({
       name: t.source,
       classname: `${classname}.thresholds`,
-      failure: t.ok ? undefined : { type: 'threshold', message: `${t.source} failed: measured ${formatValue(t.value)}`, text: `threshold ${t.source}\nmeasured value: ${formatValue(t.value)}` },
+      failure: t.ok
+        ? undefined
+        : {
+            type: 'threshold',
+            message: `${t.source} failed: measured ${formatValue(t.value)}`,
+            text: `threshold ${t.source}\nmeasured value: ${formatValue(t.value)}`,
+          },
     })),
   ];
 }
@@ -56,9 +71,13 @@ export function renderJUnit(name: string, suites: JUnitSuite[]): string {
   const total = (f: (s: JUnitSuite) => number) => suites.reduce((n, s) => n + f(s), 0);
   const time = (t: number) => t.toFixed(3);
   const lines = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  lines.push(`<testsuites name="${xmlAttr(name)}" tests="${total((s) => s.cases.length)}" failures="${total(failures)}" errors="0" time="${time(total((s) => s.timeSec))}">`);
+  lines.push(
+    `<testsuites name="${xmlAttr(name)}" tests="${total((s) => s.cases.length)}" failures="${total(failures)}" errors="0" time="${time(total((s) => s.timeSec))}">`,
+  );
   for (const s of suites) {
-    lines.push(`  <testsuite name="${xmlAttr(s.name)}" tests="${s.cases.length}" failures="${failures(s)}" errors="0" skipped="0" time="${time(s.timeSec)}" timestamp="${xmlAttr(s.timestamp)}">`);
+    lines.push(
+      `  <testsuite name="${xmlAttr(s.name)}" tests="${s.cases.length}" failures="${failures(s)}" errors="0" skipped="0" time="${time(s.timeSec)}" timestamp="${xmlAttr(s.timestamp)}">`,
+    );
     for (const c of s.cases) {
       const open = `    <testcase name="${xmlAttr(c.name)}" classname="${xmlAttr(c.classname)}" time="0"`;
       if (!c.failure) {
@@ -66,7 +85,9 @@ export function renderJUnit(name: string, suites: JUnitSuite[]): string {
         continue;
       }
       lines.push(`${open}>`);
-      lines.push(`      <failure type="${xmlAttr(c.failure.type)}" message="${xmlAttr(c.failure.message)}">${xmlText(c.failure.text)}</failure>`);
+      lines.push(
+        `      <failure type="${xmlAttr(c.failure.type)}" message="${xmlAttr(c.failure.message)}">${xmlText(c.failure.text)}</failure>`,
+      );
       lines.push('    </testcase>');
     }
     lines.push('  </testsuite>');
@@ -83,7 +104,11 @@ export function checkJUnitTarget(file: string): void {
   } catch {
     // not there yet: it will be created, with its parent directories
   }
-  if (isDir) throw new UsageError(`--junit: expected a file path, got ${file}, which is a directory`, `for example --junit ${join(file, 'junit.xml')}`);
+  if (isDir)
+    throw new UsageError(
+      `--junit: expected a file path, got ${file}, which is a directory`,
+      `for example --junit ${join(file, 'junit.xml')}`,
+    );
 }
 
 export { writeFileAtomic } from './output.js';

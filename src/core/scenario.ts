@@ -11,14 +11,29 @@ import { scenarioThresholdSources } from './thresholds.js';
 import type { EngineConfig, SkuConfig } from './engine/types.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.number({ invalid_type_error: 'a number' }).int({ message: 'a whole number' }).min(min, { message: `at least ${min}` }).max(max, { message: `at most ${max}` });
-const rate = z.number({ invalid_type_error: 'a number' }).min(0, { message: 'a rate from 0 to 1' }).max(1, { message: 'a rate from 0 to 1' });
+  z
+    .number({ invalid_type_error: 'a number' })
+    .int({ message: 'a whole number' })
+    .min(min, { message: `at least ${min}` })
+    .max(max, { message: `at most ${max}` });
+const rate = z
+  .number({ invalid_type_error: 'a number' })
+  .min(0, { message: 'a rate from 0 to 1' })
+  .max(1, { message: 'a rate from 0 to 1' });
 const currency = z.string().regex(/^[A-Z]{3}$/, { message: 'an ISO 4217 code in upper case, e.g. "EUR"' });
 
-const skuList = z.array(z.object({ sku: z.string().min(1).max(100), stock: int(0, 100_000_000), priceMinor: int(1), currency }).strict()).min(1, { message: 'at least one SKU' });
-const skuGrid = z.object({ count: int(1, 10_000), stockEach: int(0, 100_000_000), priceMinor: int(1), currency }).strict();
+const skuList = z
+  .array(
+    z.object({ sku: z.string().min(1).max(100), stock: int(0, 100_000_000), priceMinor: int(1), currency }).strict(),
+  )
+  .min(1, { message: 'at least one SKU' });
+const skuGrid = z
+  .object({ count: int(1, 10_000), stockEach: int(0, 100_000_000), priceMinor: int(1), currency })
+  .strict();
 
-const stage = z.object({ durationMs: int(0, 3_600_000), target: z.number().min(0, { message: 'arrivals/s ≥ 0' }) }).strict();
+const stage = z
+  .object({ durationMs: int(0, 3_600_000), target: z.number().min(0, { message: 'arrivals/s ≥ 0' }) })
+  .strict();
 
 const openModel = z
   .object({
@@ -51,14 +66,30 @@ const scenarioSchema = z
     name: z.string().min(1).max(100),
     description: z.string().max(2_000).optional(),
     seed: int(0, 2 ** 32 - 1).default(1),
-    strategy: z.enum([...STRATEGY_NAMES, 'auto'] as [string, ...string[]], { errorMap: () => ({ message: `one of ${[...STRATEGY_NAMES, 'auto'].join(', ')}` }) }).default('auto'),
-    mode: z.enum(['sync', 'async', 'both'], { errorMap: () => ({ message: 'one of sync, async, both' }) }).default('sync'),
-    skus: z.union([skuGrid, skuList], { errorMap: () => ({ message: 'either {count, stockEach, priceMinor, currency} or a list of {sku, stock, priceMinor, currency}' }) }),
+    strategy: z
+      .enum([...STRATEGY_NAMES, 'auto'] as [string, ...string[]], {
+        errorMap: () => ({ message: `one of ${[...STRATEGY_NAMES, 'auto'].join(', ')}` }),
+      })
+      .default('auto'),
+    mode: z
+      .enum(['sync', 'async', 'both'], { errorMap: () => ({ message: 'one of sync, async, both' }) })
+      .default('sync'),
+    skus: z.union([skuGrid, skuList], {
+      errorMap: () => ({
+        message: 'either {count, stockEach, priceMinor, currency} or a list of {sku, stock, priceMinor, currency}',
+      }),
+    }),
     holdTtlMs: int(1, 86_400_000).default(600_000),
     perUserLimit: int(0).default(0),
-    rateLimit: z.object({ perSec: z.number().positive({ message: 'requests/s > 0' }), burst: int(1) }).strict().optional(),
+    rateLimit: z
+      .object({ perSec: z.number().positive({ message: 'requests/s > 0' }), burst: int(1) })
+      .strict()
+      .optional(),
     traffic: z.discriminatedUnion('model', [openModel, closedModel], {
-      errorMap: (issue, ctx) => (issue.code === 'invalid_union_discriminator' ? { message: 'model "open" (arrival-rate stages) or "closed" (virtual buyers)' } : { message: ctx.defaultError }),
+      errorMap: (issue, ctx) =>
+        issue.code === 'invalid_union_discriminator'
+          ? { message: 'model "open" (arrival-rate stages) or "closed" (virtual buyers)' }
+          : { message: ctx.defaultError },
     }),
     buyers: z
       .object({
@@ -74,13 +105,18 @@ const scenarioSchema = z
          * How long a buyer takes between the hold and paying (typing in a card), uniform in
          * [min, max] ms. Not counted in any latency: it is the buyer's time, not the system's.
          */
-        payAfterMs: z.union([int(0, 600_000), z.object({ min: int(0, 600_000), max: int(0, 600_000) }).strict()]).default(0),
+        payAfterMs: z
+          .union([int(0, 600_000), z.object({ min: int(0, 600_000), max: int(0, 600_000) }).strict()])
+          .default(0),
         /** Clicks sent twice at once with the same click id. */
         doubleClickRate: rate.default(0),
         /** Requests a client sends again (same click id) as if the answer was lost. */
         retryRate: rate.default(0),
         /** Share of users who are bots hammering reserve; the rate limit must stop them. */
-        bots: z.object({ fraction: rate, requestsPerArrival: int(1, 1_000) }).strict().default({ fraction: 0, requestsPerArrival: 1 }),
+        bots: z
+          .object({ fraction: rate, requestsPerArrival: int(1, 1_000) })
+          .strict()
+          .default({ fraction: 0, requestsPerArrival: 1 }),
       })
       .strict(),
     payment: z
@@ -96,9 +132,14 @@ const scenarioSchema = z
     sweepIntervalMs: int(10, 600_000).default(1_000),
     /** k6's shape: metric → conditions, {"reserve.p99": ["<50"]}; names checked in parseScenario (thresholds.ts). */
     thresholds: z
-      .record(z.array(z.string({ invalid_type_error: 'a condition string such as "<50"' }), { invalid_type_error: 'an array of conditions such as ["<50"]' }), {
-        invalid_type_error: 'an object of metric → conditions, e.g. {"oversold": ["==0"]}',
-      })
+      .record(
+        z.array(z.string({ invalid_type_error: 'a condition string such as "<50"' }), {
+          invalid_type_error: 'an array of conditions such as ["<50"]',
+        }),
+        {
+          invalid_type_error: 'an object of metric → conditions, e.g. {"oversold": ["==0"]}',
+        },
+      )
       .optional(),
   })
   .strict();
@@ -107,7 +148,10 @@ type Parsed = z.infer<typeof scenarioSchema>;
 
 export interface Scenario extends Omit<Parsed, 'skus' | 'strategy' | 'payment' | 'buyers'> {
   strategy: StrategyName | 'auto';
-  buyers: Omit<Parsed['buyers'], 'qty' | 'payAfterMs'> & { qty: { min: number; max: number }; payAfterMs: { min: number; max: number } };
+  buyers: Omit<Parsed['buyers'], 'qty' | 'payAfterMs'> & {
+    qty: { min: number; max: number };
+    payAfterMs: { min: number; max: number };
+  };
   skus: SkuConfig[];
   payment: { timeoutMs: number; retries: number; backoffMs: number; faults: FaultConfig };
   /** Where it came from, for messages and reports. */
@@ -123,7 +167,12 @@ function describeValue(raw: unknown, path: (string | number)[]): string {
 /** {count: 10, …} → sku-01 … sku-10, named as the bench names them. */
 function gridSkus(g: z.infer<typeof skuGrid>): SkuConfig[] {
   const width = String(g.count).length;
-  return Array.from({ length: g.count }, (_, i) => ({ sku: `sku-${String(i + 1).padStart(width, '0')}`, stock: g.stockEach, priceMinor: g.priceMinor, currency: g.currency }));
+  return Array.from({ length: g.count }, (_, i) => ({
+    sku: `sku-${String(i + 1).padStart(width, '0')}`,
+    stock: g.stockEach,
+    priceMinor: g.priceMinor,
+    currency: g.currency,
+  }));
 }
 
 /** Validates a parsed scenario object; `source` names it in errors. */
@@ -132,20 +181,31 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.join('.') || '(top level)';
-    const got = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeValue(raw, issue.path);
+    const got =
+      issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : describeValue(raw, issue.path);
     const expected = issue.code === 'unrecognized_keys' ? 'only the fields documented in README.md' : issue.message;
     throw new UsageError(`${source}: ${path}: expected ${expected}, got ${got}`);
   }
   const s = parsed.data;
   const skus: SkuConfig[] = Array.isArray(s.skus) ? s.skus : gridSkus(s.skus);
-  if (new Set(skus.map((k) => k.sku)).size !== skus.length) throw new UsageError(`${source}: skus: expected distinct SKU names, got a repeated one`);
+  if (new Set(skus.map((k) => k.sku)).size !== skus.length)
+    throw new UsageError(`${source}: skus: expected distinct SKU names, got a repeated one`);
   if (s.traffic.model === 'closed' && (s.traffic.iterations === undefined) === (s.traffic.durationMs === undefined)) {
-    throw new UsageError(`${source}: traffic: expected exactly one of iterations or durationMs for the closed model, got ${s.traffic.iterations === undefined ? 'neither' : 'both'}`);
+    throw new UsageError(
+      `${source}: traffic: expected exactly one of iterations or durationMs for the closed model, got ${s.traffic.iterations === undefined ? 'neither' : 'both'}`,
+    );
   }
   const qty = typeof s.buyers.qty === 'number' ? { min: s.buyers.qty, max: s.buyers.qty } : s.buyers.qty;
-  if (qty.min > qty.max) throw new UsageError(`${source}: buyers.qty: expected min ≤ max, got ${JSON.stringify(s.buyers.qty)}`);
-  const payAfterMs = typeof s.buyers.payAfterMs === 'number' ? { min: s.buyers.payAfterMs, max: s.buyers.payAfterMs } : s.buyers.payAfterMs;
-  if (payAfterMs.min > payAfterMs.max) throw new UsageError(`${source}: buyers.payAfterMs: expected min ≤ max, got ${JSON.stringify(s.buyers.payAfterMs)}`);
+  if (qty.min > qty.max)
+    throw new UsageError(`${source}: buyers.qty: expected min ≤ max, got ${JSON.stringify(s.buyers.qty)}`);
+  const payAfterMs =
+    typeof s.buyers.payAfterMs === 'number'
+      ? { min: s.buyers.payAfterMs, max: s.buyers.payAfterMs }
+      : s.buyers.payAfterMs;
+  if (payAfterMs.min > payAfterMs.max)
+    throw new UsageError(
+      `${source}: buyers.payAfterMs: expected min ≤ max, got ${JSON.stringify(s.buyers.payAfterMs)}`,
+    );
   const payWorst = worstCaseMs(s.payment);
   if (payWorst >= s.holdTtlMs) {
     throw new UsageError(
@@ -165,7 +225,14 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
       throw new UsageError(`${source}: ${(err as Error).message}`);
     }
   })();
-  return { ...s, skus, strategy: s.strategy as StrategyName | 'auto', buyers: { ...s.buyers, qty, payAfterMs }, payment: { ...s.payment, faults }, source };
+  return {
+    ...s,
+    skus,
+    strategy: s.strategy as StrategyName | 'auto',
+    buyers: { ...s.buyers, qty, payAfterMs },
+    payment: { ...s.payment, faults },
+    source,
+  };
 }
 
 /** Reads and validates a scenario file. */
@@ -174,7 +241,10 @@ export function loadScenario(file: string): Scenario {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--scenario: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'the bundled ones are in scenarios/ (smoke, black-friday, abandon-heavy, payment-chaos, multi-sku)');
+    throw new UsageError(
+      `--scenario: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'the bundled ones are in scenarios/ (smoke, black-friday, abandon-heavy, payment-chaos, multi-sku)',
+    );
   }
   let raw: unknown;
   try {
@@ -186,7 +256,10 @@ export function loadScenario(file: string): Scenario {
 }
 
 /** Where the engine of a sale connects, beside what the scenario says. */
-export type SaleWiring = Pick<EngineConfig, 'namespace' | 'strategy' | 'redisUrl' | 'redisCluster' | 'databaseUrl' | 'providerUrl' | 'providerSecret'>;
+export type SaleWiring = Pick<
+  EngineConfig,
+  'namespace' | 'strategy' | 'redisUrl' | 'redisCluster' | 'databaseUrl' | 'providerUrl' | 'providerSecret'
+>;
 
 /** The engine configuration a scenario describes (simulate, serve and the benches share it). */
 export function engineConfigOf(scenario: Scenario, wiring: SaleWiring): EngineConfig {
@@ -196,7 +269,11 @@ export function engineConfigOf(scenario: Scenario, wiring: SaleWiring): EngineCo
     holdTtlMs: scenario.holdTtlMs,
     perUserLimit: scenario.perUserLimit,
     rateLimit: scenario.rateLimit,
-    payment: { timeoutMs: scenario.payment.timeoutMs, retries: scenario.payment.retries, backoffMs: scenario.payment.backoffMs },
+    payment: {
+      timeoutMs: scenario.payment.timeoutMs,
+      retries: scenario.payment.retries,
+      backoffMs: scenario.payment.backoffMs,
+    },
     sweepIntervalMs: scenario.sweepIntervalMs,
   };
 }

@@ -67,11 +67,17 @@ export function parseCondition(condition: string): { op: Operator; bound: number
  */
 export function parseThreshold(source: string, registry: RegistryRef, where = '--threshold'): Threshold {
   const m = EXPRESSION.exec(source);
-  if (!m) throw new UsageError(`${where}: expected "<metric><op><number>" such as "reserve.p99<50", got ${JSON.stringify(source)}`, knownList(registry));
+  if (!m)
+    throw new UsageError(
+      `${where}: expected "<metric><op><number>" such as "reserve.p99<50", got ${JSON.stringify(source)}`,
+      knownList(registry),
+    );
   const metric = m[1];
-  if (!isMetric(metric, registry)) throw new UsageError(`${where}: unknown metric "${metric}" in ${JSON.stringify(source)}; ${knownList(registry)}`);
+  if (!isMetric(metric, registry))
+    throw new UsageError(`${where}: unknown metric "${metric}" in ${JSON.stringify(source)}; ${knownList(registry)}`);
   const cond = parseCondition(m[2]);
-  if (!cond) throw new UsageError(`${where}: expected ${conditionHelp} after "${metric}", got ${JSON.stringify(source)}`);
+  if (!cond)
+    throw new UsageError(`${where}: expected ${conditionHelp} after "${metric}", got ${JSON.stringify(source)}`);
   return { source: source.trim(), metric, ...cond };
 }
 
@@ -79,11 +85,16 @@ export function parseThreshold(source: string, registry: RegistryRef, where = '-
  * A scenario's k6-shaped `thresholds` ({"reserve.p99": ["<50"]}) → sources ("reserve.p99<50").
  * Throws UsageError naming `thresholds.<metric>` in `file`.
  */
-export function scenarioThresholdSources(thresholds: Record<string, string[]> | undefined, file: string, registry: RegistryRef = 'simulate'): string[] {
+export function scenarioThresholdSources(
+  thresholds: Record<string, string[]> | undefined,
+  file: string,
+  registry: RegistryRef = 'simulate',
+): string[] {
   const sources: string[] = [];
   for (const [metric, conditions] of Object.entries(thresholds ?? {})) {
     const where = `${file}: thresholds.${metric}`;
-    if (!isMetric(metric, registry)) throw new UsageError(`${where}: unknown metric "${metric}"; ${knownList(registry)}`);
+    if (!isMetric(metric, registry))
+      throw new UsageError(`${where}: unknown metric "${metric}"; ${knownList(registry)}`);
     for (const c of conditions) {
       if (!parseCondition(c)) throw new UsageError(`${where}: expected ${conditionHelp}, got ${JSON.stringify(c)}`);
       sources.push(`${metric}${c.trim()}`);
@@ -115,7 +126,11 @@ export function compare(value: number, op: Operator, bound: number): boolean {
 }
 
 /** Pure: each threshold against one finished result (a simulate mode with SIMULATE_METRICS, a bench strategy with BENCH_METRICS). */
-export function evaluateThresholds<R>(thresholds: Threshold[], registry: MetricRegistry<R>, result: R): ThresholdResult[] {
+export function evaluateThresholds<R>(
+  thresholds: Threshold[],
+  registry: MetricRegistry<R>,
+  result: R,
+): ThresholdResult[] {
   return thresholds.map((t) => {
     const get = registry.metrics[t.metric];
     if (!get) throw new Error(`threshold ${t.source}: no metric ${t.metric} here (parsed for another command)`);
@@ -132,7 +147,17 @@ export function renderThresholds(groups: { group: string; results: ThresholdResu
   const rows = groups.filter((g) => g.results.length > 0);
   if (rows.length === 0) return '';
   const grouped = groups.length > 1;
-  const t = new Table({ head: [...(grouped ? [''] : []), 'threshold', 'value', 'result'], style: { head: [], border: [] } });
-  for (const g of rows) for (const r of g.results) t.push([...(grouped ? [g.group] : []), r.source, formatValue(r.value), r.ok ? chalk.green('ok') : chalk.red('FAIL')]);
+  const t = new Table({
+    head: [...(grouped ? [''] : []), 'threshold', 'value', 'result'],
+    style: { head: [], border: [] },
+  });
+  for (const g of rows)
+    for (const r of g.results)
+      t.push([
+        ...(grouped ? [g.group] : []),
+        r.source,
+        formatValue(r.value),
+        r.ok ? chalk.green('ok') : chalk.red('FAIL'),
+      ]);
   return t.toString();
 }

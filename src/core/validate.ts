@@ -10,7 +10,9 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
     .trim()
     .regex(/^-?\d+$/, { message: `a whole number${min > Number.MIN_SAFE_INTEGER ? ` ≥ ${min}` : ''}` })
     .transform(Number)
-    .refine((n) => n >= min && n <= max, { message: max === Number.MAX_SAFE_INTEGER ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}` });
+    .refine((n) => n >= min && n <= max, {
+      message: max === Number.MAX_SAFE_INTEGER ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}`,
+    });
 }
 
 export function decimal(min: number, max: number) {
@@ -30,7 +32,11 @@ export function oneOf<T extends string>(values: readonly [T, ...T[]]) {
  * Parses `raw` (option name → raw value) with `shape`; the first problem becomes a UsageError
  * naming the option as the user typed it.
  */
-export function parseOptions<S extends z.ZodRawShape>(shape: S, raw: Record<string, unknown>, flag: (key: string) => string): z.infer<z.ZodObject<S>> {
+export function parseOptions<S extends z.ZodRawShape>(
+  shape: S,
+  raw: Record<string, unknown>,
+  flag: (key: string) => string,
+): z.infer<z.ZodObject<S>> {
   const parsed = z.object(shape).safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

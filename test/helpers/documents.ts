@@ -3,7 +3,11 @@
 import { encodeHistogram, latencySummary, newHistogram } from '../../src/core/histogram.js';
 import type { BenchDocument } from '../../src/core/documents/bench.js';
 import type { ReconcileDocument } from '../../src/core/documents/reconcile.js';
-import type { SimulateBothDocument, SimulateOneDocument, SimulateRunDocument } from '../../src/core/documents/simulate.js';
+import type {
+  SimulateBothDocument,
+  SimulateOneDocument,
+  SimulateRunDocument,
+} from '../../src/core/documents/simulate.js';
 import { emptyJourneyCounters } from '../../src/core/simulate/journey.js';
 import type { SimulationResult } from '../../src/core/simulate/run.js';
 
@@ -36,7 +40,12 @@ export function simulationResult(mode: 'sync' | 'async' = 'sync', shard = { inde
     droppedLate: 0,
     droppedInFlightCap: 0,
     counters: { ...emptyJourneyCounters(), journeys: 5, reserveCalls: 6, orders: 3, paid: 3 },
-    latencyMs: { reserve: latencySummary(reserve), pay: latencySummary(empty), endToEnd: latencySummary(empty), lateness: latencySummary(empty) },
+    latencyMs: {
+      reserve: latencySummary(reserve),
+      pay: latencySummary(empty),
+      endToEnd: latencySummary(empty),
+      lateness: latencySummary(empty),
+    },
     unfairRefusals: 0,
     timeline: {
       bucketMs: 250,
@@ -46,9 +55,16 @@ export function simulationResult(mode: 'sync' | 'async' = 'sync', shard = { inde
     invariants: [{ name: 'no oversell', ok: true, detail: '3 of 10 units granted across 1 SKU(s)' }],
     skus: [{ sku: 'sku-1', stock: 10, sold: 3, held: 0, remaining: 7, revenueMinor: 300, currency: 'EUR' }],
     orders: [],
-    providerFaults: [{ transaction_id: 'txn-1', expected: 'MISSING_AT_PROVIDER', kind: 'timeout', attempt: 1, detail: { lostMs: 30 } }],
+    providerFaults: [
+      { transaction_id: 'txn-1', expected: 'MISSING_AT_PROVIDER', kind: 'timeout', attempt: 1, detail: { lostMs: 30 } },
+    ],
     errorSamples: [],
-    histograms: { reserve: encodeHistogram(reserve), pay: encodeHistogram(empty), endToEnd: encodeHistogram(empty), lateness: encodeHistogram(empty) },
+    histograms: {
+      reserve: encodeHistogram(reserve),
+      pay: encodeHistogram(empty),
+      endToEnd: encodeHistogram(empty),
+      lateness: encodeHistogram(empty),
+    },
     shard,
     scenarioDigest: 'abc123',
     startedAt: '2026-11-21T10:00:00.000Z',
@@ -58,10 +74,20 @@ export function simulationResult(mode: 'sync' | 'async' = 'sync', shard = { inde
 /** One mode's entry, as `flashsale simulate` adds its context to the result (orders go to orders.csv). */
 export function simulateRun(r: SimulationResult): SimulateRunDocument {
   const { orders: _orders, ...rest } = r;
-  return { ...rest, interrupted: false, scenario: 'smoke', strategyChoice: 'asked for', thresholds: [{ source: 'oversold==0', ok: true, value: 0 }], services: { redis: '--redis-url', postgres: '--database-url' } };
+  return {
+    ...rest,
+    interrupted: false,
+    scenario: 'smoke',
+    strategyChoice: 'asked for',
+    thresholds: [{ source: 'oversold==0', ok: true, value: 0 }],
+    services: { redis: '--redis-url', postgres: '--database-url' },
+  };
 }
 
-export const simulateOne = (shard = { index: 0, count: 1 }): SimulateOneDocument => ({ ...simulateRun(simulationResult('sync', shard)), outDir: '/tmp/out' });
+export const simulateOne = (shard = { index: 0, count: 1 }): SimulateOneDocument => ({
+  ...simulateRun(simulationResult('sync', shard)),
+  outDir: '/tmp/out',
+});
 
 export const simulateBoth = (shard = { index: 0, count: 1 }): SimulateBothDocument => ({
   ok: true,
@@ -80,7 +106,21 @@ export function benchDocument(): BenchDocument {
   return {
     ok: true,
     interrupted: false,
-    config: { strategies: ['lua'], skus: 1, stock: 100, qty: 1, buyers: 300, concurrency: 64, workers: 1, skew: 'uniform', seed: 1, ttlMs: 600_000, perUserLimit: 0, confirmRate: 1, naiveStore: 'postgres' },
+    config: {
+      strategies: ['lua'],
+      skus: 1,
+      stock: 100,
+      qty: 1,
+      buyers: 300,
+      concurrency: 64,
+      workers: 1,
+      skew: 'uniform',
+      seed: 1,
+      ttlMs: 600_000,
+      perUserLimit: 0,
+      confirmRate: 1,
+      naiveStore: 'postgres',
+    },
     services: { redis: 'REDIS_URL' },
     strategies: [
       {
@@ -96,10 +136,31 @@ export function benchDocument(): BenchDocument {
         durationSec: 0.4,
         attemptsPerSec: 750,
         successPerSec: 250,
-        counters: { attempts: 300, ok: 100, duplicates: 0, soldOut: 200, limitExceeded: 0, conflicts: 0, inProgress: 0, errors: 0, retries: 0, confirmed: 100, confirmFailed: 0 },
+        counters: {
+          attempts: 300,
+          ok: 100,
+          duplicates: 0,
+          soldOut: 200,
+          limitExceeded: 0,
+          conflicts: 0,
+          inProgress: 0,
+          errors: 0,
+          retries: 0,
+          confirmed: 100,
+          confirmFailed: 0,
+        },
         latencyMs: lat,
         confirmLatencyMs: lat,
-        generator: { workers: 1, targetConcurrency: 64, eluMax: 0.5, loopDelayP99Ms: 1.2, startLagMs: 0, limited: false, shortRun: true, note: 'short' },
+        generator: {
+          workers: 1,
+          targetConcurrency: 64,
+          eluMax: 0.5,
+          loopDelayP99Ms: 1.2,
+          startLagMs: 0,
+          limited: false,
+          shortRun: true,
+          note: 'short',
+        },
         invariants: [{ name: 'no oversell', ok: true, detail: '100 of 100 units granted across 1 SKU(s)' }],
         ok: true,
         errorSamples: [],
@@ -107,14 +168,37 @@ export function benchDocument(): BenchDocument {
         thresholds: [],
       },
     ],
-    reference: [{ name: 'minimal script', strategy: 'lua', tool: 'redis-benchmark', concurrency: 16, oursPerSec: 1000, theirsPerSec: 1200, ratio: 0.83, target: 0.5, detail: 'EVALSHA' }],
+    reference: [
+      {
+        name: 'minimal script',
+        strategy: 'lua',
+        tool: 'redis-benchmark',
+        concurrency: 16,
+        oursPerSec: 1000,
+        theirsPerSec: 1200,
+        ratio: 0.83,
+        target: 0.5,
+        detail: 'EVALSHA',
+      },
+    ],
     calibration: { ...calibration, strategies: { lua: 50_000 } },
     baseline: {
       file: 'baseline.json',
       createdAt: '2026-11-20T10:00:00.000Z',
       maxRegression: 0.3,
       calibration: { baseline: calibration, now: calibration },
-      rows: [{ strategy: 'lua', store: 'redis', baselineEfficiency: 0.005, efficiency: 0.005, baselineSuccessPerSec: 250, successPerSec: 250, delta: 0, ok: true }],
+      rows: [
+        {
+          strategy: 'lua',
+          store: 'redis',
+          baselineEfficiency: 0.005,
+          efficiency: 0.005,
+          baselineSuccessPerSec: 250,
+          successPerSec: 250,
+          delta: 0,
+          ok: true,
+        },
+      ],
       notCompared: [],
       ok: true,
     },

@@ -5,7 +5,12 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { checkSaleInvariants } from '../../src/core/engine/invariants.js';
 import type { Engine, EngineConfig, ReserveOutcome } from '../../src/core/engine/types.js';
-import { providerSchemaIdent, startProvider, type FaultConfigInput, type Provider } from '../../src/core/provider/index.js';
+import {
+  providerSchemaIdent,
+  startProvider,
+  type FaultConfigInput,
+  type Provider,
+} from '../../src/core/provider/index.js';
 import type { StrategyName } from '../../src/core/strategies/types.js';
 import { DATABASE_URL, REDIS_URL, uniqueNamespace } from './services.js';
 
@@ -55,7 +60,8 @@ export function providerFixtures(prefix: string): ProviderFixtures {
       await Promise.all(which.map(({ provider: p }) => p.stop()));
       const db = new pg.Client({ connectionString: DATABASE_URL });
       await db.connect();
-      for (const { namespace } of which) await db.query(`DROP SCHEMA IF EXISTS ${providerSchemaIdent(namespace)} CASCADE`);
+      for (const { namespace } of which)
+        await db.query(`DROP SCHEMA IF EXISTS ${providerSchemaIdent(namespace)} CASCADE`);
       await db.end();
     },
   };

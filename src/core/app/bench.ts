@@ -62,7 +62,8 @@ export interface BenchOutcome {
 
 export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<BenchOutcome> {
   const { config } = request;
-  if (request.redisCluster && request.reference) throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
+  if (request.redisCluster && request.reference)
+    throw new UsageError('--reference runs redis-benchmark against one server; it does not take --redis-cluster');
   // every threshold is judged once per strategy; checked here so a typo fails before any load
   const thresholds = parseThresholds(request.thresholds, BENCH_METRICS);
   if (request.junit) checkJUnitTarget(request.junit);
@@ -73,12 +74,19 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
     need.add('redis');
     need.add('postgres');
   }
-  const services = await resolveServices(need, { redisUrl: request.redisUrl, redisCluster: request.redisCluster, databaseUrl: request.databaseUrl, log: hooks.log });
+  const services = await resolveServices(need, {
+    redisUrl: request.redisUrl,
+    redisCluster: request.redisCluster,
+    databaseUrl: request.databaseUrl,
+    log: hooks.log,
+  });
   const stop = new StopFlag();
   const offInterrupt = onInterrupt(() => stop.raise());
   try {
     // The yardstick for baselines: each strategy's store, measured right before and after it.
-    const bracket = baselines ? CalibrationBracket.of(services, { concurrency: config.concurrency }, storeOfStrategy, stop) : undefined;
+    const bracket = baselines
+      ? CalibrationBracket.of(services, { concurrency: config.concurrency }, storeOfStrategy, stop)
+      : undefined;
     const results = await runBench(config, services, {
       stop,
       beforeStrategy: bracket?.beforeStrategy,
@@ -91,7 +99,12 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
     const calibration = bracket && !stop.raised ? bracket.result() : undefined;
     const baseline =
       baselines?.compare && calibration
-        ? compareBaseline(baselines.compare.baseline, currentRun(calibration, results), baselines.maxRegression, baselines.compare.file)
+        ? compareBaseline(
+            baselines.compare.baseline,
+            currentRun(calibration, results),
+            baselines.maxRegression,
+            baselines.compare.file,
+          )
         : undefined;
     const reference = request.reference && !stop.raised ? await runReference(config, services, hooks.log) : undefined;
     const ok = results.every((r) => r.ok);
@@ -136,12 +149,18 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
     }
     if (baselines && interrupted) notes.push('baseline: neither compared nor saved, the run was interrupted');
     else if (baselines?.save && calibration) {
-      notes.push(ok ? `baseline saved: ${saveBaseline(baselines.save, buildBaseline(config, calibration, results))}` : 'baseline not saved: an invariant broke');
+      notes.push(
+        ok
+          ? `baseline saved: ${saveBaseline(baselines.save, buildBaseline(config, calibration, results))}`
+          : 'baseline not saved: an invariant broke',
+      );
     }
     let exitCode: number;
     if (!ok) exitCode = ExitCode.Invariant;
     else if (interrupted) {
-      notes.push(`interrupted: ${results.length} of ${config.strategies.length} strategies ran; the report holds what happened until then`);
+      notes.push(
+        `interrupted: ${results.length} of ${config.strategies.length} strategies ran; the report holds what happened until then`,
+      );
       exitCode = ExitCode.Interrupted;
     } else exitCode = thresholdsOk && (baseline?.ok ?? true) ? ExitCode.Ok : ExitCode.Threshold;
     return { document, text, outDir: document.outDir, notes, exitCode };
@@ -158,5 +177,11 @@ function baselineCases(strategy: string, baseline: BaselineComparison | undefine
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const allowed = `${(baseline.maxRegression * 100).toFixed(0)}%`;
   const detail = `efficiency ${row.efficiency.toPrecision(3)} against ${row.baselineEfficiency.toPrecision(3)} in ${baseline.file}: ${pct(row.delta)} (largest drop allowed ${allowed})`;
-  return [{ name: `no regression beyond ${allowed}`, classname: `bench.${strategy}.baseline`, failure: row.ok ? undefined : { type: 'regression', message: detail, text: detail } }];
+  return [
+    {
+      name: `no regression beyond ${allowed}`,
+      classname: `bench.${strategy}.baseline`,
+      failure: row.ok ? undefined : { type: 'regression', message: detail, text: detail },
+    },
+  ];
 }

@@ -35,7 +35,12 @@ export function resolveDate(date: string, tz: string, now = Date.now()): string 
   const shift = date === 'today' ? 0 : date === 'yesterday' ? 1 : null;
   if (shift === null) return date;
   dayWindow('2000-01-01', tz); // validates tz first, so the error names --tz
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(now));
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: tz,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(new Date(now));
   const d = new Date(`${parts}T12:00:00Z`);
   d.setUTCDate(d.getUTCDate() - shift);
   return d.toISOString().slice(0, 10);

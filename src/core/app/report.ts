@@ -74,11 +74,17 @@ export interface ReportOutcome {
 
 export function reprintReport(dir: string): ReportOutcome {
   const saved = loadSummary(dir);
-  const interrupted = saved.raw.interrupted === true ? ' (the run was interrupted: it holds what happened until then)' : '';
+  const interrupted =
+    saved.raw.interrupted === true ? ' (the run was interrupted: it holds what happened until then)' : '';
   // The page is drawn again from summary.json alone, beside it (written whole or not at all).
   const html = join(dirname(saved.file), 'report.html');
   writeFileAtomic(html, renderHtml(saved.raw));
-  return { saved, text: renderSaved(saved), footer: `${saved.kind} report: ${saved.file}${interrupted}\nhtml: ${html}`, exitCode: savedExitCode(saved) };
+  return {
+    saved,
+    text: renderSaved(saved),
+    footer: `${saved.kind} report: ${saved.file}${interrupted}\nhtml: ${html}`,
+    exitCode: savedExitCode(saved),
+  };
 }
 
 export function mergeReports(dirs: string[], out: string | undefined): ReportOutcome {
@@ -92,6 +98,9 @@ export function mergeReports(dirs: string[], out: string | undefined): ReportOut
   merged.outDir = outDir;
   // checked like any saved run: what `report DIR` will read back from the merged directory
   const saved = parseSummary(merged, outDir);
-  merged.outDir = writeReport(outDir, Object.fromEntries(Object.entries(REPORT_FILES).map(([name, render]) => [name, render(saved)])));
+  merged.outDir = writeReport(
+    outDir,
+    Object.fromEntries(Object.entries(REPORT_FILES).map(([name, render]) => [name, render(saved)])),
+  );
   return { saved, text: renderSaved(saved), footer: `report: ${merged.outDir}`, exitCode: savedExitCode(saved) };
 }

@@ -22,7 +22,10 @@ export function chooseStrategy(asked: string, redisUrl: string | undefined): Str
 }
 
 /** The strategy of a sale given the Redis it may use; a cluster makes `auto` mean lua. */
-export function chooseSaleStrategy(asked: string, redis: { redisUrl?: string; redisCluster?: string[] }): StrategyChoice {
+export function chooseSaleStrategy(
+  asked: string,
+  redis: { redisUrl?: string; redisCluster?: string[] },
+): StrategyChoice {
   if (redis.redisCluster && asked === 'auto') return { strategy: 'lua', why: 'auto: a Redis Cluster was given' };
   return chooseStrategy(asked, redis.redisUrl);
 }

@@ -39,13 +39,26 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
   const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
   const need = new Set([storeOf(strategy), 'postgres' as const]);
   if (scenario.rateLimit) need.add('redis');
-  const services = await resolveServices(need, { redisUrl: request.redisUrl, redisCluster: request.redisCluster, databaseUrl: request.databaseUrl, log: hooks.log });
+  const services = await resolveServices(need, {
+    redisUrl: request.redisUrl,
+    redisCluster: request.redisCluster,
+    databaseUrl: request.databaseUrl,
+    log: hooks.log,
+  });
   const { startProvider } = await import('../provider/index.js');
   const { createEngine } = await import('../engine/engine.js');
   const { serveSaleApi } = await import('../http/server.js');
   const namespace = `serve_${randomBytes(4).toString('hex')}`;
   const secret = request.providerSecret ?? process.env.FLASHSALE_PROVIDER_SECRET ?? randomBytes(24).toString('hex');
-  const provider = request.providerUrl ? undefined : await startProvider({ databaseUrl: services.databaseUrl!, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
+  const provider = request.providerUrl
+    ? undefined
+    : await startProvider({
+        databaseUrl: services.databaseUrl!,
+        namespace,
+        secret,
+        seed: scenario.seed,
+        faults: scenario.payment.faults,
+      });
   const engine = await createEngine(
     engineConfigOf(scenario, {
       namespace,
@@ -62,7 +75,14 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
     await engine.setup();
     stopSweeper = engine.startSweeper();
     const server = await serveSaleApi(engine, { port: request.port, onError: hooks.onError });
-    hooks.onListening({ url: server.url, strategy, why, namespace, scenario: scenario.name, skus: scenario.skus.map((k) => k.sku) });
+    hooks.onListening({
+      url: server.url,
+      strategy,
+      why,
+      namespace,
+      scenario: scenario.name,
+      skus: scenario.skus.map((k) => k.sku),
+    });
     await new Promise<void>((resolve) => onInterrupt(resolve));
     await server.stop();
     return ExitCode.Ok;

@@ -11,9 +11,20 @@ import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/r
 import { runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
 import { storeOf, type StrategyName } from '../strategies/index.js';
 import type { Shard } from '../traffic/stages.js';
-import { evaluateThresholds, parseThresholds, renderThresholds, scenarioThresholdSources, type Threshold } from '../thresholds.js';
+import {
+  evaluateThresholds,
+  parseThresholds,
+  renderThresholds,
+  scenarioThresholdSources,
+  type Threshold,
+} from '../thresholds.js';
 import { SIMULATE_METRICS } from '../simulate/metrics.js';
-import type { SimulateBothDocument, SimulateDocument, SimulateOneDocument, SimulateRunDocument } from '../documents/simulate.js';
+import type {
+  SimulateBothDocument,
+  SimulateDocument,
+  SimulateOneDocument,
+  SimulateRunDocument,
+} from '../documents/simulate.js';
 import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../junit.js';
 import { renderHtml } from '../report/html.js';
 import { chooseSaleStrategy, DEFAULT_SCENARIO } from './sale.js';
@@ -75,23 +86,34 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
   const scenario = loadScenario(request.scenarioFile ?? DEFAULT_SCENARIO);
   if (request.seed !== undefined) scenario.seed = request.seed;
   const mode = request.mode ?? scenario.mode;
-  if (request.target && request.transport !== 'http') throw new UsageError('--target: drives a system over HTTP; add --transport http');
+  if (request.target && request.transport !== 'http')
+    throw new UsageError('--target: drives a system over HTTP; add --transport http');
   const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
   // judged per mode; checked here so a typo fails before any service starts
-  const thresholds = parseThresholds([...scenarioThresholdSources(scenario.thresholds, scenario.source, SIMULATE_METRICS), ...request.thresholds], SIMULATE_METRICS);
+  const thresholds = parseThresholds(
+    [...scenarioThresholdSources(scenario.thresholds, scenario.source, SIMULATE_METRICS), ...request.thresholds],
+    SIMULATE_METRICS,
+  );
   if (request.junit) checkJUnitTarget(request.junit);
   const modes: SimulateMode[] = mode === 'both' ? ['sync', 'async'] : [mode];
   const need = new Set([storeOf(strategy), 'postgres' as const]);
   if (scenario.rateLimit || modes.includes('async')) need.add('redis');
   if (request.redisCluster && modes.includes('async')) {
-    throw new UsageError('--redis-cluster: mode async is not cluster-ready yet (its event streams assume one server); use --mode sync on a cluster');
+    throw new UsageError(
+      '--redis-cluster: mode async is not cluster-ready yet (its event streams assume one server); use --mode sync on a cluster',
+    );
   }
   return { request, scenario, modes, strategy, why, thresholds, need };
 }
 
 export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks): Promise<SimulateOutcome> {
   const { request, scenario, modes, strategy, why } = plan;
-  const services = await resolveServices(plan.need, { redisUrl: request.redisUrl, redisCluster: request.redisCluster, databaseUrl: request.databaseUrl, log: hooks.log });
+  const services = await resolveServices(plan.need, {
+    redisUrl: request.redisUrl,
+    redisCluster: request.redisCluster,
+    databaseUrl: request.databaseUrl,
+    log: hooks.log,
+  });
   const stop = new StopFlag();
   const offInterrupt = onInterrupt(() => stop.raise());
   const units = scenario.skus.reduce((n, k) => n + k.stock, 0);
@@ -99,7 +121,9 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
     const runs: SimulationResult[] = [];
     for (const m of modes) {
       if (stop.raised) break;
-      hooks.announce?.(`simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${request.transport} transport, ${scenario.skus.length} SKU(s), ${units} units`);
+      hooks.announce?.(
+        `simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${request.transport} transport, ${scenario.skus.length} SKU(s), ${units} units`,
+      );
       runs.push(
         await runSimulation({
           scenario,
@@ -124,13 +148,28 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
     const outDir = request.out ?? defaultOutDir('simulate');
     const judged = runs.map((r) => evaluateThresholds(plan.thresholds, SIMULATE_METRICS, r));
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
-    const summaries: SimulateRunDocument[] = runs.map(({ orders: _o, ...rest }, i) => ({ ...rest, interrupted, scenario: scenario.name, strategyChoice: why, thresholds: judged[i], services: services.origin }));
+    const summaries: SimulateRunDocument[] = runs.map(({ orders: _o, ...rest }, i) => ({
+      ...rest,
+      interrupted,
+      scenario: scenario.name,
+      strategyChoice: why,
+      thresholds: judged[i],
+      services: services.origin,
+    }));
     const ok = runs.every((r) => r.ok);
     // one mode: the simulate document of docs/design.md; both: the same per mode under `runs`
     const document: SimulateDocument =
       modes.length === 1
         ? ({ ...summaries[0], outDir } satisfies SimulateOneDocument)
-        : ({ ok, mode: 'both', strategy, interrupted, scenario: scenario.name, runs: summaries, outDir } satisfies SimulateBothDocument);
+        : ({
+            ok,
+            mode: 'both',
+            strategy,
+            interrupted,
+            scenario: scenario.name,
+            runs: summaries,
+            outDir,
+          } satisfies SimulateBothDocument);
     const text = [
       ...runs.map(renderSimulation),
       runs.length > 1 ? renderModeComparison(runs) : '',
@@ -161,7 +200,13 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
           ),
         )
       : undefined;
-    const exitCode = !ok ? ExitCode.Invariant : interrupted ? ExitCode.Interrupted : thresholdsOk ? ExitCode.Ok : ExitCode.Threshold;
+    const exitCode = !ok
+      ? ExitCode.Invariant
+      : interrupted
+        ? ExitCode.Interrupted
+        : thresholdsOk
+          ? ExitCode.Ok
+          : ExitCode.Threshold;
     return { document, text, outDir: document.outDir, junitFile, exitCode };
   } finally {
     offInterrupt();

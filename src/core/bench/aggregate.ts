@@ -35,7 +35,12 @@ export const MIN_JUDGED_SEC = 1;
 export const START_LAG_LIMIT_MS = 100;
 
 /** `limits`: reasons the caller already knows the generator could not issue what was asked. */
-export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: number, startAt?: number, limits: string[] = []): Merged {
+export function mergeWorkerResults(
+  results: WorkerResult[],
+  targetConcurrency: number,
+  startAt?: number,
+  limits: string[] = [],
+): Merged {
   const counters = emptyCounters();
   const buyerUnits: Record<string, number> = {};
   const soldOutBySku: Record<string, number> = {};
@@ -61,10 +66,13 @@ export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: n
   // Under a second, JIT warm-up and the first GC weigh on the worker's loop: still reported
   // (the rates did suffer), with a note that the run was too short to quote rates from.
   const short = durationSec < MIN_JUDGED_SEC;
-  const startLagMs = startAt !== undefined && results.length ? Math.max(0, Math.max(...results.map((r) => r.startedAt)) - startAt) : 0;
-  if (startLagMs > START_LAG_LIMIT_MS) reasons.push(`a worker began ${startLagMs} ms after the common start (slow to connect)`);
+  const startLagMs =
+    startAt !== undefined && results.length ? Math.max(0, Math.max(...results.map((r) => r.startedAt)) - startAt) : 0;
+  if (startLagMs > START_LAG_LIMIT_MS)
+    reasons.push(`a worker began ${startLagMs} ms after the common start (slow to connect)`);
   if (eluMax > ELU_LIMIT) reasons.push(`a worker's event loop was ${(eluMax * 100).toFixed(0)}% busy`);
-  if (loopDelayP99Ms > LOOP_DELAY_LIMIT_MS) reasons.push(`requests started up to ${loopDelayP99Ms.toFixed(1)} ms late (p99 event-loop delay)`);
+  if (loopDelayP99Ms > LOOP_DELAY_LIMIT_MS)
+    reasons.push(`requests started up to ${loopDelayP99Ms.toFixed(1)} ms late (p99 event-loop delay)`);
   const limited = reasons.length > 0;
   return {
     counters,
@@ -85,8 +93,12 @@ export function mergeWorkerResults(results: WorkerResult[], targetConcurrency: n
       limited,
       shortRun: short,
       note: [
-        limited ? `generator-bound: ${reasons.join('; ')} — the figures understate the store; add --workers or lower --concurrency` : `the generator kept ${targetConcurrency} requests in flight`,
-        short ? `the run lasted ${durationSec.toFixed(2)} s, so its rates include warm-up: use --duration 10 and a large --stock for throughput figures` : '',
+        limited
+          ? `generator-bound: ${reasons.join('; ')} — the figures understate the store; add --workers or lower --concurrency`
+          : `the generator kept ${targetConcurrency} requests in flight`,
+        short
+          ? `the run lasted ${durationSec.toFixed(2)} s, so its rates include warm-up: use --duration 10 and a large --stock for throughput figures`
+          : '',
       ]
         .filter(Boolean)
         .join('; '),

@@ -30,7 +30,11 @@ export interface CalibrateEnv {
  * Keeps `concurrency` calls of `op` in flight for `seconds` and returns completed calls per second.
  * A closed loop like the bench's buyers, so the yardstick sees the same queueing.
  */
-export async function closedLoopRate(op: () => Promise<unknown>, concurrency: number, seconds: number): Promise<number> {
+export async function closedLoopRate(
+  op: () => Promise<unknown>,
+  concurrency: number,
+  seconds: number,
+): Promise<number> {
   let done = 0;
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
@@ -54,12 +58,18 @@ async function measure(op: () => Promise<unknown>, o: Required<CalibrateOptions>
  * Measures the stores in `stores`, one after the other (never both at once: on a small machine
  * they share the cores). Connections come from the same helpers the strategies use.
  */
-export async function calibrate(stores: ReadonlySet<Store>, env: CalibrateEnv, options: CalibrateOptions): Promise<Calibration> {
+export async function calibrate(
+  stores: ReadonlySet<Store>,
+  env: CalibrateEnv,
+  options: CalibrateOptions,
+): Promise<Calibration> {
   const o: Required<CalibrateOptions> = { seconds: 1, warmupSeconds: 0.25, ...options };
   const result: Calibration = {};
   if (stores.has('redis') && (env.redisUrl || env.redisCluster)) {
     const what = 'the bench calibration';
-    const redis: RedisConnection = env.redisCluster ? await connectRedisCluster(env.redisCluster, what, { connectionName: 'fs:calibrate' }) : await connectRedis(env.redisUrl!, what, { connectionName: 'fs:calibrate' });
+    const redis: RedisConnection = env.redisCluster
+      ? await connectRedisCluster(env.redisCluster, what, { connectionName: 'fs:calibrate' })
+      : await connectRedis(env.redisUrl!, what, { connectionName: 'fs:calibrate' });
     // A key command, not PING: on a cluster it goes to one node, as a one-SKU strategy's do.
     const key = 'fs:calibrate:{calibrate}';
     try {
@@ -74,7 +84,10 @@ export async function calibrate(stores: ReadonlySet<Store>, env: CalibrateEnv, o
     try {
       await fillPool(pool, connections).catch((err: { code?: string; message?: string }) => {
         // 53300 too_many_connections: the bench's own connection check has not run yet.
-        if (err.code === '53300') throw new UsageError(`--concurrency ${o.concurrency}: the calibration opens ${connections} Postgres connections, one per request in flight, and the server refused (${err.message}); lower --concurrency or raise max_connections`);
+        if (err.code === '53300')
+          throw new UsageError(
+            `--concurrency ${o.concurrency}: the calibration opens ${connections} Postgres connections, one per request in flight, and the server refused (${err.message}); lower --concurrency or raise max_connections`,
+          );
         throw err;
       });
       // A named statement: the extended protocol, as the strategies' prepared statements use.
@@ -105,13 +118,22 @@ export class CalibrationBracket {
   ) {}
 
   /** Measures each store through calibrate(). */
-  static of(env: CalibrateEnv, options: CalibrateOptions, storeOf: (strategy: StrategyName) => Store, stop?: { readonly raised: boolean }): CalibrationBracket {
-    return new CalibrationBracket(storeOf, async (store) => {
-      const c = await calibrate(new Set([store]), env, options);
-      const v = store === 'redis' ? c.redisOpsPerSec : c.postgresOpsPerSec;
-      if (v === undefined) throw new Error(`no ${store} to calibrate against`);
-      return v;
-    }, stop);
+  static of(
+    env: CalibrateEnv,
+    options: CalibrateOptions,
+    storeOf: (strategy: StrategyName) => Store,
+    stop?: { readonly raised: boolean },
+  ): CalibrationBracket {
+    return new CalibrationBracket(
+      storeOf,
+      async (store) => {
+        const c = await calibrate(new Set([store]), env, options);
+        const v = store === 'redis' ? c.redisOpsPerSec : c.postgresOpsPerSec;
+        if (v === undefined) throw new Error(`no ${store} to calibrate against`);
+        return v;
+      },
+      stop,
+    );
   }
 
   private async point(store: Store): Promise<number> {
@@ -130,7 +152,8 @@ export class CalibrationBracket {
     if (this.stop?.raised) return;
     const after = await this.point(r.store);
     const before = this.opened.get(r.strategy);
-    if (before !== undefined) this.closed.set(r.strategy, { store: r.store, opsPerSec: Math.round((before + after) / 2) });
+    if (before !== undefined)
+      this.closed.set(r.strategy, { store: r.store, opsPerSec: Math.round((before + after) / 2) });
   };
 
   result(): RunCalibration {

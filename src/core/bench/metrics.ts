@@ -4,7 +4,10 @@ import type { StrategyBenchResult } from '../documents/bench.js';
 import { invariantsFailed, latencyMetrics, type MetricRegistry } from '../metric-registry.js';
 
 /** What the metrics read: one strategy's run. */
-export type BenchMetricSource = Pick<StrategyBenchResult, 'latencyMs' | 'sold' | 'oversold' | 'falseSoldOut' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'>;
+export type BenchMetricSource = Pick<
+  StrategyBenchResult,
+  'latencyMs' | 'sold' | 'oversold' | 'falseSoldOut' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'
+>;
 
 export const BENCH_METRICS: MetricRegistry<BenchMetricSource> = {
   command: 'bench',

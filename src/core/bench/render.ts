@@ -9,7 +9,25 @@ const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.
 
 export function renderBenchTable(results: StrategyBenchResult[]): string {
   const table = new Table({
-    head: ['strategy', 'store', 'attempts', 'attempts/s', 'success/s', 'sold+held/stock', 'oversold', 'false sold-out', 'conflicts', 'retries', 'errors', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'invariants'],
+    head: [
+      'strategy',
+      'store',
+      'attempts',
+      'attempts/s',
+      'success/s',
+      'sold+held/stock',
+      'oversold',
+      'false sold-out',
+      'conflicts',
+      'retries',
+      'errors',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'invariants',
+    ],
     style: { head: [], border: [] },
   });
   for (const r of results) {
@@ -41,13 +59,23 @@ export function renderBenchTable(results: StrategyBenchResult[]): string {
 export function renderBenchNotes(results: StrategyBenchResult[]): string {
   const lines: string[] = [];
   const short = results.find((r) => r.generator.shortRun);
-  if (short) lines.push(chalk.dim(`note: runs under a second (${results.filter((r) => r.generator.shortRun).map((r) => r.strategy).join(', ')}): their rates include warm-up; use --duration 10 and a large --stock for throughput figures`));
+  if (short)
+    lines.push(
+      chalk.dim(
+        `note: runs under a second (${results
+          .filter((r) => r.generator.shortRun)
+          .map((r) => r.strategy)
+          .join(', ')}): their rates include warm-up; use --duration 10 and a large --stock for throughput figures`,
+      ),
+    );
   for (const r of results) {
     for (const inv of r.invariants) {
       if (!inv.ok) lines.push(chalk.red(`✗ ${r.strategy}: ${inv.name} broken — ${inv.detail}`));
     }
-    if (r.generator.limited) lines.push(chalk.yellow(`! ${r.strategy}: ${r.generator.note.split('; the run lasted')[0]}`));
-    if (r.counters.errors > 0) lines.push(chalk.yellow(`! ${r.strategy}: ${r.counters.errors} errors, e.g. ${r.errorSamples.join(' | ')}`));
+    if (r.generator.limited)
+      lines.push(chalk.yellow(`! ${r.strategy}: ${r.generator.note.split('; the run lasted')[0]}`));
+    if (r.counters.errors > 0)
+      lines.push(chalk.yellow(`! ${r.strategy}: ${r.counters.errors} errors, e.g. ${r.errorSamples.join(' | ')}`));
   }
   return lines.join('\n');
 }

@@ -57,13 +57,26 @@ export function split(total: number, parts: number): number[] {
  * Buyers refused as sold out while the SKU had units left at the end: as many of them as the
  * leftover could have served (1 unit left does not make 4,000 refusals false).
  */
-export function falseSoldOuts(skus: { sku: string; available: number }[], soldOutBySku: Record<string, number>, qty: number): number {
+export function falseSoldOuts(
+  skus: { sku: string; available: number }[],
+  soldOutBySku: Record<string, number>,
+  qty: number,
+): number {
   return skus.reduce((n, s) => n + Math.min(soldOutBySku[s.sku] ?? 0, Math.floor(s.available / qty)), 0);
 }
 
-export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchHooks = {}): Promise<StrategyBenchResult[]> {
+export async function runBench(
+  config: BenchConfig,
+  env: BenchEnv,
+  hooks: BenchHooks = {},
+): Promise<StrategyBenchResult[]> {
   const runId = randomBytes(3).toString('hex');
-  const pool = new Piscina({ filename: WORKER, minThreads: config.workers, maxThreads: config.workers, idleTimeout: 60_000 });
+  const pool = new Piscina({
+    filename: WORKER,
+    minThreads: config.workers,
+    maxThreads: config.workers,
+    idleTimeout: 60_000,
+  });
   const results: StrategyBenchResult[] = [];
   try {
     for (const name of config.strategies) {
@@ -80,10 +93,24 @@ export async function runBench(config: BenchConfig, env: BenchEnv, hooks: BenchH
   return results;
 }
 
-async function benchOne(pool: Piscina, name: StrategyName, namespace: string, config: BenchConfig, env: BenchEnv, hooks: BenchHooks): Promise<StrategyBenchResult> {
+async function benchOne(
+  pool: Piscina,
+  name: StrategyName,
+  namespace: string,
+  config: BenchConfig,
+  env: BenchEnv,
+  hooks: BenchHooks,
+): Promise<StrategyBenchResult> {
   const skus = skuNames(config.skus);
   const store = storeOf(name, { naiveStore: config.naiveStore });
-  const ctx = { namespace, redisUrl: env.redisUrl, redisCluster: env.redisCluster, databaseUrl: env.databaseUrl, naiveStore: config.naiveStore, connections: 4 };
+  const ctx = {
+    namespace,
+    redisUrl: env.redisUrl,
+    redisCluster: env.redisCluster,
+    databaseUrl: env.databaseUrl,
+    naiveStore: config.naiveStore,
+    connections: 4,
+  };
   const main = await createStrategy(name, ctx);
   let stopBackground: (() => Promise<void>) | undefined;
   try {
@@ -96,7 +123,11 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
     const workers = Math.min(config.workers, config.concurrency);
     const concurrency = split(config.concurrency, workers);
     if (store === 'postgres' && env.databaseUrl) {
-      await checkConnectionBudget(env.databaseUrl, config.concurrency, concurrency.reduce((n, c) => n + Math.min(c, MAX_POOL), 0));
+      await checkConnectionBudget(
+        env.databaseUrl,
+        config.concurrency,
+        concurrency.reduce((n, c) => n + Math.min(c, MAX_POOL), 0),
+      );
     }
     const attempts = config.buyers !== undefined ? split(config.buyers, workers) : undefined;
     const users = config.users ?? config.buyers ?? 1_000_000;
@@ -109,7 +140,9 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
       const channel = hooks.onProgress ? new MessageChannel() : undefined;
       channel?.port1.on('message', (m: { worker: number; attempts: number; ok: number; inFlight: number }) => {
         live.set(m.worker, m);
-        let a = 0, ok = 0, inFlight = 0;
+        let a = 0,
+          ok = 0,
+          inFlight = 0;
         for (const v of live.values()) {
           a += v.attempts;
           ok += v.ok;
@@ -147,7 +180,10 @@ async function benchOne(pool: Piscina, name: StrategyName, namespace: string, co
     stopBackground = undefined;
 
     const perWorker = Math.max(...concurrency);
-    const limits = store === 'postgres' && perWorker > MAX_POOL ? [`${perWorker} requests in flight per worker share ${MAX_POOL} connections, the rest queue in the client`] : [];
+    const limits =
+      store === 'postgres' && perWorker > MAX_POOL
+        ? [`${perWorker} requests in flight per worker share ${MAX_POOL} connections, the rest queue in the client`]
+        : [];
     const merged = mergeWorkerResults(workerResults, config.concurrency, startAt, limits);
     const snapshot = await main.snapshot();
     const report = checkInvariants({ snapshot, perUserLimit: config.perUserLimit, buyerUnits: merged.buyerUnits });

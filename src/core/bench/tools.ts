@@ -11,7 +11,12 @@ export interface ToolRun {
 
 export function requireTool(binary: string, debianPackage: string): string {
   const path = findOnPath(binary);
-  if (!path) throw new ServiceError(binary, `--reference needs ${binary} on PATH`, `install it (apt-get install ${debianPackage})`);
+  if (!path)
+    throw new ServiceError(
+      binary,
+      `--reference needs ${binary} on PATH`,
+      `install it (apt-get install ${debianPackage})`,
+    );
   return path;
 }
 
@@ -67,7 +72,10 @@ export function parsePgbench(out: string): { tps: number; transactions: number; 
  */
 export function redisBenchmarkFlags(url: string): string[] {
   const u = new URL(url);
-  if (u.protocol === 'rediss:') throw new UsageError('--reference: redis-benchmark is run without TLS; give a redis:// URL (a rediss:// one is not supported)');
+  if (u.protocol === 'rediss:')
+    throw new UsageError(
+      '--reference: redis-benchmark is run without TLS; give a redis:// URL (a rediss:// one is not supported)',
+    );
   const { host, port, password, user, database } = urlParts(url);
   const flags = ['-h', host, '-p', port];
   if (user && user !== 'default') flags.push('--user', user);
@@ -77,7 +85,13 @@ export function redisBenchmarkFlags(url: string): string[] {
 }
 
 /** Host / port / password / db of a URL, for tools that take them as flags. */
-export function urlParts(url: string): { host: string; port: string; password?: string; user?: string; database?: string } {
+export function urlParts(url: string): {
+  host: string;
+  port: string;
+  password?: string;
+  user?: string;
+  database?: string;
+} {
   const u = new URL(url);
   return {
     host: u.hostname || '127.0.0.1',

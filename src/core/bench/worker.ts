@@ -7,9 +7,20 @@ import { createStrategy } from '../strategies/index.js';
 import type { Counters, WorkerResult, WorkerTask } from './types.js';
 
 export function emptyCounters(): Counters {
-  return { attempts: 0, ok: 0, duplicates: 0, soldOut: 0, limitExceeded: 0, conflicts: 0, inProgress: 0, errors: 0, retries: 0, confirmed: 0, confirmFailed: 0 };
+  return {
+    attempts: 0,
+    ok: 0,
+    duplicates: 0,
+    soldOut: 0,
+    limitExceeded: 0,
+    conflicts: 0,
+    inProgress: 0,
+    errors: 0,
+    retries: 0,
+    confirmed: 0,
+    confirmFailed: 0,
+  };
 }
-
 
 const MAX_ERROR_SAMPLES = 5;
 /** Postgres connections one worker opens at most; more in flight queue in the client (reported). */
@@ -57,7 +68,12 @@ export default async function runWorker(task: WorkerTask): Promise<WorkerResult>
     const now = Date.now();
     if (!force && now - lastTick < 200) return;
     lastTick = now;
-    task.progress.postMessage({ worker: task.workerIndex, attempts: c.attempts, ok: c.ok, inFlight: issued - c.attempts });
+    task.progress.postMessage({
+      worker: task.workerIndex,
+      attempts: c.attempts,
+      ok: c.ok,
+      inFlight: issued - c.attempts,
+    });
   };
 
   const buyer = async () => {

@@ -106,7 +106,17 @@ export const strategyBenchResultSchema = z
 export type StrategyBenchResult = z.infer<typeof strategyBenchResultSchema>;
 
 export const referenceComparisonSchema = z
-  .object({ name: str, strategy: str, tool: str, concurrency: int, oursPerSec: num, theirsPerSec: num, ratio: num, target: num, detail: str })
+  .object({
+    name: str,
+    strategy: str,
+    tool: str,
+    concurrency: int,
+    oursPerSec: num,
+    theirsPerSec: num,
+    ratio: num,
+    target: num,
+    detail: str,
+  })
   .strict();
 
 export type ReferenceComparison = z.infer<typeof referenceComparisonSchema>;

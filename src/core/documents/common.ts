@@ -10,12 +10,17 @@ export const bool = z.boolean();
 export const str = z.string();
 
 /** A strict object whose fields are `names`, each of schema `field` (a counter set, a histogram set). */
-export function objectOf<K extends string, S extends z.ZodTypeAny>(names: readonly K[], field: S): z.ZodObject<{ [P in K]: S }, 'strict'> {
+export function objectOf<K extends string, S extends z.ZodTypeAny>(
+  names: readonly K[],
+  field: S,
+): z.ZodObject<{ [P in K]: S }, 'strict'> {
   return z.object(Object.fromEntries(names.map((n) => [n, field])) as { [P in K]: S }).strict();
 }
 
 /** Millisecond percentiles of one HDR histogram (histogram.ts computes them). */
-export const latencySummarySchema = z.object({ p50: num, p90: num, p95: num, p99: num, p999: num, max: num, mean: num }).strict();
+export const latencySummarySchema = z
+  .object({ p50: num, p90: num, p95: num, p99: num, p999: num, max: num, mean: num })
+  .strict();
 export type LatencySummary = z.infer<typeof latencySummarySchema>;
 
 /** One invariant judged from the records (invariants.ts). */

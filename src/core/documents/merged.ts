@@ -42,7 +42,9 @@ export const mergeInfoSchema = z
 export type MergeInfo = z.infer<typeof mergeInfoSchema>;
 
 /** One mode of the merged run: simulate's document, its figures over all shards (no shard, timeline or finality of its own). */
-export const mergedRunSchema = savedSimulateRunSchema.omit({ shard: true, finality: true, timeline: true }).extend({ shards: z.array(shardRecordSchema) });
+export const mergedRunSchema = savedSimulateRunSchema
+  .omit({ shard: true, finality: true, timeline: true })
+  .extend({ shards: z.array(shardRecordSchema) });
 export type MergedRun = z.infer<typeof mergedRunSchema>;
 
 export const mergedOneDocumentSchema = mergedRunSchema.extend({ merge: mergeInfoSchema, outDir: str.optional() });

@@ -5,7 +5,13 @@ import { CATEGORIES } from '../reconcile/categories.js';
 import { bool, int, num, str, type Assert, type Same } from './common.js';
 
 export const summaryLineSchema = z
-  .object({ category: z.enum(CATEGORIES as [(typeof CATEGORIES)[number], ...(typeof CATEGORIES)[number][]]), currency: str, count: int, netMinor: int, grossMinor: int })
+  .object({
+    category: z.enum(CATEGORIES as [(typeof CATEGORIES)[number], ...(typeof CATEGORIES)[number][]]),
+    currency: str,
+    count: int,
+    netMinor: int,
+    grossMinor: int,
+  })
   .strict();
 
 export const fixOutcomeSchema = z
@@ -34,7 +40,9 @@ export const reconcileDocumentSchema = z
     /** Why the verdict is INCOMPLETE. */
     incomplete: str.optional(),
     breaks: int,
-    read: z.object({ localTransactions: int, providerCharges: int, pages: int, retries: int, rateLimited: int }).strict(),
+    read: z
+      .object({ localTransactions: int, providerCharges: int, pages: int, retries: int, rateLimited: int })
+      .strict(),
     elapsedMs: num,
     /** Reading the provider (with the setup before it), then the merge join and the report. */
     phasesMs: z.object({ providerRead: num, matchAndReport: num }).strict(),

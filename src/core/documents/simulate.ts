@@ -109,7 +109,9 @@ export const timelineSchema = z
   .strict();
 export type SimTimeline = z.infer<typeof timelineSchema>;
 
-export const skuSummarySchema = z.object({ sku: str, stock: int, sold: int, held: int, remaining: int, revenueMinor: int, currency: str }).strict();
+export const skuSummarySchema = z
+  .object({ sku: str, stock: int, sold: int, held: int, remaining: int, revenueMinor: int, currency: str })
+  .strict();
 export type SkuSummary = z.infer<typeof skuSummarySchema>;
 
 /** A fault the bundled mock provider injected, with the reconcile category it should cause (provider/faults.ts Fault). */
@@ -190,7 +192,15 @@ export const simulateOneDocumentSchema = simulateRunDocumentSchema.extend({ outD
 
 /** `simulate --mode both`: the same sale twice, one document per mode under `runs`. */
 export const simulateBothDocumentSchema = z
-  .object({ ok: bool, mode: z.literal('both'), strategy: strategyNameSchema, interrupted: bool, scenario: str, runs: z.array(simulateRunDocumentSchema).min(1), outDir: str })
+  .object({
+    ok: bool,
+    mode: z.literal('both'),
+    strategy: strategyNameSchema,
+    interrupted: bool,
+    scenario: str,
+    runs: z.array(simulateRunDocumentSchema).min(1),
+    outDir: str,
+  })
   .strict();
 
 export type SimulateOneDocument = z.infer<typeof simulateOneDocumentSchema>;
@@ -203,9 +213,16 @@ export type SimulateDocument = SimulateOneDocument | SimulateBothDocument;
  * timeline, the strategy choice and the services were recorded look like (and what hand-made
  * shards in tests hold), so those three may be absent; every field present must be one of these.
  */
-export const savedSimulateRunSchema = simulateRunDocumentSchema.partial({ timeline: true, strategyChoice: true, services: true });
+export const savedSimulateRunSchema = simulateRunDocumentSchema.partial({
+  timeline: true,
+  strategyChoice: true,
+  services: true,
+});
 export const savedSimulateOneSchema = savedSimulateRunSchema.extend({ outDir: str.optional() });
-export const savedSimulateBothSchema = simulateBothDocumentSchema.extend({ runs: z.array(savedSimulateRunSchema).min(1), outDir: str.optional() });
+export const savedSimulateBothSchema = simulateBothDocumentSchema.extend({
+  runs: z.array(savedSimulateRunSchema).min(1),
+  outDir: str.optional(),
+});
 export type SavedSimulateRun = z.infer<typeof savedSimulateRunSchema>;
 
 // Declared by the modules that make them; a field added there and not here fails to compile.

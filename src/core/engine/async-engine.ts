@@ -1,5 +1,6 @@
 // The sale engine in async mode: the same Engine, with its steps travelling as events on
-// Redis Streams (see async-events.ts for the flow).
+// Redis Streams (see async-events.ts for the flow). Past 400 lines on purpose: each event's
+// producer, consumer and give-up path sit together so the at-least-once argument reads in one place.
 //
 // It reuses the sync engine through the narrow SaleSteps it holds (methods only): the
 // strategy's hold and the rate limit (hold), the order (orderFor, order), the sync pay path
@@ -39,7 +40,15 @@ import {
 } from './async-events.js';
 import { newOrderOf, openSaleEngine, reserveOutcome, SaleRequestError, settled, type SaleSteps } from './engine.js';
 import { worstCaseMs } from './payments.js';
-import type { Engine, EngineConfig, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit } from './types.js';
+import type {
+  Engine,
+  EngineConfig,
+  PayOutcome,
+  PayRequest,
+  ReserveOutcome,
+  ReserveRequest,
+  SaleAudit,
+} from './types.js';
 
 export interface AsyncEngineOptions {
   /** setup() starts this process's consumers (default true); false leaves that to startBackground(). */
@@ -70,8 +79,14 @@ export interface AsyncEngine extends Engine {
 }
 
 export async function createAsyncEngine(config: EngineConfig, options: AsyncEngineOptions = {}): Promise<AsyncEngine> {
-  if (config.redisCluster?.length) throw new UsageError('--redis-cluster: mode async is not cluster-ready yet (its event streams and consumer groups assume one server); use --mode sync on a cluster, or --redis-url');
-  if (!config.redisUrl) throw new UsageError('mode async: the events travel on Redis Streams; give a Redis URL (--redis-url / REDIS_URL) or use --mode sync');
+  if (config.redisCluster?.length)
+    throw new UsageError(
+      '--redis-cluster: mode async is not cluster-ready yet (its event streams and consumer groups assume one server); use --mode sync on a cluster, or --redis-url',
+    );
+  if (!config.redisUrl)
+    throw new UsageError(
+      'mode async: the events travel on Redis Streams; give a Redis URL (--redis-url / REDIS_URL) or use --mode sync',
+    );
   const inner = await openSaleEngine(config);
   let pub: Redis | undefined;
   try {
@@ -131,7 +146,10 @@ class AsyncSaleEngine implements AsyncEngine {
       const open = () => connectRedis(this.config.redisUrl!, what, { enableAutoPipelining: false });
       return new BlockingConnection(open, await open());
     };
-    const [cartReader, payReader] = await Promise.all([reader('the order-service consumer'), reader('the payment-service consumer')]);
+    const [cartReader, payReader] = await Promise.all([
+      reader('the order-service consumer'),
+      reader('the payment-service consumer'),
+    ]);
     const common = { writer: this.pub, claimIdleMs: this.claimIdleMs };
     const consumers = [
       new StreamConsumer({
@@ -193,7 +211,10 @@ class AsyncSaleEngine implements AsyncEngine {
   private async orderGaveUp(fields: string[] | null, err: unknown): Promise<void> {
     const ev = parseEvent<CartCreated>(fields);
     if (!ev) return;
-    await this.publish(this.streams.orders, 'Order.Failed', { corr: ev.data.corr, error: errorText(err) } satisfies OrderCreated);
+    await this.publish(this.streams.orders, 'Order.Failed', {
+      corr: ev.data.corr,
+      error: errorText(err),
+    } satisfies OrderCreated);
   }
 
   /** payment-service: Payment.Requested → the sync pay path → Payment.Succeeded / Payment.Failed. */
@@ -206,19 +227,33 @@ class AsyncSaleEngine implements AsyncEngine {
       outcome = await this.inner.pay({ orderId: r.orderId, now: consumerNow(r.now, r.sentAt) });
     } catch (err) {
       if (err instanceof SaleRequestError && err.code === 'unknown_order') {
-        await this.publish(this.streams.payments, 'Payment.Failed', { corr: r.corr, orderId: r.orderId, error: err.message, errorCode: 'unknown_order' } satisfies PaymentAnswered);
+        await this.publish(this.streams.payments, 'Payment.Failed', {
+          corr: r.corr,
+          orderId: r.orderId,
+          error: err.message,
+          errorCode: 'unknown_order',
+        } satisfies PaymentAnswered);
         return;
       }
       throw err;
     }
-    await this.publish(this.streams.payments, outcome.status === 'paid' ? 'Payment.Succeeded' : 'Payment.Failed', { corr: r.corr, orderId: r.orderId, outcome } satisfies PaymentAnswered);
+    await this.publish(this.streams.payments, outcome.status === 'paid' ? 'Payment.Succeeded' : 'Payment.Failed', {
+      corr: r.corr,
+      orderId: r.orderId,
+      outcome,
+    } satisfies PaymentAnswered);
   }
 
   private async paymentGaveUp(fields: string[] | null, err: unknown): Promise<void> {
     const ev = parseEvent<PaymentRequested>(fields);
     if (!ev) return;
     const r = ev.data;
-    await this.publish(this.streams.payments, 'Payment.Failed', { corr: r.corr, orderId: r.orderId, error: errorText(err), errorCode: 'consumer_failed' } satisfies PaymentAnswered);
+    await this.publish(this.streams.payments, 'Payment.Failed', {
+      corr: r.corr,
+      orderId: r.orderId,
+      error: errorText(err),
+      errorCode: 'consumer_failed',
+    } satisfies PaymentAnswered);
   }
 
   private async publish(stream: string, type: EventType, data: object): Promise<string> {
@@ -238,7 +273,12 @@ class AsyncSaleEngine implements AsyncEngine {
     const corr = this.corr();
     const res = h.reservation;
     const answer = this.orderWaiters.wait(corr, this.replyTimeoutMs, undefined, ({ resolve }) => resolve(undefined));
-    const cart: CartCreated = { corr, ...newOrderOf(h, req.clickId, h.now), sentAt: Date.now(), duplicate: h.duplicate };
+    const cart: CartCreated = {
+      corr,
+      ...newOrderOf(h, req.clickId, h.now),
+      sentAt: Date.now(),
+      duplicate: h.duplicate,
+    };
     try {
       await this.publish(this.streams.carts, 'Reservation.CartCreated', cart);
     } catch (err) {
@@ -252,7 +292,8 @@ class AsyncSaleEngine implements AsyncEngine {
           'The hold stands; retrying the click is safe.',
       );
     }
-    if (!got.outcome) throw new Error(`async: the order of ${res.sku} (click ${req.clickId}) could not be created: ${got.error}`);
+    if (!got.outcome)
+      throw new Error(`async: the order of ${res.sku} (click ${req.clickId}) could not be created: ${got.error}`);
     return got.outcome;
   }
 
@@ -266,18 +307,29 @@ class AsyncSaleEngine implements AsyncEngine {
     const timeoutMs = worstCaseMs(this.config.payment) + this.replyTimeoutMs;
     const answer = this.payWaiters.wait(corr, timeoutMs, undefined, ({ resolve }) => resolve(undefined));
     try {
-      await this.publish(this.streams.payRequests, 'Payment.Requested', { corr, orderId: req.orderId, now: req.now ?? Date.now(), sentAt: Date.now() } satisfies PaymentRequested);
+      await this.publish(this.streams.payRequests, 'Payment.Requested', {
+        corr,
+        orderId: req.orderId,
+        now: req.now ?? Date.now(),
+        sentAt: Date.now(),
+      } satisfies PaymentRequested);
     } catch (err) {
       this.payWaiters.cancel(corr);
       throw err;
     }
     const got = await answer;
     if (got?.outcome) return got.outcome;
-    if (got?.errorCode === 'unknown_order') throw new SaleRequestError('unknown_order', got.error ?? `no order "${req.orderId}" in this sale`);
+    if (got?.errorCode === 'unknown_order')
+      throw new SaleRequestError('unknown_order', got.error ?? `no order "${req.orderId}" in this sale`);
     // No answer in time (or the consumer gave up): what the record says now.
     const now = await this.inner.order(req.orderId);
     if (now && now.status !== 'PendingPayment') return settled(now);
-    return { status: 'failed', orderId: req.orderId, error: got?.error ?? `no payment answer within ${timeoutMs} ms; the payment may still complete`, attempts: 0 };
+    return {
+      status: 'failed',
+      orderId: req.orderId,
+      error: got?.error ?? `no payment answer within ${timeoutMs} ms; the payment may still complete`,
+      attempts: 0,
+    };
   }
 
   private corr(): string {
@@ -297,13 +349,19 @@ class AsyncSaleEngine implements AsyncEngine {
   private startReader(): Promise<void> {
     if (this.closed) return Promise.reject(new Error('async engine: closed'));
     this.readerReady ??= (async () => {
-      const conn = await connectRedis(this.config.redisUrl!, 'async mode (answer reader)', { enableAutoPipelining: false });
+      const conn = await connectRedis(this.config.redisUrl!, 'async mode (answer reader)', {
+        enableAutoPipelining: false,
+      });
       try {
-        const last = async (key: string) => ((await conn.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0';
+        const last = async (key: string) =>
+          ((await conn.xrevrange(key, '+', '-', 'COUNT', 1)) as [string, string[]][])[0]?.[0] ?? '0-0';
         const from = { orders: await last(this.streams.orders), payments: await last(this.streams.payments) };
         if (this.closed) throw new Error('async engine: closed');
         this.reader = new BlockingReader({
-          conn: new BlockingConnection(() => connectRedis(this.config.redisUrl!, 'async mode (answer reader)', { enableAutoPipelining: false }), conn),
+          conn: new BlockingConnection(
+            () => connectRedis(this.config.redisUrl!, 'async mode (answer reader)', { enableAutoPipelining: false }),
+            conn,
+          ),
           read: (c) => this.readAnswers(c, from),
           rereadMs: REREAD_MS,
         });
@@ -321,9 +379,17 @@ class AsyncSaleEngine implements AsyncEngine {
 
   private async readAnswers(conn: Redis, from: { orders: string; payments: string }): Promise<void> {
     const s = this.streams;
-    const got = (await conn.xread('COUNT', READ_COUNT, 'BLOCK', READ_BLOCK_MS, 'STREAMS', s.orders, s.payments, from.orders, from.payments)) as
-      | [string, [string, string[]][]][]
-      | null;
+    const got = (await conn.xread(
+      'COUNT',
+      READ_COUNT,
+      'BLOCK',
+      READ_BLOCK_MS,
+      'STREAMS',
+      s.orders,
+      s.payments,
+      from.orders,
+      from.payments,
+    )) as [string, [string, string[]][]][] | null;
     for (const [key, entries] of got ?? []) {
       const orders = key === s.orders;
       for (const [id, fields] of entries) {
@@ -353,7 +419,10 @@ class AsyncSaleEngine implements AsyncEngine {
       [s.carts, ORDER_GROUP],
       [s.payRequests, PAYMENT_GROUP],
     ] as const) {
-      const [length, info] = await Promise.all([this.pub.xlen(stream), this.pub.xinfo('GROUPS', stream).catch(() => [])]);
+      const [length, info] = await Promise.all([
+        this.pub.xlen(stream),
+        this.pub.xinfo('GROUPS', stream).catch(() => []),
+      ]);
       const g = parseGroupInfo(info, group);
       events.push({ stream, group, length, pending: g?.pending ?? 0, ...(g?.lag !== undefined ? { lag: g.lag } : {}) });
     }

@@ -33,7 +33,13 @@ export function asyncStreams(namespace: string): AsyncStreams {
   return { carts: p + 'cart', orders: p + 'order', payRequests: p + 'pay-request', payments: p + 'payment' };
 }
 
-export type EventType = 'Reservation.CartCreated' | 'Order.Created' | 'Order.Failed' | 'Payment.Requested' | 'Payment.Succeeded' | 'Payment.Failed';
+export type EventType =
+  | 'Reservation.CartCreated'
+  | 'Order.Created'
+  | 'Order.Failed'
+  | 'Payment.Requested'
+  | 'Payment.Succeeded'
+  | 'Payment.Failed';
 
 /** The order a reserve asks for (`now` is the buyer's clock at the grant: the order's createdAt). */
 export interface CartCreated extends NewOrder {

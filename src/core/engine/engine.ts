@@ -1,5 +1,7 @@
 // The sale engine in sync mode: reserve → order → pay → finalize, by direct calls. One instance
 // per worker thread, each with its own connections; setup() runs once, in the main process.
+// One file past 400 lines on purpose: every step's crash-safety argument below refers to the
+// others, and split across files it could no longer be checked in one reading.
 //
 // Crash safety comes from ordering, not from a distributed transaction:
 // - reserve takes the hold first and writes the order second. A crash in between leaves a hold
@@ -18,7 +20,18 @@ import { OrderStore, orderSchemaIdent, type NewOrder, type StoredOrder } from '.
 import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
 import { RateLimiter } from './rate-limit.js';
 import { startSweepLoop } from './sweeper.js';
-import type { Engine, EngineConfig, OrderFinality, OrderRecord, PayOutcome, PayRequest, ReserveOutcome, ReserveRequest, SaleAudit, SkuConfig } from './types.js';
+import type {
+  Engine,
+  EngineConfig,
+  OrderFinality,
+  OrderRecord,
+  PayOutcome,
+  PayRequest,
+  ReserveOutcome,
+  ReserveRequest,
+  SaleAudit,
+  SkuConfig,
+} from './types.js';
 
 /** A buyer's request the engine cannot act on (unknown SKU or order, bad quantity): a 4xx over HTTP. */
 export class SaleRequestError extends Error {
@@ -42,16 +55,24 @@ function validate(config: EngineConfig): void {
   for (const [i, s] of config.skus.entries()) {
     if (seen.has(s.sku)) throw new UsageError(`skus[${i}].sku: "${s.sku}" appears twice`);
     seen.add(s.sku);
-    if (!Number.isInteger(s.stock) || s.stock < 0) throw new UsageError(`skus[${i}].stock: expected a whole number >= 0, got ${s.stock}`);
-    if (!Number.isInteger(s.priceMinor) || s.priceMinor < 0) throw new UsageError(`skus[${i}].priceMinor: expected whole minor units >= 0, got ${s.priceMinor}`);
-    if (!/^[A-Z]{3}$/.test(s.currency)) throw new UsageError(`skus[${i}].currency: expected an ISO 4217 code in upper case, got ${JSON.stringify(s.currency)}`);
+    if (!Number.isInteger(s.stock) || s.stock < 0)
+      throw new UsageError(`skus[${i}].stock: expected a whole number >= 0, got ${s.stock}`);
+    if (!Number.isInteger(s.priceMinor) || s.priceMinor < 0)
+      throw new UsageError(`skus[${i}].priceMinor: expected whole minor units >= 0, got ${s.priceMinor}`);
+    if (!/^[A-Z]{3}$/.test(s.currency))
+      throw new UsageError(
+        `skus[${i}].currency: expected an ISO 4217 code in upper case, got ${JSON.stringify(s.currency)}`,
+      );
   }
   if (!(config.holdTtlMs > 0)) throw new UsageError(`holdTtlMs: expected > 0, got ${config.holdTtlMs}`);
   const p = config.payment;
   if (!(p.timeoutMs > 0) || !Number.isInteger(p.retries) || p.retries < 0 || !(p.backoffMs >= 0)) {
-    throw new UsageError(`payment: expected timeoutMs > 0, whole retries >= 0 and backoffMs >= 0, got ${JSON.stringify(p)}`);
+    throw new UsageError(
+      `payment: expected timeoutMs > 0, whole retries >= 0 and backoffMs >= 0, got ${JSON.stringify(p)}`,
+    );
   }
-  if (config.rateLimit && !config.redisUrl && !config.redisCluster?.length) throw new UsageError('rateLimit: the per-user rate limit lives in Redis; give a Redis URL or drop the rate limit');
+  if (config.rateLimit && !config.redisUrl && !config.redisCluster?.length)
+    throw new UsageError('rateLimit: the per-user rate limit lives in Redis; give a Redis URL or drop the rate limit');
 }
 
 export async function createEngine(config: EngineConfig): Promise<Engine> {
@@ -63,7 +84,13 @@ export async function openSaleEngine(config: EngineConfig): Promise<SaleEngine> 
   validate(config);
   // Thousands of buyers in flight per worker: one socket write per tick instead of one per
   // command (profiled: socket writes were over a third of a black-friday worker's CPU).
-  const strategy = await createStrategy(config.strategy, { namespace: config.namespace, redisUrl: config.redisUrl, redisCluster: config.redisCluster, databaseUrl: config.databaseUrl, autoPipelining: true });
+  const strategy = await createStrategy(config.strategy, {
+    namespace: config.namespace,
+    redisUrl: config.redisUrl,
+    redisCluster: config.redisCluster,
+    databaseUrl: config.databaseUrl,
+    autoPipelining: true,
+  });
   const opened: { close(): Promise<unknown> }[] = [strategy];
   try {
     // SKUs are read lazily: this instance may be the one that is about to load them.
@@ -119,7 +146,8 @@ export class SaleEngine implements Engine, SaleSteps {
   ) {
     this.orders = new OrderStore(pool, orderSchemaIdent(config.namespace));
     this.payments = new PaymentClient(config.providerUrl, config.providerSecret, config.payment);
-    if (redis && config.rateLimit) this.limiter = new RateLimiter(defineScripts(redis), config.namespace, config.rateLimit);
+    if (redis && config.rateLimit)
+      this.limiter = new RateLimiter(defineScripts(redis), config.namespace, config.rateLimit);
     this.skus = new Map(config.skus.map((s) => [s.sku, s]));
   }
 
@@ -156,14 +184,23 @@ export class SaleEngine implements Engine, SaleSteps {
   /** The first half of a reserve: the rate limit and the strategy's hold, no order yet. */
   async hold(req: ReserveRequest): Promise<HoldResult> {
     const sku = this.sku(req.sku);
-    if (!Number.isInteger(req.qty) || req.qty < 1) throw new SaleRequestError('bad_request', `qty: expected a whole number >= 1, got ${req.qty}`);
+    if (!Number.isInteger(req.qty) || req.qty < 1)
+      throw new SaleRequestError('bad_request', `qty: expected a whole number >= 1, got ${req.qty}`);
     const now = req.now ?? Date.now();
     if (this.limiter) {
       // Before the strategy: a refused bot must cost the stock store nothing.
       const d = await this.limiter.take(req.user, now);
-      if (!d.allowed) return { ok: false, outcome: { ok: false, reason: 'rate_limited', retryAfterMs: d.retryAfterMs } };
+      if (!d.allowed)
+        return { ok: false, outcome: { ok: false, reason: 'rate_limited', retryAfterMs: d.retryAfterMs } };
     }
-    const r = await this.strategy.reserve({ sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.clickId, ttlMs: this.config.holdTtlMs, now });
+    const r = await this.strategy.reserve({
+      sku: req.sku,
+      qty: req.qty,
+      user: req.user,
+      idempotencyKey: req.clickId,
+      ttlMs: this.config.holdTtlMs,
+      now,
+    });
     if (!r.ok) return { ok: false, outcome: { ok: false, reason: r.reason } };
     // The order's life starts when the units were granted, not when the request arrived: a
     // request that waited while an expiring hold was swept must not look as if it overlapped it
@@ -197,10 +234,15 @@ export class SaleEngine implements Engine, SaleSteps {
     // The whole charge, every retry included, ends by the worst case counted from the start of
     // this pay, which the check above put before the hold's end: the time spent reading the order
     // counts against it. Real time, not the caller's clock (tests move theirs).
-    const answer = await this.payments.charge(order, Date.now() + worstCaseMs(this.config.payment) - (performance.now() - started));
-    if (answer.kind === 'failed') return { status: 'failed', orderId: order.orderId, error: answer.error, attempts: answer.attempts };
+    const answer = await this.payments.charge(
+      order,
+      Date.now() + worstCaseMs(this.config.payment) - (performance.now() - started),
+    );
+    if (answer.kind === 'failed')
+      return { status: 'failed', orderId: order.orderId, error: answer.error, attempts: answer.attempts };
     if (answer.kind === 'declined') {
-      if (!(await this.orders.markDeclined(order, answer.chargeId, answer.code, now()))) return this.answerFromRecord(order.orderId);
+      if (!(await this.orders.markDeclined(order, answer.chargeId, answer.code, now())))
+        return this.answerFromRecord(order.orderId);
       await this.strategy.release(reservationOf(order));
       return { status: 'declined', orderId: order.orderId, code: answer.code, attempts: answer.attempts };
     }
@@ -208,19 +250,33 @@ export class SaleEngine implements Engine, SaleSteps {
   }
 
   /** The provider took the money: confirm the hold and record the sale, or give the money back. */
-  private async finalizeCharge(order: StoredOrder, answer: Extract<ChargeAnswer, { kind: 'paid' }>, now: () => number): Promise<PayOutcome> {
+  private async finalizeCharge(
+    order: StoredOrder,
+    answer: Extract<ChargeAnswer, { kind: 'paid' }>,
+    now: () => number,
+  ): Promise<PayOutcome> {
     const { chargeId, attempts } = answer;
     if (!(await this.orders.claimCharge(order.orderId, chargeId, now()))) {
       const current = await this.orders.get(order.orderId);
-      if (current?.status === 'Paid') return { status: 'paid', orderId: order.orderId, chargeId: current.chargeId ?? chargeId, attempts, duplicate: true };
+      if (current?.status === 'Paid')
+        return {
+          status: 'paid',
+          orderId: order.orderId,
+          chargeId: current.chargeId ?? chargeId,
+          attempts,
+          duplicate: true,
+        };
       if (current?.status === 'PendingPayment') return this.awaitFinal(order.orderId);
       // Expired by the sweeper (or a refused pay) while the charge was on its way.
       return this.refund(order, chargeId, now);
     }
     if (await this.strategy.confirm(reservationOf(order), now())) {
-      if (await this.orders.markPaid(order, chargeId, now())) return { status: 'paid', orderId: order.orderId, chargeId, attempts, duplicate: false };
+      if (await this.orders.markPaid(order, chargeId, now()))
+        return { status: 'paid', orderId: order.orderId, chargeId, attempts, duplicate: false };
       // Unreachable while we hold the claim; if it happens the records must say so, not a buyer's answer.
-      throw new Error(`order ${order.orderId}: hold confirmed and charge ${chargeId} claimed, but the order could not be marked Paid`);
+      throw new Error(
+        `order ${order.orderId}: hold confirmed and charge ${chargeId} claimed, but the order could not be marked Paid`,
+      );
     }
     // The hold ran out between the provider's answer and the confirm; give its units back now
     // rather than at the next sweep (false if the sweeper already did). The order's end is
@@ -250,7 +306,8 @@ export class SaleEngine implements Engine, SaleSteps {
     for (;;) {
       const order = await this.orders.get(orderId);
       if (order && order.status !== 'PendingPayment') return settled(order);
-      if (performance.now() > deadline) return { status: 'failed', orderId, error: 'another payment of this order is still in progress', attempts: 0 };
+      if (performance.now() > deadline)
+        return { status: 'failed', orderId, error: 'another payment of this order is still in progress', attempts: 0 };
       await new Promise((r) => setTimeout(r, AWAIT_POLL_MS));
     }
   }
@@ -277,10 +334,20 @@ export class SaleEngine implements Engine, SaleSteps {
   }
 
   async audit(): Promise<SaleAudit> {
-    const [orders, snapshot, sales] = await Promise.all([this.orders.all(), this.strategy.snapshot(), this.orders.sales()]);
+    const [orders, snapshot, sales] = await Promise.all([
+      this.orders.all(),
+      this.strategy.snapshot(),
+      this.orders.sales(),
+    ]);
     const soldBySku: Record<string, number> = Object.fromEntries(this.config.skus.map((s) => [s.sku, 0]));
     for (const s of sales) soldBySku[s.sku] = (soldBySku[s.sku] ?? 0) + s.qty;
-    return { orders, strategy: { skus: snapshot.skus, ledger: snapshot.ledger }, soldBySku, sales, finality: orderFinality(orders) };
+    return {
+      orders,
+      strategy: { skus: snapshot.skus, ledger: snapshot.ledger },
+      soldBySku,
+      sales,
+      finality: orderFinality(orders),
+    };
   }
 
   async destroy(): Promise<void> {
@@ -362,7 +429,14 @@ export function orderFinality(orders: OrderRecord[]): OrderFinality {
 }
 
 export function reservationOf(o: StoredOrder): Reservation {
-  return { id: o.reservationId, sku: o.sku, qty: o.qty, user: o.user, idempotencyKey: o.clickId, expiresAt: o.expiresAt };
+  return {
+    id: o.reservationId,
+    sku: o.sku,
+    qty: o.qty,
+    user: o.user,
+    idempotencyKey: o.clickId,
+    expiresAt: o.expiresAt,
+  };
 }
 
 /** The answer of a pay that finds the order already final: the same outcome, without a charge. */

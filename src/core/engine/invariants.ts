@@ -10,7 +10,10 @@ function result(name: string, problems: string[], okDetail: string): InvariantRe
   return {
     name,
     ok: problems.length === 0,
-    detail: problems.length === 0 ? okDetail : problems.slice(0, SHOWN).join('; ') + (problems.length > SHOWN ? `; … ${problems.length - SHOWN} more` : ''),
+    detail:
+      problems.length === 0
+        ? okDetail
+        : problems.slice(0, SHOWN).join('; ') + (problems.length > SHOWN ? `; … ${problems.length - SHOWN} more` : ''),
   };
 }
 
@@ -31,10 +34,12 @@ const ids = (orders: OrderRecord[]) => orders.map((o) => o.orderId).join(', ');
 function onePerReservation(orders: OrderRecord[]): InvariantResult {
   const problems: string[] = [];
   for (const list of groupBy(orders, (o) => `${o.sku}\u0000${o.reservationId}`).values()) {
-    if (list.length > 1) problems.push(`${list[0].sku}: reservation ${list[0].reservationId} has ${list.length} orders (${ids(list)})`);
+    if (list.length > 1)
+      problems.push(`${list[0].sku}: reservation ${list[0].reservationId} has ${list.length} orders (${ids(list)})`);
   }
   for (const list of groupBy(orders, (o) => `${o.sku}\u0000${o.clickId}`).values()) {
-    if (list.length > 1) problems.push(`${list[0].sku}: click ${list[0].clickId} made ${list.length} orders (${ids(list)})`);
+    if (list.length > 1)
+      problems.push(`${list[0].sku}: click ${list[0].clickId} made ${list.length} orders (${ids(list)})`);
   }
   return result('one order per reservation', problems, `${orders.length} orders, one per reservation and per click`);
 }
@@ -49,12 +54,20 @@ function paidIsSold(orders: OrderRecord[], ledger: LedgerEntry[]): InvariantResu
     const k = `${o.sku}\u0000${o.reservationId}`;
     paid.add(k);
     const e = entries.get(k);
-    if (!e) problems.push(`${o.sku}: order ${o.orderId} is Paid but reservation ${o.reservationId} is not in the strategy's ledger`);
-    else if (e.state !== 'sold') problems.push(`${o.sku}: order ${o.orderId} is Paid but reservation ${o.reservationId} is ${e.state}`);
-    else if (e.qty !== o.qty) problems.push(`${o.sku}: order ${o.orderId} is Paid for ${o.qty} units, reservation ${o.reservationId} sold ${e.qty}`);
+    if (!e)
+      problems.push(
+        `${o.sku}: order ${o.orderId} is Paid but reservation ${o.reservationId} is not in the strategy's ledger`,
+      );
+    else if (e.state !== 'sold')
+      problems.push(`${o.sku}: order ${o.orderId} is Paid but reservation ${o.reservationId} is ${e.state}`);
+    else if (e.qty !== o.qty)
+      problems.push(
+        `${o.sku}: order ${o.orderId} is Paid for ${o.qty} units, reservation ${o.reservationId} sold ${e.qty}`,
+      );
   }
   for (const e of ledger) {
-    if (e.state === 'sold' && !paid.has(`${e.sku}\u0000${e.id}`)) problems.push(`${e.sku}: reservation ${e.id} is sold without a Paid order`);
+    if (e.state === 'sold' && !paid.has(`${e.sku}\u0000${e.id}`))
+      problems.push(`${e.sku}: reservation ${e.id} is sold without a Paid order`);
   }
   return result('paid = sold', problems, `${paid.size} Paid orders, each with its reservation sold`);
 }
@@ -70,34 +83,53 @@ function cacheIsRecord(audit: SaleAudit): InvariantResult {
     const store = inStore.get(sku) ?? 0;
     const record = audit.soldBySku[sku] ?? 0;
     units += record;
-    if (store !== record) problems.push(`${sku}: the strategy's store sold ${store} units, the sales ledger records ${record} (${record > store ? '+' : ''}${record - store})`);
+    if (store !== record)
+      problems.push(
+        `${sku}: the strategy's store sold ${store} units, the sales ledger records ${record} (${record > store ? '+' : ''}${record - store})`,
+      );
   }
-  return result('cache = record', problems, `${units} units sold over ${skus.size} SKU(s), store and sales ledger agree`);
+  return result(
+    'cache = record',
+    problems,
+    `${units} units sold over ${skus.size} SKU(s), store and sales ledger agree`,
+  );
 }
 
 /** No order paid twice: one sale row per order, one order per charge, sale rows only for Paid orders. */
 function paidOnce(audit: SaleAudit): InvariantResult {
   const problems: string[] = [];
   const byId = new Map(audit.orders.map((o) => [o.orderId, o]));
-  for (const list of groupBy(audit.orders.filter((o) => o.chargeId), (o) => o.chargeId!).values()) {
+  for (const list of groupBy(
+    audit.orders.filter((o) => o.chargeId),
+    (o) => o.chargeId!,
+  ).values()) {
     if (list.length > 1) problems.push(`charge ${list[0].chargeId} is bound to ${list.length} orders (${ids(list)})`);
   }
   for (const list of groupBy(audit.orders, (o) => o.transactionId).values()) {
-    if (list.length > 1) problems.push(`transaction ${list[0].transactionId} is shared by ${list.length} orders (${ids(list)})`);
+    if (list.length > 1)
+      problems.push(`transaction ${list[0].transactionId} is shared by ${list.length} orders (${ids(list)})`);
   }
   const sales = audit.sales ?? [];
   for (const list of groupBy(sales, (s) => s.orderId).values()) {
-    if (list.length > 1) problems.push(`${list[0].sku}: order ${list[0].orderId} has ${list.length} sale rows (charges ${list.map((s) => s.chargeId).join(', ')})`);
+    if (list.length > 1)
+      problems.push(
+        `${list[0].sku}: order ${list[0].orderId} has ${list.length} sale rows (charges ${list.map((s) => s.chargeId).join(', ')})`,
+      );
   }
   for (const s of sales) {
     const o = byId.get(s.orderId);
     if (!o) problems.push(`${s.sku}: sale row of unknown order ${s.orderId}`);
     else if (o.status !== 'Paid') problems.push(`${s.sku}: order ${s.orderId} has a sale row but is ${o.status}`);
-    else if (o.qty !== s.qty || o.amountMinor !== s.amountMinor) problems.push(`${s.sku}: order ${s.orderId} is ${o.qty} units for ${o.amountMinor}, its sale row ${s.qty} for ${s.amountMinor}`);
+    else if (o.qty !== s.qty || o.amountMinor !== s.amountMinor)
+      problems.push(
+        `${s.sku}: order ${s.orderId} is ${o.qty} units for ${o.amountMinor}, its sale row ${s.qty} for ${s.amountMinor}`,
+      );
   }
   if (audit.sales) {
     const withSale = new Set(sales.map((s) => s.orderId));
-    for (const o of audit.orders) if (o.status === 'Paid' && !withSale.has(o.orderId)) problems.push(`${o.sku}: order ${o.orderId} is Paid without a sale row`);
+    for (const o of audit.orders)
+      if (o.status === 'Paid' && !withSale.has(o.orderId))
+        problems.push(`${o.sku}: order ${o.orderId} is Paid without a sale row`);
   }
   const paid = audit.orders.filter((o) => o.status === 'Paid').length;
   return result('paid once', problems, `${paid} Paid orders, ${sales.length} sale rows, no charge or sale twice`);
@@ -106,7 +138,13 @@ function paidOnce(audit: SaleAudit): InvariantResult {
 /** The strategy's invariants (no oversell, conservation, exactly once, per-user limit) plus the sale's. */
 export function checkSaleInvariants(audit: SaleAudit, options: { perUserLimit: number }): InvariantResult[] {
   const base = checkInvariants({ snapshot: audit.strategy, perUserLimit: options.perUserLimit });
-  return [...base.invariants, onePerReservation(audit.orders), paidIsSold(audit.orders, audit.strategy.ledger), cacheIsRecord(audit), paidOnce(audit)];
+  return [
+    ...base.invariants,
+    onePerReservation(audit.orders),
+    paidIsSold(audit.orders, audit.strategy.ledger),
+    cacheIsRecord(audit),
+    paidOnce(audit),
+  ];
 }
 
 /**
@@ -135,7 +173,14 @@ export function peakOversell(orders: OrderRecord[], stock: Record<string, number
     }
     const cap = stock[sku] ?? 0;
     worst = Math.max(worst, peak);
-    if (peak > cap) problems.push(`${sku}: ${peak} units held or sold at once at ${new Date(at).toISOString()}, stock ${cap} (oversold by ${peak - cap})`);
+    if (peak > cap)
+      problems.push(
+        `${sku}: ${peak} units held or sold at once at ${new Date(at).toISOString()}, stock ${cap} (oversold by ${peak - cap})`,
+      );
   }
-  return result('no oversell at any moment', problems, `at most ${worst} units of a SKU held or sold at once, within its stock`);
+  return result(
+    'no oversell at any moment',
+    problems,
+    `at most ${worst} units of a SKU held or sold at once, within its stock`,
+  );
 }

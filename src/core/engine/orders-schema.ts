@@ -10,7 +10,9 @@ const MAX_NAMESPACE = MAX_IDENTIFIER - 'flashsale_'.length - SUFFIX.length;
 export function orderSchemaIdent(namespace: string): string {
   const name = schemaName(namespace) + SUFFIX;
   if (name.length > MAX_IDENTIFIER) {
-    throw new UsageError(`namespace "${namespace}" is too long for the order schema: at most ${MAX_NAMESPACE} characters`);
+    throw new UsageError(
+      `namespace "${namespace}" is too long for the order schema: at most ${MAX_NAMESPACE} characters`,
+    );
   }
   return `"${name}"`;
 }

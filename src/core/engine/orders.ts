@@ -14,7 +14,10 @@ import type { OrderRecord, OrderStatus, SaleRecord } from './types.js';
 export { orderSchemaIdent } from './orders-schema.js';
 
 /** What a reserve writes: everything of OrderRecord the order starts with. */
-export interface NewOrder extends Pick<OrderRecord, 'reservationId' | 'clickId' | 'sku' | 'qty' | 'user' | 'amountMinor' | 'currency'> {
+export interface NewOrder extends Pick<
+  OrderRecord,
+  'reservationId' | 'clickId' | 'sku' | 'qty' | 'user' | 'amountMinor' | 'currency'
+> {
   expiresAt: number;
   now: number;
 }
@@ -78,7 +81,10 @@ const newIds = () => {
 };
 
 /** The local transaction of an order's payment outcome; a later outcome (refunded) replaces an earlier one. */
-const TRANSACTION_UPSERT = (s: string, rows: string) => `INSERT INTO ${s}.transactions (transaction_id, order_id, amount_minor, currency, status, charge_id, created_at)
+const TRANSACTION_UPSERT = (
+  s: string,
+  rows: string,
+) => `INSERT INTO ${s}.transactions (transaction_id, order_id, amount_minor, currency, status, charge_id, created_at)
 ${rows}
 ON CONFLICT (transaction_id) DO UPDATE SET status = EXCLUDED.status, charge_id = coalesce(EXCLUDED.charge_id, ${s}.transactions.charge_id)`;
 
@@ -136,7 +142,19 @@ export class OrderStore {
     this.flushSoon = undefined;
     // One order of rows for every batch: two batches racing on the same clicks then wait for
     // each other in the same order instead of deadlocking.
-    const batch = this.pending.splice(0, MAX_BATCH).sort((a, b) => (a.o.sku !== b.o.sku ? (a.o.sku < b.o.sku ? -1 : 1) : a.o.clickId < b.o.clickId ? -1 : a.o.clickId > b.o.clickId ? 1 : 0));
+    const batch = this.pending
+      .splice(0, MAX_BATCH)
+      .sort((a, b) =>
+        a.o.sku !== b.o.sku
+          ? a.o.sku < b.o.sku
+            ? -1
+            : 1
+          : a.o.clickId < b.o.clickId
+            ? -1
+            : a.o.clickId > b.o.clickId
+              ? 1
+              : 0,
+      );
     if (batch.length === 0) return;
     if (this.pending.length > 0) this.flushSoon = setImmediate(() => this.flush());
     this.insert(batch);
@@ -207,7 +225,11 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
   }
 
   async get(orderId: string): Promise<StoredOrder | undefined> {
-    const { rows } = await this.pool.query<Row>({ name: 'order_get', text: `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE order_id = $1`, values: [orderId] });
+    const { rows } = await this.pool.query<Row>({
+      name: 'order_get',
+      text: `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE order_id = $1`,
+      values: [orderId],
+    });
     return rows[0] ? toOrder(rows[0]) : undefined;
   }
 
@@ -289,8 +311,22 @@ WHERE order_id = $1 AND status IN ('Expired', 'PendingPayment') AND coalesce(cha
     });
   }
 
-  private async recordTransaction(c: pg.PoolClient, order: StoredOrder, status: 'failed' | 'refunded', chargeId: string | undefined, now: number) {
-    await c.query(TRANSACTION_UPSERT(this.s, `VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})`), [order.transactionId, order.orderId, order.amountMinor, order.currency, status, chargeId ?? null, now]);
+  private async recordTransaction(
+    c: pg.PoolClient,
+    order: StoredOrder,
+    status: 'failed' | 'refunded',
+    chargeId: string | undefined,
+    now: number,
+  ) {
+    await c.query(TRANSACTION_UPSERT(this.s, `VALUES ($1, $2, $3, $4, $5, $6, ${msToTs('$7')})`), [
+      order.transactionId,
+      order.orderId,
+      order.amountMinor,
+      order.currency,
+      status,
+      chargeId ?? null,
+      now,
+    ]);
   }
 
   /**
@@ -308,14 +344,32 @@ WHERE status = 'PendingPayment' AND charge_id IS NULL AND expires_at <= ${msToTs
   }
 
   async all(): Promise<StoredOrder[]> {
-    const { rows } = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM ${this.s}.orders ORDER BY created_at, order_id`);
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${COLUMNS} FROM ${this.s}.orders ORDER BY created_at, order_id`,
+    );
     return rows.map(toOrder);
   }
 
   async sales(): Promise<SaleRecord[]> {
-    const { rows } = await this.pool.query<{ order_id: string; sku: string; qty: number; amount_minor: string; currency: string; charge_id: string; at_ms: number }>(
+    const { rows } = await this.pool.query<{
+      order_id: string;
+      sku: string;
+      qty: number;
+      amount_minor: string;
+      currency: string;
+      charge_id: string;
+      at_ms: number;
+    }>(
       `SELECT order_id, sku, qty, amount_minor::text, currency, charge_id, ${tsToMs('at')} AS at_ms FROM ${this.s}.sales ORDER BY at, order_id`,
     );
-    return rows.map((r) => ({ orderId: r.order_id, sku: r.sku, qty: r.qty, amountMinor: Number(r.amount_minor), currency: r.currency, chargeId: r.charge_id, at: r.at_ms }));
+    return rows.map((r) => ({
+      orderId: r.order_id,
+      sku: r.sku,
+      qty: r.qty,
+      amountMinor: Number(r.amount_minor),
+      currency: r.currency,
+      chargeId: r.charge_id,
+      at: r.at_ms,
+    }));
   }
 }

@@ -37,7 +37,11 @@ type Attempt = { final: true; reply: Reply } | { final: false; error: string; in
 const CONNECTIONS = 32;
 
 /** Backoff before retry `n` (1-based): doubled each time, with "equal jitter" so it never drops below half. */
-export function backoffMs(config: Pick<PaymentConfig, 'backoffMs'>, n: number, rand: () => number = Math.random): number {
+export function backoffMs(
+  config: Pick<PaymentConfig, 'backoffMs'>,
+  n: number,
+  rand: () => number = Math.random,
+): number {
   const full = config.backoffMs * 2 ** (n - 1);
   return full / 2 + (rand() * full) / 2;
 }
@@ -77,22 +81,40 @@ export class PaymentClient {
    * request the key was first used with (the provider refuses a key reused with another body).
    */
   async charge(order: Chargeable, deadlineEpochMs?: number): Promise<ChargeAnswer> {
-    const token = signToken({ transactionId: order.transactionId, amount: order.amountMinor, currency: order.currency, expiresAt: order.expiresAt }, this.secret);
+    const token = signToken(
+      {
+        transactionId: order.transactionId,
+        amount: order.amountMinor,
+        currency: order.currency,
+        expiresAt: order.expiresAt,
+      },
+      this.secret,
+    );
     const body = {
       amount: order.amountMinor,
       currency: order.currency,
       metadata: { transaction_id: order.transactionId, order_id: order.orderId },
       token,
     };
-    const { reply, attempts, error } = await this.withRetries('/v1/charges', `order-${order.orderId}`, body, deadlineEpochMs);
+    const { reply, attempts, error } = await this.withRetries(
+      '/v1/charges',
+      `order-${order.orderId}`,
+      body,
+      deadlineEpochMs,
+    );
     if (!reply) return { kind: 'failed', error, attempts };
-    if (reply.status === 200 && typeof reply.body.id === 'string') return { kind: 'paid', chargeId: reply.body.id, attempts };
+    if (reply.status === 200 && typeof reply.body.id === 'string')
+      return { kind: 'paid', chargeId: reply.body.id, attempts };
     const err = errorOf(reply.body);
     if (reply.status === 402) {
       const code = typeof err.decline_code === 'string' ? err.decline_code : String(err.code ?? 'card_declined');
       return { kind: 'declined', code, ...(typeof err.charge === 'string' ? { chargeId: err.charge } : {}), attempts };
     }
-    return { kind: 'failed', error: `provider answered ${reply.status}: ${String(err.message ?? JSON.stringify(reply.body))}`, attempts };
+    return {
+      kind: 'failed',
+      error: `provider answered ${reply.status}: ${String(err.message ?? JSON.stringify(reply.body))}`,
+      attempts,
+    };
   }
 
   /** Refunds a whole charge; resolves once the provider confirms it (or says it already was). */
@@ -100,7 +122,9 @@ export class PaymentClient {
     const { reply, error } = await this.withRetries('/v1/refunds', `refund-${orderId}`, { charge: chargeId });
     if (reply?.status === 200) return;
     if (reply && errorOf(reply.body).code === 'charge_already_refunded') return;
-    throw new Error(`refund of ${chargeId} (order ${orderId}) failed: ${reply ? `provider answered ${reply.status}: ${JSON.stringify(reply.body)}` : error}`);
+    throw new Error(
+      `refund of ${chargeId} (order ${orderId}) failed: ${reply ? `provider answered ${reply.status}: ${JSON.stringify(reply.body)}` : error}`,
+    );
   }
 
   /**
@@ -111,7 +135,12 @@ export class PaymentClient {
    * budget has passed. `deadline` (epoch ms; the caller's, when it has a hold to respect) bounds
    * every attempt too: the last one is cut to what is left, so no request is still out after it.
    */
-  private async withRetries(path: string, key: string, body: object, deadlineEpochMs?: number): Promise<{ reply?: Reply; attempts: number; error: string }> {
+  private async withRetries(
+    path: string,
+    key: string,
+    body: object,
+    deadlineEpochMs?: number,
+  ): Promise<{ reply?: Reply; attempts: number; error: string }> {
     const text = JSON.stringify(body);
     const budget = deadlineEpochMs === undefined ? worstCaseMs(this.config) : deadlineEpochMs - Date.now();
     const deadline = performance.now() + budget;
@@ -155,8 +184,16 @@ export class PaymentClient {
       } catch {
         parsed = { raw };
       }
-      const reply = { status: res.statusCode, body: parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {} };
-      if (retryable(res.statusCode)) return { final: false, error: `${res.statusCode} ${String(errorOf(reply.body).code ?? '')}`.trim(), inUse: res.statusCode === 409 };
+      const reply = {
+        status: res.statusCode,
+        body: parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {},
+      };
+      if (retryable(res.statusCode))
+        return {
+          final: false,
+          error: `${res.statusCode} ${String(errorOf(reply.body).code ?? '')}`.trim(),
+          inUse: res.statusCode === 409,
+        };
       return { final: true, reply };
     } catch (err) {
       // No answer: the charge may or may not have happened; only the next attempt with the key can tell.

@@ -20,7 +20,13 @@ export function bucketKey(namespace: string, user: string): string {
   return `fs:{${namespace}:rl:${user}}:bucket`;
 }
 
-export function takeTokenCall(namespace: string, user: string, limit: RateLimit, now: number, cost = 1): [string[], (string | number)[]] {
+export function takeTokenCall(
+  namespace: string,
+  user: string,
+  limit: RateLimit,
+  now: number,
+  cost = 1,
+): [string[], (string | number)[]] {
   return [[bucketKey(namespace, user)], [limit.perSec, limit.burst, now, cost]];
 }
 
@@ -30,7 +36,8 @@ export class RateLimiter {
     private readonly namespace: string,
     private readonly limit: RateLimit,
   ) {
-    if (!(limit.perSec > 0) || !(limit.burst >= 1)) throw new RangeError(`rate limit needs perSec > 0 and burst >= 1, got ${JSON.stringify(limit)}`);
+    if (!(limit.perSec > 0) || !(limit.burst >= 1))
+      throw new RangeError(`rate limit needs perSec > 0 and burst >= 1, got ${JSON.stringify(limit)}`);
   }
 
   async take(user: string, now = Date.now()): Promise<RateDecision> {

@@ -124,7 +124,10 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
   async function exchange(method: 'GET' | 'POST', path: string, body?: string): Promise<Answer> {
     try {
       return await new Promise<Answer>((resolve, reject) => {
-        pool.dispatch(body === undefined ? { method, path } : { method, path, headers: JSON_HEADERS, body }, new Collect(resolve, reject));
+        pool.dispatch(
+          body === undefined ? { method, path } : { method, path, headers: JSON_HEADERS, body },
+          new Collect(resolve, reject),
+        );
       });
     } catch (err) {
       throw new SaleApiHttpError(`${method} ${path}: ${where}: ${describe(err, timeoutMs)}`, undefined, { cause: err });
@@ -162,10 +165,12 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
       }
       if (status === RESERVE_STATUS.refused) {
         const reason = parse('POST', reservePath, status, text).reason;
-        if (typeof reason !== 'string' || !REASONS.has(reason)) throw outsideContract(reservePath, status, `reason ${JSON.stringify(reason)}`);
+        if (typeof reason !== 'string' || !REASONS.has(reason))
+          throw outsideContract(reservePath, status, `reason ${JSON.stringify(reason)}`);
         return { ok: false, reason: reason as 'sold_out' | 'limit_exceeded' | 'conflict' | 'in_progress' };
       }
-      if (status === RESERVE_STATUS.rateLimited) return { ok: false, reason: 'rate_limited', retryAfterMs: retryAfterMs(rawHeaders, text) };
+      if (status === RESERVE_STATUS.rateLimited)
+        return { ok: false, reason: 'rate_limited', retryAfterMs: retryAfterMs(rawHeaders, text) };
       throw unexpected('POST', reservePath, status, text);
     },
 
@@ -173,20 +178,41 @@ export function httpSaleApi(baseUrl: string, opts: HttpSaleApiOptions): SaleApi 
       const path = prefix + PATHS.orders + encodeURIComponent(orderId) + PATHS.paySuffix;
       const res = await exchange('POST', path);
       const status = res.status;
-      const known = status === PAY_STATUS.paid || status === PAY_STATUS.declined || status === PAY_STATUS.expired || status === PAY_STATUS.failed;
+      const known =
+        status === PAY_STATUS.paid ||
+        status === PAY_STATUS.declined ||
+        status === PAY_STATUS.expired ||
+        status === PAY_STATUS.failed;
       const body = known ? tryParse(res.text) : undefined;
       // A 502 without the engine's body came from a proxy in front of it: an error, not an outcome.
-      if (!body || (status === PAY_STATUS.failed && body.status !== 'failed')) throw unexpected('POST', path, status, res.text);
+      if (!body || (status === PAY_STATUS.failed && body.status !== 'failed'))
+        throw unexpected('POST', path, status, res.text);
       const id = str(body, 'orderId', path);
       switch (status) {
         case PAY_STATUS.paid:
-          return { status: 'paid', orderId: id, chargeId: str(body, 'chargeId', path), attempts: num(body, 'attempts', path), duplicate: body.duplicate === true };
+          return {
+            status: 'paid',
+            orderId: id,
+            chargeId: str(body, 'chargeId', path),
+            attempts: num(body, 'attempts', path),
+            duplicate: body.duplicate === true,
+          };
         case PAY_STATUS.declined:
-          return { status: 'declined', orderId: id, code: str(body, 'code', path), attempts: num(body, 'attempts', path) };
+          return {
+            status: 'declined',
+            orderId: id,
+            code: str(body, 'code', path),
+            attempts: num(body, 'attempts', path),
+          };
         case PAY_STATUS.expired:
           return { status: 'expired', orderId: id, refunded: body.refunded === true };
         default:
-          return { status: 'failed', orderId: id, error: str(body, 'error', path), attempts: num(body, 'attempts', path) };
+          return {
+            status: 'failed',
+            orderId: id,
+            error: str(body, 'error', path),
+            attempts: num(body, 'attempts', path),
+          };
       }
     },
 
@@ -216,19 +242,25 @@ function tryParse(text: string): Json | undefined {
 
 function parse(method: string, path: string, status: number, text: string): Json {
   const body = tryParse(text);
-  if (!body) throw new SaleApiHttpError(`${method} ${path}: HTTP ${status} with a body that is not a JSON object: ${clip(text)}`, status);
+  if (!body)
+    throw new SaleApiHttpError(
+      `${method} ${path}: HTTP ${status} with a body that is not a JSON object: ${clip(text)}`,
+      status,
+    );
   return body;
 }
 
 function str(body: Json, field: string, path: string): string {
   const value = body[field];
-  if (typeof value !== 'string') throw outsideContract(path, undefined, `${field} ${JSON.stringify(value ?? null)} is not a string`);
+  if (typeof value !== 'string')
+    throw outsideContract(path, undefined, `${field} ${JSON.stringify(value ?? null)} is not a string`);
   return value;
 }
 
 function num(body: Json, field: string, path: string): number {
   const value = body[field];
-  if (typeof value !== 'number') throw outsideContract(path, undefined, `${field} ${JSON.stringify(value ?? null)} is not a number`);
+  if (typeof value !== 'number')
+    throw outsideContract(path, undefined, `${field} ${JSON.stringify(value ?? null)} is not a number`);
   return value;
 }
 

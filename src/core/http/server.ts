@@ -132,12 +132,18 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > MAX_BODY_BYTES) {
         req.removeAllListeners('data');
         // Closing is the only way to stop a client that keeps sending; the 413 still goes out first.
-        reject(new HttpError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`, 'body', { connection: 'close' }));
+        reject(
+          new HttpError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`, 'body', {
+            connection: 'close',
+          }),
+        );
       } else {
         chunks.push(chunk);
       }
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () =>
+      resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')),
+    );
     req.on('error', reject);
   });
 }
@@ -153,7 +159,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 function send(res: ServerResponse, statusCode: number, body: unknown, headers?: Record<string, string>): void {
   const json = JSON.stringify(body);
-  res.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), ...headers });
+  res.writeHead(statusCode, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(json),
+    ...headers,
+  });
   res.end(json);
 }
 
@@ -166,7 +176,12 @@ function sendReserve(res: ServerResponse, outcome: ReserveOutcome): void {
   if (!outcome.ok && outcome.reason === 'rate_limited') {
     // An engine that does not say when counts as "in a second": 0 would invite an immediate retry storm.
     const waitMs = outcome.retryAfterMs ?? 1000;
-    return send(res, RESERVE_STATUS.rateLimited, { ok: false, reason: 'rate_limited', retryAfterMs: waitMs }, { 'retry-after': String(Math.max(0, Math.ceil(waitMs / 1000))) });
+    return send(
+      res,
+      RESERVE_STATUS.rateLimited,
+      { ok: false, reason: 'rate_limited', retryAfterMs: waitMs },
+      { 'retry-after': String(Math.max(0, Math.ceil(waitMs / 1000))) },
+    );
   }
   send(res, reserveStatus(outcome), outcome);
 }
@@ -203,7 +218,11 @@ export async function serveSaleApi(api: SaleApi, opts: ServeOptions = {}): Promi
       const sku = pathParam('sku', path.slice(PATHS.availability.length));
       return send(res, 200, await api.availability(sku));
     }
-    if (path.startsWith(PATHS.orders) && path.endsWith(PATHS.paySuffix) && path.length >= PATHS.orders.length + PATHS.paySuffix.length) {
+    if (
+      path.startsWith(PATHS.orders) &&
+      path.endsWith(PATHS.paySuffix) &&
+      path.length >= PATHS.orders.length + PATHS.paySuffix.length
+    ) {
       const raw = path.slice(PATHS.orders.length, path.length - PATHS.paySuffix.length);
       if (!raw.includes('/')) {
         if (method !== 'POST') throw methodNotAllowed(method, path, 'POST');
@@ -215,7 +234,11 @@ export async function serveSaleApi(api: SaleApi, opts: ServeOptions = {}): Promi
       if (method !== 'GET') throw methodNotAllowed(method, path, 'GET');
       return send(res, 200, { ok: true });
     }
-    throw new HttpError(404, 'not_found', `${method} ${path} is not part of this API (see GET /v1/availability/:sku, POST /v1/reservations, POST /v1/orders/:id/pay)`);
+    throw new HttpError(
+      404,
+      'not_found',
+      `${method} ${path} is not part of this API (see GET /v1/availability/:sku, POST /v1/reservations, POST /v1/orders/:id/pay)`,
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -225,7 +248,10 @@ export async function serveSaleApi(api: SaleApi, opts: ServeOptions = {}): Promi
     } catch (err) {
       if (res.headersSent || res.destroyed) return;
       if (err instanceof HttpError) {
-        const body = err.field === undefined ? { code: err.code, message: err.message } : { code: err.code, field: err.field, message: err.message };
+        const body =
+          err.field === undefined
+            ? { code: err.code, message: err.message }
+            : { code: err.code, field: err.field, message: err.message };
         return send(res, err.statusCode, { error: body }, err.headers);
       }
       opts.onError?.(err);

@@ -11,7 +11,15 @@ import { childSeed, prng } from '../random.js';
 import type { ReconCategory } from '../reconcile/categories.js';
 
 /** Disjoint per attempt, in the order the cumulative draw walks them. */
-const OUTCOMES = ['serverError', 'timeout', 'decline', 'amountDrift', 'duplicate', 'dropped', 'nextDaySettlement'] as const;
+const OUTCOMES = [
+  'serverError',
+  'timeout',
+  'decline',
+  'amountDrift',
+  'duplicate',
+  'dropped',
+  'nextDaySettlement',
+] as const;
 type OutcomeKey = (typeof OUTCOMES)[number];
 export type Outcome = OutcomeKey | 'none';
 export type FaultKind = OutcomeKey | 'latency' | 'orphan';
@@ -58,7 +66,11 @@ const configSchema = z
   .superRefine((c, ctx) => {
     const sum = OUTCOMES.reduce((s, k) => s + c[k], 0);
     if (sum > 1 + 1e-9) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [], message: `rates of ${OUTCOMES.join(', ')} that add up to at most 1 (they exclude each other per attempt); they add up to ${sum}` });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [],
+        message: `rates of ${OUTCOMES.join(', ')} that add up to at most 1 (they exclude each other per attempt); they add up to ${sum}`,
+      });
     }
   });
 
@@ -71,9 +83,14 @@ export function parseFaultConfig(raw: unknown, field = 'faults'): FaultConfig {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const path = [field, ...issue.path].join('.');
-  const value = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), raw);
-  const shown = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : JSON.stringify(value) ?? 'nothing';
-  throw new UsageError(`${path}: expected ${issue.code === 'unrecognized_keys' ? `only known faults (${[...OUTCOMES, 'latency', 'orphan', 'latencyMs', 'timeoutHoldMs', 'timeoutCommit'].join(', ')})` : issue.message}, got ${shown}`);
+  const value = issue.path.reduce<unknown>(
+    (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+    raw,
+  );
+  const shown = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : (JSON.stringify(value) ?? 'nothing');
+  throw new UsageError(
+    `${path}: expected ${issue.code === 'unrecognized_keys' ? `only known faults (${[...OUTCOMES, 'latency', 'orphan', 'latencyMs', 'timeoutHoldMs', 'timeoutCommit'].join(', ')})` : issue.message}, got ${shown}`,
+  );
 }
 
 export interface Decision {
@@ -95,10 +112,19 @@ function hash32(text: string): number {
   return h >>> 0;
 }
 
-const hex8 = (u: number) => Math.floor(u * 2 ** 32).toString(16).padStart(8, '0');
+const hex8 = (u: number) =>
+  Math.floor(u * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
 
 /** The decision for one attempt. Every draw is taken whatever fires, so enabling one fault never shifts another's. */
-export function decide(config: FaultConfig, seed: number, transactionId: string, attempt: number, amount: number): Decision {
+export function decide(
+  config: FaultConfig,
+  seed: number,
+  transactionId: string,
+  attempt: number,
+  amount: number,
+): Decision {
   const rand = prng(childSeed(childSeed(seed, hash32(transactionId)), attempt));
   const [uOutcome, uLatency, uLatencyMs, uCommit, uDrift, uSign, uOrphan, uId1, uId2] = Array.from({ length: 9 }, rand);
   let outcome: Outcome = 'none';
@@ -150,7 +176,13 @@ export class FaultInjector {
   }
 
   record(kind: FaultKind, transactionId: string, attempt: number, detail?: Fault['detail']): void {
-    this.log.push({ transaction_id: transactionId, expected: EXPECTED[kind], kind, attempt, ...(detail ? { detail } : {}) });
+    this.log.push({
+      transaction_id: transactionId,
+      expected: EXPECTED[kind],
+      kind,
+      attempt,
+      ...(detail ? { detail } : {}),
+    });
   }
 
   /** Sorted, so the same seed and the same requests give the same array whatever the interleaving. */

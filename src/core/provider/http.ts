@@ -21,13 +21,29 @@ export class RequestError extends Error {
   }
 
   body() {
-    return { error: { type: 'invalid_request_error', code: this.code, message: this.message, ...(this.param ? { param: this.param } : {}) } };
+    return {
+      error: {
+        type: 'invalid_request_error',
+        code: this.code,
+        message: this.message,
+        ...(this.param ? { param: this.param } : {}),
+      },
+    };
   }
 }
 
-export function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(statusCode, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -36,7 +52,8 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new RequestError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES)
+      throw new RequestError(413, 'body_too_large', `request body over ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk);
   }
   try {
@@ -55,12 +72,21 @@ function parseBody<T>(schema: z.ZodType<T>, raw: unknown): T {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  if (issue.code === 'unrecognized_keys') throw new RequestError(400, 'parameter_unknown', `${issue.keys[0]}: unknown parameter`, issue.keys[0]);
+  if (issue.code === 'unrecognized_keys')
+    throw new RequestError(400, 'parameter_unknown', `${issue.keys[0]}: unknown parameter`, issue.keys[0]);
   const param = paramName(issue.path) || 'body';
   const missing = issue.code === 'invalid_type' && issue.received === 'undefined';
-  const value = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined), raw);
+  const value = issue.path.reduce<unknown>(
+    (v, k) => (v && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined),
+    raw,
+  );
   const shown = missing ? 'nothing' : JSON.stringify(value);
-  throw new RequestError(400, missing ? 'parameter_missing' : 'parameter_invalid', `${param}: expected ${issue.message}, got ${shown}`, param);
+  throw new RequestError(
+    400,
+    missing ? 'parameter_missing' : 'parameter_invalid',
+    `${param}: expected ${issue.message}, got ${shown}`,
+    param,
+  );
 }
 
 const amount = z
@@ -68,15 +94,24 @@ const amount = z
   .int({ message: `a whole number of minor units from 1 to ${MAX_AMOUNT}` })
   .min(1, { message: `a whole number of minor units from 1 to ${MAX_AMOUNT}` })
   .max(MAX_AMOUNT, { message: `a whole number of minor units from 1 to ${MAX_AMOUNT}` });
-const text = (what: string) => z.string({ message: what }).min(1, { message: what }).max(200, { message: `${what} of at most 200 characters` });
+const text = (what: string) =>
+  z
+    .string({ message: what })
+    .min(1, { message: what })
+    .max(200, { message: `${what} of at most 200 characters` });
 
 const chargeSchema = z
   .object({
     amount,
-    currency: z.string({ message: 'an ISO 4217 code in upper case, e.g. EUR' }).regex(/^[A-Z]{3}$/, { message: 'an ISO 4217 code in upper case, e.g. EUR' }),
+    currency: z
+      .string({ message: 'an ISO 4217 code in upper case, e.g. EUR' })
+      .regex(/^[A-Z]{3}$/, { message: 'an ISO 4217 code in upper case, e.g. EUR' }),
     // Extra metadata is kept, as Stripe keeps it; the two ids reconciliation joins on are required.
     metadata: z
-      .object({ transaction_id: text('a transaction id'), order_id: text('an order id') }, { message: 'an object with transaction_id and order_id' })
+      .object(
+        { transaction_id: text('a transaction id'), order_id: text('an order id') },
+        { message: 'an object with transaction_id and order_id' },
+      )
       .catchall(z.string({ message: 'a string (metadata values are strings)' }).max(500)),
     token: text('a token from signToken'),
   })
@@ -93,7 +128,12 @@ const whole = (param: string, value: string | null, min: number, max: number): n
   if (value === null) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new RequestError(400, 'parameter_invalid', `${param}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`, param);
+    throw new RequestError(
+      400,
+      'parameter_invalid',
+      `${param}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`,
+      param,
+    );
   }
   return n;
 };
@@ -103,7 +143,13 @@ const LIST_PARAMS = new Set(['created[gte]', 'created[lt]', 'limit', 'starting_a
 /** The list endpoint's query; unknown parameters are refused so a misspelt filter cannot silently widen the page. */
 export function parseListQuery(params: URLSearchParams) {
   for (const key of params.keys()) {
-    if (!LIST_PARAMS.has(key)) throw new RequestError(400, 'parameter_unknown', `${key}: unknown parameter; known: ${[...LIST_PARAMS].join(', ')}`, key);
+    if (!LIST_PARAMS.has(key))
+      throw new RequestError(
+        400,
+        'parameter_unknown',
+        `${key}: unknown parameter; known: ${[...LIST_PARAMS].join(', ')}`,
+        key,
+      );
   }
   const after = params.get('starting_after');
   return {
@@ -118,9 +164,15 @@ export function parseListQuery(params: URLSearchParams) {
 export function fingerprint(value: unknown): string {
   const canonical = (v: unknown): unknown =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+        )
       : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 export interface RateLimit {
@@ -135,7 +187,8 @@ export interface RateLimit {
  * take() returns 0 when a request may go, else the seconds until one token is back.
  */
 export function tokenBucket(limit: RateLimit, now: () => number = () => performance.now()) {
-  if (!(limit.perSecond > 0) || !(limit.burst >= 1)) throw new RangeError('rateLimit: perSecond must be > 0 and burst ≥ 1');
+  if (!(limit.perSecond > 0) || !(limit.burst >= 1))
+    throw new RangeError('rateLimit: perSecond must be > 0 and burst ≥ 1');
   let tokens = limit.burst;
   let last = now();
   return {

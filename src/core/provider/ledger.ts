@@ -18,10 +18,13 @@ const SCHEMA_PREFIX = 'mockpay_';
 const MAX_IDENTIFIER = 63;
 
 export function providerSchemaName(namespace: string): string {
-  if (!/^[a-z0-9_]+$/.test(namespace)) throw new UsageError(`provider namespace "${namespace}" may only contain a-z, 0-9 and _`);
+  if (!/^[a-z0-9_]+$/.test(namespace))
+    throw new UsageError(`provider namespace "${namespace}" may only contain a-z, 0-9 and _`);
   const name = SCHEMA_PREFIX + namespace;
   if (name.length > MAX_IDENTIFIER) {
-    throw new UsageError(`provider namespace "${namespace}" is too long: at most ${MAX_IDENTIFIER - SCHEMA_PREFIX.length} characters`);
+    throw new UsageError(
+      `provider namespace "${namespace}" is too long: at most ${MAX_IDENTIFIER - SCHEMA_PREFIX.length} characters`,
+    );
   }
   return name;
 }
@@ -146,7 +149,11 @@ export class ProviderLedger {
    * process are dropped: their requests died with it, and keeping them would answer every retry
    * with 409 forever. So one namespace is served by one provider at a time.
    */
-  static async open(databaseUrl: string, namespace: string, opts: { connections: number; reset: boolean }): Promise<ProviderLedger> {
+  static async open(
+    databaseUrl: string,
+    namespace: string,
+    opts: { connections: number; reset: boolean },
+  ): Promise<ProviderLedger> {
     const s = providerSchemaIdent(namespace);
     const pool = await connectPostgres(databaseUrl, 'the mock payment provider', opts.connections);
     try {
@@ -218,28 +225,57 @@ UPDATE ${this.s}.idempotency_keys SET state = 'done', status_code = $3, response
    * so two concurrent refunds cannot both fit in the remainder. Completes `key` when it succeeds;
    * a refusal is returned, not recorded, and the caller releases the key.
    */
-  async refund(key: string, chargeId: string, amount: number | undefined, refundId: string, nowMs: number): Promise<Answer> {
+  async refund(
+    key: string,
+    chargeId: string,
+    amount: number | undefined,
+    refundId: string,
+    nowMs: number,
+  ): Promise<Answer> {
     return inTransaction(this.pool, async (c) => {
-      const { rows } = await c.query(`SELECT amount, amount_refunded, status, currency FROM ${this.s}.charges WHERE id = $1 FOR UPDATE`, [chargeId]);
-      const charge = rows[0] as { amount: number; amount_refunded: number; status: string; currency: string } | undefined;
+      const { rows } = await c.query(
+        `SELECT amount, amount_refunded, status, currency FROM ${this.s}.charges WHERE id = $1 FOR UPDATE`,
+        [chargeId],
+      );
+      const charge = rows[0] as
+        { amount: number; amount_refunded: number; status: string; currency: string } | undefined;
       const refuse = (statusCode: number, code: string, param: string, message: string): Answer => ({
         statusCode,
         body: { error: { type: 'invalid_request_error', code, param, message } },
       });
       if (!charge) return refuse(404, 'resource_missing', 'charge', `charge: no such charge: ${chargeId}`);
-      if (charge.status !== 'succeeded') return refuse(400, 'charge_not_refundable', 'charge', `charge: ${chargeId} is ${charge.status}; only a succeeded charge can be refunded`);
+      if (charge.status !== 'succeeded')
+        return refuse(
+          400,
+          'charge_not_refundable',
+          'charge',
+          `charge: ${chargeId} is ${charge.status}; only a succeeded charge can be refunded`,
+        );
       const remaining = charge.amount - charge.amount_refunded;
-      if (remaining === 0) return refuse(400, 'charge_already_refunded', 'charge', `charge: ${chargeId} is already fully refunded`);
+      if (remaining === 0)
+        return refuse(400, 'charge_already_refunded', 'charge', `charge: ${chargeId} is already fully refunded`);
       const take = amount ?? remaining;
-      if (take > remaining) return refuse(400, 'amount_too_large', 'amount', `amount: ${take} exceeds what is left to refund on ${chargeId} (${remaining})`);
-      await c.query(`UPDATE ${this.s}.charges SET amount_refunded = amount_refunded + $2 WHERE id = $1`, [chargeId, take]);
+      if (take > remaining)
+        return refuse(
+          400,
+          'amount_too_large',
+          'amount',
+          `amount: ${take} exceeds what is left to refund on ${chargeId} (${remaining})`,
+        );
+      await c.query(`UPDATE ${this.s}.charges SET amount_refunded = amount_refunded + $2 WHERE id = $1`, [
+        chargeId,
+        take,
+      ]);
       const inserted = await c.query(
         `INSERT INTO ${this.s}.refunds (id, charge, amount, currency, created, idempotency_key) VALUES ($1, $2, $3, $4, ${msToTs('$5')}, $6)
 RETURNING id, 'refund' AS object, 'succeeded' AS status, amount, charge, currency, ${seconds('created')} AS created`,
         [refundId, chargeId, take, charge.currency, nowMs, key],
       );
       const answer: Answer = { statusCode: 200, body: inserted.rows[0] as Refund };
-      await c.query(`UPDATE ${this.s}.idempotency_keys SET state = 'done', status_code = $2, response = $3::jsonb WHERE key = $1`, [key, answer.statusCode, JSON.stringify(answer.body)]);
+      await c.query(
+        `UPDATE ${this.s}.idempotency_keys SET state = 'done', status_code = $2, response = $3::jsonb WHERE key = $1`,
+        [key, answer.statusCode, JSON.stringify(answer.body)],
+      );
       return answer;
     });
   }

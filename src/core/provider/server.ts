@@ -17,8 +17,26 @@ import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaultInjector, parseFaultConfig, type Fault, type FaultConfig, type FaultConfigInput, type FaultKind } from './faults.js';
-import { fingerprint, parseChargeRequest, parseListQuery, parseRefundRequest, readJson, RequestError, sendJson, tokenBucket, type ChargeRequest, type RateLimit } from './http.js';
+import {
+  FaultInjector,
+  parseFaultConfig,
+  type Fault,
+  type FaultConfig,
+  type FaultConfigInput,
+  type FaultKind,
+} from './faults.js';
+import {
+  fingerprint,
+  parseChargeRequest,
+  parseListQuery,
+  parseRefundRequest,
+  readJson,
+  RequestError,
+  sendJson,
+  tokenBucket,
+  type ChargeRequest,
+  type RateLimit,
+} from './http.js';
 import { ProviderLedger, type Charge, type ChargeRow } from './ledger.js';
 import { verifyToken } from './token.js';
 
@@ -59,7 +77,12 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`
 function idempotencyKey(req: IncomingMessage): string {
   const key = req.headers['idempotency-key'];
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new RequestError(400, 'idempotency_key_required', `Idempotency-Key: expected a header of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key ?? null)}`, 'Idempotency-Key');
+    throw new RequestError(
+      400,
+      'idempotency_key_required',
+      `Idempotency-Key: expected a header of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key ?? null)}`,
+      'Idempotency-Key',
+    );
   }
   return key;
 }
@@ -71,7 +94,10 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   const clock = opts.clock ?? Date.now;
   const injector = new FaultInjector(config, opts.seed);
   const limiter = opts.rateLimit ? tokenBucket(opts.rateLimit) : undefined;
-  const ledger = await ProviderLedger.open(opts.databaseUrl, opts.namespace, { connections: opts.connections ?? 8, reset: opts.reset ?? false });
+  const ledger = await ProviderLedger.open(opts.databaseUrl, opts.namespace, {
+    connections: opts.connections ?? 8,
+    reset: opts.reset ?? false,
+  });
   // Aborts the sleeps of held requests on stop(), so stopping never waits out a timeout fault.
   const stopping = new AbortController();
   // Every delayed request waits on this one signal at once: hundreds of listeners are the design.
@@ -93,11 +119,33 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
    * earlier identical request (replayed), 409 while that request still runs, 422 when the key
    * came with a different request. True when the request has been answered here.
    */
-  async function answeredByKey(res: ServerResponse, key: string, path: string, body: object, what: string): Promise<boolean> {
+  async function answeredByKey(
+    res: ServerResponse,
+    key: string,
+    path: string,
+    body: object,
+    what: string,
+  ): Promise<boolean> {
     const claim = await ledger.claim(key, path, fingerprint(body), clock());
     if (claim.kind === 'replay') sendJson(res, claim.statusCode, claim.response, { 'idempotent-replayed': 'true' });
-    else if (claim.kind === 'in_use') sendJson(res, 409, idempotencyError('idempotency_key_in_use', `Idempotency-Key ${key}: another request with this key is still being processed; retry later`));
-    else if (claim.kind === 'mismatch') sendJson(res, 422, idempotencyError('idempotency_key_reused', `Idempotency-Key ${key}: already used with a different request; use a new key for a new ${what}`));
+    else if (claim.kind === 'in_use')
+      sendJson(
+        res,
+        409,
+        idempotencyError(
+          'idempotency_key_in_use',
+          `Idempotency-Key ${key}: another request with this key is still being processed; retry later`,
+        ),
+      );
+    else if (claim.kind === 'mismatch')
+      sendJson(
+        res,
+        422,
+        idempotencyError(
+          'idempotency_key_reused',
+          `Idempotency-Key ${key}: already used with a different request; use a new key for a new ${what}`,
+        ),
+      );
     else return false;
     return true;
   }
@@ -109,7 +157,8 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
 
     const txid = body.metadata.transaction_id;
     const { attempt, decision } = injector.next(txid, body.amount);
-    const note = (kind: FaultKind, detail?: Fault['detail'], transactionId = txid) => injector.record(kind, transactionId, attempt, detail);
+    const note = (kind: FaultKind, detail?: Fault['detail'], transactionId = txid) =>
+      injector.record(kind, transactionId, attempt, detail);
     await withKey(key, async () => {
       if (decision.latencyMs > 0) {
         note('latency', { ms: decision.latencyMs });
@@ -117,7 +166,13 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       }
       if (decision.outcome === 'serverError') {
         note('serverError');
-        sendJson(res, 500, { error: { type: 'api_error', code: 'injected_fault', message: 'injected server error; retry with the same Idempotency-Key' } });
+        sendJson(res, 500, {
+          error: {
+            type: 'api_error',
+            code: 'injected_fault',
+            message: 'injected server error; retry with the same Idempotency-Key',
+          },
+        });
         return false;
       }
       if (decision.outcome === 'timeout') {
@@ -146,10 +201,20 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   type Pending = [FaultKind, Fault['detail'], string];
 
   /** What to write and what to answer for a charge that goes through (succeeds or is declined). */
-  function chargeOutcome(body: ChargeRequest, key: string, attempt: number, decision: ReturnType<FaultInjector['next']>['decision']) {
+  function chargeOutcome(
+    body: ChargeRequest,
+    key: string,
+    attempt: number,
+    decision: ReturnType<FaultInjector['next']>['decision'],
+  ) {
     const txid = body.metadata.transaction_id;
     const now = clock();
-    const check = verifyToken(body.token, { transactionId: txid, amount: body.amount, currency: body.currency }, opts.secret, now);
+    const check = verifyToken(
+      body.token,
+      { transactionId: txid, amount: body.amount, currency: body.currency },
+      opts.secret,
+      now,
+    );
     const declined = !check.ok ? 'invalid_token' : decision.outcome === 'decline' ? 'generic_decline' : null;
     const honest: ChargeRow = {
       id: newId('ch'),
@@ -195,7 +260,15 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     const answer = declined
       ? {
           statusCode: 402,
-          body: { error: { type: 'card_error', code: 'card_declined', decline_code: declined, charge: honest.id, message: check.ok ? 'the card was declined' : `the token was refused: ${check.reason}` } },
+          body: {
+            error: {
+              type: 'card_error',
+              code: 'card_declined',
+              decline_code: declined,
+              charge: honest.id,
+              message: check.ok ? 'the card was declined' : `the token was refused: ${check.reason}`,
+            },
+          },
         }
       : { statusCode: 200, body: shown };
     return { answer, rows, pending };
@@ -220,7 +293,13 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
     if (url.pathname === '/v1/charges' && req.method === 'GET') {
       const q = parseListQuery(url.searchParams);
       const page = await ledger.list(q);
-      if (!page) throw new RequestError(400, 'resource_missing', `starting_after: no such charge: ${q.startingAfter}`, 'starting_after');
+      if (!page)
+        throw new RequestError(
+          400,
+          'resource_missing',
+          `starting_after: no such charge: ${q.startingAfter}`,
+          'starting_after',
+        );
       return sendJson(res, 200, { object: 'list', ...page });
     }
     if (one && req.method === 'GET') {
@@ -229,7 +308,11 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       return sendJson(res, 200, found);
     }
     const known = url.pathname === '/v1/charges' || url.pathname === '/v1/refunds' || one;
-    throw new RequestError(known ? 405 : 404, known ? 'method_not_allowed' : 'resource_missing', `${req.method} ${url.pathname} is not part of this API`);
+    throw new RequestError(
+      known ? 405 : 404,
+      known ? 'method_not_allowed' : 'resource_missing',
+      `${req.method} ${url.pathname} is not part of this API`,
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -237,7 +320,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
       const wait = limiter?.take() ?? 0;
       if (wait > 0) {
         // Whole seconds, as HTTP requires; rounding up so a client that obeys is never early.
-        return sendJson(res, 429, { error: { type: 'rate_limit_error', code: 'rate_limit', message: 'too many requests; retry after the Retry-After seconds' } }, { 'retry-after': String(Math.ceil(wait)) });
+        return sendJson(
+          res,
+          429,
+          {
+            error: {
+              type: 'rate_limit_error',
+              code: 'rate_limit',
+              message: 'too many requests; retry after the Retry-After seconds',
+            },
+          },
+          { 'retry-after': String(Math.ceil(wait)) },
+        );
       }
       await route(req, res);
     } catch (err) {

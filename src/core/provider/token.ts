@@ -31,14 +31,21 @@ export function signToken(claims: TokenClaims, secret: string): string {
 }
 
 /** Checks `token` against the charge it arrived with, at `now` (epoch ms). */
-export function verifyToken(token: string, charge: Omit<TokenClaims, 'expiresAt'>, secret: string, now: number): TokenCheck {
+export function verifyToken(
+  token: string,
+  charge: Omit<TokenClaims, 'expiresAt'>,
+  secret: string,
+  now: number,
+): TokenCheck {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts[0] !== VERSION || !/^\d{1,16}$/.test(parts[1])) return { ok: false, reason: 'malformed' };
+  if (parts.length !== 3 || parts[0] !== VERSION || !/^\d{1,16}$/.test(parts[1]))
+    return { ok: false, reason: 'malformed' };
   const expiresAt = Number(parts[1]);
   const given = Buffer.from(parts[2], 'base64url');
   const expected = signature({ ...charge, expiresAt }, secret);
   // timingSafeEqual throws on a length difference, and comparing in constant time is the point.
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad_signature' };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'bad_signature' };
   // Checked after the signature so an attacker cannot learn anything from a forged expiry.
   if (now >= expiresAt) return { ok: false, reason: 'expired' };
   return { ok: true };

@@ -64,7 +64,9 @@ function firstInstantAt(tz: string, wall: number): number {
   let lo = wall - Math.max(...offsets);
   let hi = wall - Math.min(...offsets);
   if (!(wallClock(tz, lo) < wall && wallClock(tz, hi) >= wall)) {
-    throw new Error(`cannot place ${new Date(wall).toISOString().slice(0, 10)} 00:00 in ${tz}: offsets ${offsets.join(', ')} ms do not bracket it`);
+    throw new Error(
+      `cannot place ${new Date(wall).toISOString().slice(0, 10)} 00:00 in ${tz}: offsets ${offsets.join(', ')} ms do not bracket it`,
+    );
   }
   while (hi - lo > 1) {
     const mid = lo + Math.floor((hi - lo) / 2);
@@ -111,7 +113,8 @@ const UNIT_MS = { d: DAY, h: HOUR, m: 60_000, s: 1000 } as const;
 /** Milliseconds from `0`, `90s`, `15m`, `2h`, `1d` or a combination largest unit first (`1h30m`). */
 export function parseDuration(text: string, option: string): number {
   const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  const bad = () => new UsageError(`${option}: expected a duration such as 0, 90s, 15m, 2h, 1d or 1h30m, got ${JSON.stringify(text)}`);
+  const bad = () =>
+    new UsageError(`${option}: expected a duration such as 0, 90s, 15m, 2h, 1d or 1h30m, got ${JSON.stringify(text)}`);
   if (text === '0') return 0;
   if (!m || text === '') throw bad();
   const ms = (['d', 'h', 'm', 's'] as const).reduce((sum, unit, i) => sum + Number(m[i + 1] ?? 0) * UNIT_MS[unit], 0);

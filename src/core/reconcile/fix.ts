@@ -43,21 +43,52 @@ const live = (c: Group['charges'][number]) => c.status === 'succeeded' && c.amou
 
 /** The actions a break calls for; none for categories a machine should not decide. */
 export function actionsFor(group: Group, row: MismatchRow): FixAction[] {
-  const base = { breakId: row.break_id, category: row.category, transactionId: row.transaction_id, orderId: row.order_id };
+  const base = {
+    breakId: row.break_id,
+    category: row.category,
+    transactionId: row.transaction_id,
+    orderId: row.order_id,
+  };
   if (row.category === 'ORPHAN_CHARGE') {
-    return group.charges.filter(live).map((c) => ({ ...base, key: `refund:${c.id}`, kind: 'refund_orphan' as const, chargeId: c.id, amountMinor: c.amount - c.amountRefunded, currency: c.currency }));
+    return group.charges.filter(live).map((c) => ({
+      ...base,
+      key: `refund:${c.id}`,
+      kind: 'refund_orphan' as const,
+      chargeId: c.id,
+      amountMinor: c.amount - c.amountRefunded,
+      currency: c.currency,
+    }));
   }
   if (row.category === 'DUPLICATE_CHARGE') {
     const charges = group.charges.filter(live);
     // Keep one only for a sale that stands; a failed or refunded one should hold no money at all.
-    const keep = group.local?.status === 'succeeded' ? (charges.find((c) => c.id === group.local?.chargeId) ?? charges[0]) : undefined;
+    const keep =
+      group.local?.status === 'succeeded'
+        ? (charges.find((c) => c.id === group.local?.chargeId) ?? charges[0])
+        : undefined;
     return charges
       .filter((c) => c.id !== keep?.id)
-      .map((c) => ({ ...base, key: `refund:${c.id}`, kind: 'refund_duplicate' as const, chargeId: c.id, amountMinor: c.amount - c.amountRefunded, currency: c.currency }));
+      .map((c) => ({
+        ...base,
+        key: `refund:${c.id}`,
+        kind: 'refund_duplicate' as const,
+        chargeId: c.id,
+        amountMinor: c.amount - c.amountRefunded,
+        currency: c.currency,
+      }));
   }
   if (row.category === 'MISSING_AT_PROVIDER' && group.local?.status === 'succeeded') {
     const l = group.local;
-    return [{ ...base, key: `release:${l.orderId}`, kind: 'release_stock_and_fail_order', chargeId: l.chargeId, amountMinor: l.amountMinor, currency: l.currency }];
+    return [
+      {
+        ...base,
+        key: `release:${l.orderId}`,
+        kind: 'release_stock_and_fail_order',
+        chargeId: l.chargeId,
+        amountMinor: l.amountMinor,
+        currency: l.currency,
+      },
+    ];
   }
   return [];
 }
@@ -79,14 +110,32 @@ export function auditDdl(schema: string): string {
 )`;
 }
 
-export async function applyFixes(client: pg.ClientBase, schema: string, date: string, actions: FixAction[], provider: ProviderReader): Promise<FixOutcome> {
+export async function applyFixes(
+  client: pg.ClientBase,
+  schema: string,
+  date: string,
+  actions: FixAction[],
+  provider: ProviderReader,
+): Promise<FixOutcome> {
   const out: FixOutcome = { planned: actions.length, done: 0, skipped: 0, failed: [], refundedMinor: {}, released: 0 };
   await client.query(auditDdl(schema));
   const audit = (a: FixAction, detail: string) =>
     client.query(
       `INSERT INTO ${schema}.reconcile_actions (action_key, date, break_id, category, action, transaction_id, order_id, charge_id, amount_minor, currency, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (action_key) DO NOTHING`,
-      [a.key, date, a.breakId, a.category, a.kind, a.transactionId, a.orderId, a.chargeId, a.amountMinor, a.currency, detail],
+      [
+        a.key,
+        date,
+        a.breakId,
+        a.category,
+        a.kind,
+        a.transactionId,
+        a.orderId,
+        a.chargeId,
+        a.amountMinor,
+        a.currency,
+        detail,
+      ],
     );
   for (const a of actions) {
     const { rowCount } = await client.query(`SELECT 1 FROM ${schema}.reconcile_actions WHERE action_key = $1`, [a.key]);
@@ -98,10 +147,21 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (action_key) D
       if (a.kind === 'release_stock_and_fail_order') {
         await client.query('BEGIN');
         try {
-          const moved = await client.query(`UPDATE ${schema}.orders SET status = 'PaymentFailed', decline_code = 'missing_at_provider', updated_at = now() WHERE order_id = $1 AND status = 'Paid'`, [a.orderId]);
+          const moved = await client.query(
+            `UPDATE ${schema}.orders SET status = 'PaymentFailed', decline_code = 'missing_at_provider', updated_at = now() WHERE order_id = $1 AND status = 'Paid'`,
+            [a.orderId],
+          );
           await client.query(`DELETE FROM ${schema}.sales WHERE order_id = $1`, [a.orderId]);
-          await client.query(`UPDATE ${schema}.transactions SET status = 'failed' WHERE transaction_id = $1 AND status = 'succeeded'`, [a.transactionId]);
-          await audit(a, moved.rowCount ? 'order PaymentFailed; sale removed from the sales ledger' : 'order was no longer Paid; transaction marked failed');
+          await client.query(
+            `UPDATE ${schema}.transactions SET status = 'failed' WHERE transaction_id = $1 AND status = 'succeeded'`,
+            [a.transactionId],
+          );
+          await audit(
+            a,
+            moved.rowCount
+              ? 'order PaymentFailed; sale removed from the sales ledger'
+              : 'order was no longer Paid; transaction marked failed',
+          );
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);

@@ -23,7 +23,14 @@ export interface GenerateOptions {
 }
 
 /** Per-ten-thousand slots, in this order, each `width` wide; the rest are clean. */
-const KINDS: ReconCategory[] = ['MISSING_AT_PROVIDER', 'AMOUNT_MISMATCH', 'DUPLICATE_CHARGE', 'SETTLED_OTHER_DAY', 'STATUS_MISMATCH', 'CURRENCY_MISMATCH'];
+const KINDS: ReconCategory[] = [
+  'MISSING_AT_PROVIDER',
+  'AMOUNT_MISMATCH',
+  'DUPLICATE_CHARGE',
+  'SETTLED_OTHER_DAY',
+  'STATUS_MISMATCH',
+  'CURRENCY_MISMATCH',
+];
 const SLOTS = 10_000;
 
 /** What reconcile must report for the generated day: the count of each category. */

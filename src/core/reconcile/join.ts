@@ -21,7 +21,10 @@ export function byCreated(a: ProviderCharge, b: ProviderCharge): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-export async function* mergeJoin(local: AsyncIterable<LocalTxn>, provider: AsyncIterable<ProviderCharge>): AsyncGenerator<Group> {
+export async function* mergeJoin(
+  local: AsyncIterable<LocalTxn>,
+  provider: AsyncIterable<ProviderCharge>,
+): AsyncGenerator<Group> {
   const locals = local[Symbol.asyncIterator]();
   const charges = provider[Symbol.asyncIterator]();
   let lastLocal: string | undefined;
@@ -46,7 +49,9 @@ export async function* mergeJoin(local: AsyncIterable<LocalTxn>, provider: Async
     if (r.done) return undefined;
     const id = r.value.transactionId;
     if (lastCharge !== undefined && id < lastCharge) {
-      throw new Error(`provider charges are not sorted by transaction id: ${JSON.stringify(id)} came after ${JSON.stringify(lastCharge)}`);
+      throw new Error(
+        `provider charges are not sorted by transaction id: ${JSON.stringify(id)} came after ${JSON.stringify(lastCharge)}`,
+      );
     }
     lastCharge = id;
     return r.value;

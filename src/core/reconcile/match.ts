@@ -90,7 +90,8 @@ export function classify(group: Group, ctx: ClassifyContext): Classified | null 
 
   const providerNet = charges.reduce((sum, c) => sum + net(c), 0);
   const localNet = local?.status === 'succeeded' ? local.amountMinor : 0;
-  const primary = charges.find((c) => local?.chargeId != null && c.id === local.chargeId) ?? charges.find(isLive) ?? charges.at(-1);
+  const primary =
+    charges.find((c) => local?.chargeId != null && c.id === local.chargeId) ?? charges.find(isLive) ?? charges.at(-1);
 
   const result = (category: ReconCategory, action: SuggestedAction): Classified => ({
     category,
@@ -125,7 +126,10 @@ export function classify(group: Group, ctx: ClassifyContext): Classified | null 
   if (!primary) {
     if (local.status === 'failed') return result('MATCHED', 'none');
     if (withinGrace) return result('PENDING', 'wait');
-    return result('MISSING_AT_PROVIDER', local.status === 'succeeded' ? 'release_stock_and_fail_order' : 'investigate_status');
+    return result(
+      'MISSING_AT_PROVIDER',
+      local.status === 'succeeded' ? 'release_stock_and_fail_order' : 'investigate_status',
+    );
   }
 
   if (charges.filter(isLive).length > 1) return result('DUPLICATE_CHARGE', 'refund_duplicates');

@@ -29,7 +29,13 @@ export interface PagerOptions {
   signal?: AbortSignal;
 }
 
-export const DEFAULT_PAGER: PagerOptions = { timeoutMs: 15_000, attempts: 6, backoffMs: 200, maxRetryAfterMs: 60_000, max429: 50 };
+export const DEFAULT_PAGER: PagerOptions = {
+  timeoutMs: 15_000,
+  attempts: 6,
+  backoffMs: 200,
+  maxRetryAfterMs: 60_000,
+  max429: 50,
+};
 
 /** A page that could not be read: the listing is incomplete. */
 export class PageUnavailable extends Error {
@@ -38,7 +44,9 @@ export class PageUnavailable extends Error {
     readonly lastError: string,
     readonly attempts: number,
   ) {
-    super(`the provider's charges page created[gte]=${page.createdGte}&created[lt]=${page.createdLt}${page.startingAfter ? `&starting_after=${page.startingAfter}` : ''} could not be read after ${attempts} attempts; last: ${lastError}`);
+    super(
+      `the provider's charges page created[gte]=${page.createdGte}&created[lt]=${page.createdLt}${page.startingAfter ? `&starting_after=${page.startingAfter}` : ''} could not be read after ${attempts} attempts; last: ${lastError}`,
+    );
   }
 }
 
@@ -52,7 +60,8 @@ type Raw = Record<string, unknown>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const int = (v: unknown, what: string): number => {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new Error(`provider sent a charge whose ${what} is not a whole number: ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v))
+    throw new Error(`provider sent a charge whose ${what} is not a whole number: ${JSON.stringify(v)}`);
   return v;
 };
 const STATUSES = new Set<ProviderStatus>(['succeeded', 'failed', 'pending']);
@@ -90,13 +99,21 @@ export class ProviderReader {
   ) {
     const u = new URL(url);
     // Keep-alive: ten thousand pages over a handful of connections, not ten thousand handshakes.
-    this.pool = new Pool(u.origin, { connections: 8, keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+    this.pool = new Pool(u.origin, {
+      connections: 8,
+      keepAliveTimeout: 30_000,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
     this.basePath = u.pathname.replace(/\/+$/, '');
   }
 
   /** One GET, without retries; throws on no answer. */
   private async get(path: string): Promise<{ status: number; body: Raw; retryAfterMs: number | null }> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), ...(this.opts.signal ? [this.opts.signal] : [])]);
+    const signal = AbortSignal.any([
+      AbortSignal.timeout(this.opts.timeoutMs),
+      ...(this.opts.signal ? [this.opts.signal] : []),
+    ]);
     const res = await this.pool.request({ path: this.basePath + path, method: 'GET', signal });
     const text = await res.body.text();
     let body: Raw = {};
@@ -108,7 +125,11 @@ export class ProviderReader {
     }
     const ra = res.headers['retry-after'];
     const seconds = Number(Array.isArray(ra) ? ra[0] : ra);
-    return { status: res.statusCode, body, retryAfterMs: Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : null };
+    return {
+      status: res.statusCode,
+      body,
+      retryAfterMs: Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : null,
+    };
   }
 
   /**
@@ -118,10 +139,18 @@ export class ProviderReader {
   async probe(): Promise<void> {
     try {
       const r = await this.get(`/v1/charges?limit=1`);
-      if (r.status === 404 || r.status === 405) throw new ServiceError('provider', `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: not the Stripe-shaped charges API flashsale reads (docs/design.md#payment-provider)`);
+      if (r.status === 404 || r.status === 405)
+        throw new ServiceError(
+          'provider',
+          `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: not the Stripe-shaped charges API flashsale reads (docs/design.md#payment-provider)`,
+        );
     } catch (err) {
       if (err instanceof ServiceError) throw err;
-      throw new ServiceError('provider', `the payment provider at ${redact(this.url)} does not answer: ${(err as Error).message || (err as { code?: string }).code}`, 'start it (flashsale provider), or pass --provider-url with a provider that serves GET /v1/charges');
+      throw new ServiceError(
+        'provider',
+        `the payment provider at ${redact(this.url)} does not answer: ${(err as Error).message || (err as { code?: string }).code}`,
+        'start it (flashsale provider), or pass --provider-url with a provider that serves GET /v1/charges',
+      );
     }
   }
 
@@ -129,18 +158,32 @@ export class ProviderReader {
   async *charges(gteSec: number, ltSec: number): AsyncGenerator<ProviderCharge[]> {
     let after: string | undefined;
     for (;;) {
-      const q = new URLSearchParams({ 'created[gte]': String(gteSec), 'created[lt]': String(ltSec), limit: String(PAGE_LIMIT) });
+      const q = new URLSearchParams({
+        'created[gte]': String(gteSec),
+        'created[lt]': String(ltSec),
+        limit: String(PAGE_LIMIT),
+      });
       if (after) q.set('starting_after', after);
       const body = await this.page(`/v1/charges?${q}`, { createdGte: gteSec, createdLt: ltSec, startingAfter: after });
       const data = Array.isArray(body.data) ? (body.data as Raw[]) : null;
-      if (!data) throw new PageUnavailable({ createdGte: gteSec, createdLt: ltSec, startingAfter: after }, `the answer has no data array: ${JSON.stringify(body).slice(0, 200)}`, 1);
+      if (!data)
+        throw new PageUnavailable(
+          { createdGte: gteSec, createdLt: ltSec, startingAfter: after },
+          `the answer has no data array: ${JSON.stringify(body).slice(0, 200)}`,
+          1,
+        );
       const charges = data.map(toProviderCharge);
       this.stats.pages++;
       if (charges.length > 0) yield charges;
       if (body.has_more !== true || charges.length === 0) return;
       const last = charges[charges.length - 1].id;
       // A provider that ignores starting_after would send this page forever, each pass staged again.
-      if (last === after) throw new PageUnavailable({ createdGte: gteSec, createdLt: ltSec, startingAfter: after }, `the provider sent the same page again for starting_after=${after}: it does not page`, 1);
+      if (last === after)
+        throw new PageUnavailable(
+          { createdGte: gteSec, createdLt: ltSec, startingAfter: after },
+          `the provider sent the same page again for starting_after=${after}: it does not page`,
+          1,
+        );
       after = last;
     }
   }
@@ -161,7 +204,8 @@ export class ProviderReader {
           limited++;
           this.stats.rateLimited++;
           wait = r.retryAfterMs ?? this.backoff(limited);
-          if (limited > this.opts.max429 || wait > this.opts.maxRetryAfterMs) throw new PageUnavailable(where, `${last} (Retry-After ${Math.round(wait / 1000)} s)`, failures + limited);
+          if (limited > this.opts.max429 || wait > this.opts.maxRetryAfterMs)
+            throw new PageUnavailable(where, `${last} (Retry-After ${Math.round(wait / 1000)} s)`, failures + limited);
         } else if (r.status >= 500) {
           failures++;
           wait = this.backoff(failures);
@@ -172,7 +216,10 @@ export class ProviderReader {
       } catch (err) {
         if (err instanceof PageUnavailable) throw err;
         failures++;
-        last = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError' ? `no answer within ${this.opts.timeoutMs} ms` : (err as Error).message || String((err as { code?: string }).code);
+        last =
+          (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError'
+            ? `no answer within ${this.opts.timeoutMs} ms`
+            : (err as Error).message || String((err as { code?: string }).code);
         wait = this.backoff(failures);
       }
       if (failures >= this.opts.attempts) throw new PageUnavailable(where, last, failures + limited);
@@ -202,7 +249,8 @@ export class ProviderReader {
         });
         const body = (await res.body.json().catch(() => ({}))) as Raw;
         const e = (body.error && typeof body.error === 'object' ? body.error : {}) as Raw;
-        if (res.statusCode === 200) return { refundId: str(body.id), amount: typeof body.amount === 'number' ? body.amount : 0 };
+        if (res.statusCode === 200)
+          return { refundId: str(body.id), amount: typeof body.amount === 'number' ? body.amount : 0 };
         if (res.statusCode === 400 && e.code === 'charge_already_refunded') return { refundId: null, amount: 0 };
         last = `${res.statusCode} ${String(e.code ?? '')}: ${String(e.message ?? '')}`;
         if (res.statusCode < 500 && res.statusCode !== 409 && res.statusCode !== 429) break;

@@ -8,7 +8,14 @@ export function renderReconcile(r: ReconcileResult): string {
     style: { head: [], border: [] },
     colAligns: ['left', 'left', 'right', 'right', 'right'],
   });
-  for (const l of r.summary) t.push([l.category, l.currency, l.count.toLocaleString('en-US'), l.netMinor.toLocaleString('en-US'), l.grossMinor.toLocaleString('en-US')]);
+  for (const l of r.summary)
+    t.push([
+      l.category,
+      l.currency,
+      l.count.toLocaleString('en-US'),
+      l.netMinor.toLocaleString('en-US'),
+      l.grossMinor.toLocaleString('en-US'),
+    ]);
   const lines = [
     `reconcile ${r.date} (${r.tz}, ${r.window.start} to ${r.window.end}, ${r.window.hours} h), namespace ${r.namespace}, provider ${r.provider}`,
     r.summary.length ? t.toString() : '(nothing recorded on either side for this day)',
@@ -27,11 +34,18 @@ export function renderReconcile(r: ReconcileResult): string {
           .map((f) => `${f.key}: ${f.error}`)
           .join('; ')}`
       : '';
-    lines.push(`fix: ${o.done} done (refunded ${refunded}; ${o.released} orders failed and their units released), ${o.skipped} already done by an earlier --fix, ${o.failed.length} failed${failures}`);
+    lines.push(
+      `fix: ${o.done} done (refunded ${refunded}; ${o.released} orders failed and their units released), ${o.skipped} already done by an earlier --fix, ${o.failed.length} failed${failures}`,
+    );
   } else if (planned.length) {
-    lines.push(`--fix would: ${planned.map(([k, n]) => `${k.replace(/_/g, ' ')} ×${n}`).join(', ')} (everything else needs a person: see suggested_action)`);
+    lines.push(
+      `--fix would: ${planned.map(([k, n]) => `${k.replace(/_/g, ' ')} ×${n}`).join(', ')} (everything else needs a person: see suggested_action)`,
+    );
   }
-  if (r.incomplete) lines.push(`INCOMPLETE: ${r.incomplete}. Nothing is reported as missing on the strength of a page that was not read; run again.`);
+  if (r.incomplete)
+    lines.push(
+      `INCOMPLETE: ${r.incomplete}. Nothing is reported as missing on the strength of a page that was not read; run again.`,
+    );
   lines.push(`verdict: ${r.verdict} (${r.breaks} break${r.breaks === 1 ? '' : 's'})`);
   return lines.join('\n');
 }

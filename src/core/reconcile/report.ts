@@ -5,7 +5,15 @@
 // Nothing written depends on the clock or on run order: rows are serialised with a fixed key
 // order and arrive in transaction-id order, so the same inputs give byte-identical files.
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  type WriteStream,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -56,7 +64,10 @@ export class Summary {
     const rank = (c: ReconCategory) => CATEGORIES.indexOf(c);
     return [...this.lineByKey.values()]
       .map((l) => ({ ...l }))
-      .sort((a, b) => rank(a.category) - rank(b.category) || (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0));
+      .sort(
+        (a, b) =>
+          rank(a.category) - rank(b.category) || (a.currency < b.currency ? -1 : a.currency > b.currency ? 1 : 0),
+      );
   }
 
   /** INCOMPLETE wins: a day not fully read cannot be called reconciled, nor its breaks final. */
@@ -86,7 +97,14 @@ export interface ReportWriter {
 }
 
 const ordered = (row: MismatchRow) => Object.fromEntries(MISMATCH_COLUMNS.map((k) => [k, row[k]]));
-const summaryJson = (l: SummaryLine) => JSON.stringify({ category: l.category, currency: l.currency, count: l.count, netMinor: l.netMinor, grossMinor: l.grossMinor });
+const summaryJson = (l: SummaryLine) =>
+  JSON.stringify({
+    category: l.category,
+    currency: l.currency,
+    count: l.count,
+    netMinor: l.netMinor,
+    grossMinor: l.grossMinor,
+  });
 
 const ROWS_FILE = 'mismatches.rows.tmp';
 
@@ -145,7 +163,9 @@ export function openReportWriter(dir: string): ReportWriter {
     async add(row) {
       check();
       if (lastId !== undefined && row.transaction_id < lastId) {
-        throw new Error(`report rows must arrive in transaction-id order: ${JSON.stringify(row.transaction_id)} came after ${JSON.stringify(lastId)}`);
+        throw new Error(
+          `report rows must arrive in transaction-id order: ${JSON.stringify(row.transaction_id)} came after ${JSON.stringify(lastId)}`,
+        );
       }
       lastId = row.transaction_id;
       const okCsv = csv.write({ ...row, provider_charge_ids: row.provider_charge_ids.join(';') });
@@ -168,16 +188,21 @@ export function openReportWriter(dir: string): ReportWriter {
           `  "tz": ${JSON.stringify(meta.tz)},`,
           `  "window": ${JSON.stringify({ start: meta.window.start, end: meta.window.end })},`,
           `  "verdict": ${JSON.stringify(meta.verdict)},`,
-          meta.summary.length === 0 ? '  "summary": [],' : `  "summary": [\n${meta.summary.map((l) => `    ${summaryJson(l)}`).join(',\n')}\n  ],`,
+          meta.summary.length === 0
+            ? '  "summary": [],'
+            : `  "summary": [\n${meta.summary.map((l) => `    ${summaryJson(l)}`).join(',\n')}\n  ],`,
           rowCount === 0 ? '  "mismatches": []' : '  "mismatches": [\n',
         ].join('\n');
         const tail = rowCount === 0 ? '\n}\n' : '\n  ]\n}\n';
         const rowsPath = join(tmp, ROWS_FILE);
-        await pipeline(async function* () {
-          yield Buffer.from(head);
-          yield* createReadStream(rowsPath);
-          yield Buffer.from(tail);
-        }, createWriteStream(join(tmp, 'mismatches.json')));
+        await pipeline(
+          async function* () {
+            yield Buffer.from(head);
+            yield* createReadStream(rowsPath);
+            yield Buffer.from(tail);
+          },
+          createWriteStream(join(tmp, 'mismatches.json')),
+        );
         rmSync(rowsPath);
         if (existsSync(target)) rmSync(target, { recursive: true, force: true });
         renameSync(tmp, target);

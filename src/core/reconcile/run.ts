@@ -68,7 +68,10 @@ export interface ReconcileResult {
 export function slices(gte: number, lt: number, n: number): [number, number][] {
   const span = lt - gte;
   const k = Math.max(1, Math.min(n, span));
-  return Array.from({ length: k }, (_, i) => [gte + Math.floor((span * i) / k), gte + Math.floor((span * (i + 1)) / k)] as [number, number]);
+  return Array.from(
+    { length: k },
+    (_, i) => [gte + Math.floor((span * i) / k), gte + Math.floor((span * (i + 1)) / k)] as [number, number],
+  );
 }
 
 async function startBundledProvider(client: pg.ClientBase, databaseUrl: string, namespace: string) {
@@ -76,7 +79,10 @@ async function startBundledProvider(client: pg.ClientBase, databaseUrl: string, 
   const name = providerSchemaName(namespace);
   const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${name}".charges`]);
   if (!rows[0].t) {
-    throw new UsageError(`--provider-url: not given, and the bundled mock provider has no ledger for "${namespace}" (schema ${name})`, 'pass --provider-url with the provider the sale charged through');
+    throw new UsageError(
+      `--provider-url: not given, and the bundled mock provider has no ledger for "${namespace}" (schema ${name})`,
+      'pass --provider-url with the provider the sale charged through',
+    );
   }
   // Read-only use plus --fix refunds: no faults, a throwaway secret (charging is never asked of it).
   return startProvider({ databaseUrl, namespace, secret: randomBytes(24).toString('hex'), seed: 1, connections: 4 });
@@ -95,8 +101,13 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
   let reader: ProviderReader | undefined;
   try {
     const namespace = opts.namespace ?? (await latestNamespace(localClient));
-    if (!namespace) throw new UsageError('--namespace: this database holds no sale to reconcile (no flashsale_*_sale schema with transactions)', 'run flashsale simulate first, or point --database-url at the sale\'s database');
-    if (!opts.namespace) log(`reconciling namespace ${namespace} (the latest sale in this database; --namespace picks another)`);
+    if (!namespace)
+      throw new UsageError(
+        '--namespace: this database holds no sale to reconcile (no flashsale_*_sale schema with transactions)',
+        "run flashsale simulate first, or point --database-url at the sale's database",
+      );
+    if (!opts.namespace)
+      log(`reconciling namespace ${namespace} (the latest sale in this database; --namespace picks another)`);
     const schema = await checkSaleTables(localClient, namespace);
     if (!opts.providerUrl) bundled = await startBundledProvider(localClient, opts.databaseUrl, namespace);
     const providerUrl = opts.providerUrl ?? bundled!.url;
@@ -129,7 +140,9 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
     if (opts.signal?.aborted) incomplete ??= 'interrupted before every page of charges was read';
     await stage.close();
     const readMs = performance.now() - began;
-    log(`read ${stage.rows} provider charges in ${r.stats.pages} pages (${r.stats.retries} retried, ${r.stats.rateLimited} rate-limited)`);
+    log(
+      `read ${stage.rows} provider charges in ${r.stats.pages} pages (${r.stats.retries} retried, ${r.stats.rateLimited} rate-limited)`,
+    );
 
     const summary = new Summary();
     const writer = await openReportWriter(opts.outDir);
@@ -168,19 +181,30 @@ export async function reconcile(opts: ReconcileOptions): Promise<ReconcileResult
         summary: summary.lines(),
       });
       let outcome: FixOutcome | undefined;
-      if (opts.fix && !incomplete && plan.length > 0) outcome = await applyFixes(localClient, schema, window.date, plan, r);
+      if (opts.fix && !incomplete && plan.length > 0)
+        outcome = await applyFixes(localClient, schema, window.date, plan, r);
       return {
         ok: verdict === 'RECONCILED',
         date: window.date,
         tz: window.tz,
-        window: { start: new Date(window.startMs).toISOString(), end: new Date(window.endMs).toISOString(), hours: window.hours },
+        window: {
+          start: new Date(window.startMs).toISOString(),
+          end: new Date(window.endMs).toISOString(),
+          hours: window.hours,
+        },
         verdict,
         namespace,
         provider: opts.providerUrl ? providerUrl : `bundled mock (mockpay_${namespace})`,
         summary: summary.lines(),
         ...(incomplete ? { incomplete } : {}),
         breaks,
-        read: { localTransactions: localCount, providerCharges: stage.rows, pages: r.stats.pages, retries: r.stats.retries, rateLimited: r.stats.rateLimited },
+        read: {
+          localTransactions: localCount,
+          providerCharges: stage.rows,
+          pages: r.stats.pages,
+          retries: r.stats.retries,
+          rateLimited: r.stats.rateLimited,
+        },
         fixes: { applied: opts.fix && !incomplete, planned, ...(outcome ? { outcome } : {}) },
         elapsedMs: Math.round(performance.now() - began),
         phasesMs: { providerRead: Math.round(readMs), matchAndReport: Math.round(performance.now() - began - readMs) },

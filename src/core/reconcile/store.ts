@@ -24,8 +24,12 @@ export async function latestNamespace(client: pg.ClientBase): Promise<string | u
 WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'transactions' AND c.relkind = 'r'`,
   );
   if (rows.length === 0) return undefined;
-  const union = rows.map((r, i) => `SELECT ${i} AS i, max(created_at) AS at FROM "${r.nspname}".transactions`).join(' UNION ALL ');
-  const { rows: latest } = await client.query<{ i: number }>(`SELECT i FROM (${union}) t WHERE at IS NOT NULL ORDER BY at DESC LIMIT 1`);
+  const union = rows
+    .map((r, i) => `SELECT ${i} AS i, max(created_at) AS at FROM "${r.nspname}".transactions`)
+    .join(' UNION ALL ');
+  const { rows: latest } = await client.query<{ i: number }>(
+    `SELECT i FROM (${union}) t WHERE at IS NOT NULL ORDER BY at DESC LIMIT 1`,
+  );
   const pick = latest[0] ? rows[latest[0].i] : undefined;
   return pick?.nspname.replace(/^flashsale_/, '').replace(/_sale$/, '');
 }
@@ -33,9 +37,15 @@ WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'transactions' AND c
 /** Checks the sale's tables are there, so a wrong database or namespace is one line, exit 2. */
 export async function checkSaleTables(client: pg.ClientBase, namespace: string): Promise<string> {
   const s = orderSchemaIdent(namespace);
-  const { rows } = await client.query<{ t: string | null; o: string | null }>(`SELECT to_regclass($1) AS t, to_regclass($2) AS o`, [`${s}.transactions`, `${s}.orders`]);
+  const { rows } = await client.query<{ t: string | null; o: string | null }>(
+    `SELECT to_regclass($1) AS t, to_regclass($2) AS o`,
+    [`${s}.transactions`, `${s}.orders`],
+  );
   if (!rows[0].t || !rows[0].o) {
-    throw new UsageError(`--namespace: this database has no sale tables for "${namespace}" (${s}.transactions / .orders)`, 'run flashsale simulate first, or name a namespace that exists (reconcile picks the latest by default)');
+    throw new UsageError(
+      `--namespace: this database has no sale tables for "${namespace}" (${s}.transactions / .orders)`,
+      'run flashsale simulate first, or name a namespace that exists (reconcile picks the latest by default)',
+    );
   }
   return s;
 }
@@ -64,7 +74,12 @@ async function* readCursor<R>(client: pg.ClientBase, text: string, values: unkno
 }
 
 /** The sale's transactions created in [fromMs, toMs), ascending by id in byte order. */
-export async function* localTransactions(client: pg.ClientBase, schema: string, fromMs: number, toMs: number): AsyncGenerator<LocalTxn> {
+export async function* localTransactions(
+  client: pg.ClientBase,
+  schema: string,
+  fromMs: number,
+  toMs: number,
+): AsyncGenerator<LocalTxn> {
   const sql = `SELECT transaction_id, order_id, amount_minor::text, currency, status, charge_id, ${tsToMs('created_at')} AS created_ms
 FROM ${schema}.transactions
 WHERE created_at >= to_timestamp($1::float8 / 1000) AND created_at < to_timestamp($2::float8 / 1000)
@@ -122,7 +137,12 @@ export class ChargeStage {
   async add(charges: ProviderCharge[]): Promise<void> {
     if (this.failed) throw this.failed;
     const text = charges
-      .map((c) => [c.transactionId, c.id, c.orderId, c.amount, c.amountRefunded, c.currency, c.status, c.createdMs, c.settledMs].map(cell).join('\t') + '\n')
+      .map(
+        (c) =>
+          [c.transactionId, c.id, c.orderId, c.amount, c.amountRefunded, c.currency, c.status, c.createdMs, c.settledMs]
+            .map(cell)
+            .join('\t') + '\n',
+      )
       .join('');
     this.rows += charges.length;
     if (!this.copy!.write(text)) await once(this.copy as unknown as NodeJS.EventEmitter, 'drain');
@@ -140,7 +160,17 @@ export class ChargeStage {
     const sql = `SELECT transaction_id, id, order_id, amount::float8 AS amount, amount_refunded::float8 AS amount_refunded, currency, status,
   created_ms::float8 AS created_ms, settled_ms::float8 AS settled_ms
 FROM recon_charges ORDER BY transaction_id, created_ms, id`;
-    type Row = { transaction_id: string; id: string; order_id: string | null; amount: number; amount_refunded: number; currency: string; status: ProviderStatus; created_ms: number; settled_ms: number | null };
+    type Row = {
+      transaction_id: string;
+      id: string;
+      order_id: string | null;
+      amount: number;
+      amount_refunded: number;
+      currency: string;
+      status: ProviderStatus;
+      created_ms: number;
+      settled_ms: number | null;
+    };
     for await (const rows of readCursor<Row>(this.client, sql, [])) {
       for (const r of rows) {
         yield {

@@ -76,7 +76,8 @@ export function parseRedisCluster(value: string, option = '--redis-cluster'): st
   for (const part of parts) {
     const m = SEED.exec(part);
     const port = m ? Number(m[2]) : 0;
-    if (!m || port < 1 || port > 65_535) throw new UsageError(`${option}: "${part}" in "${value}" is not host:port; expected ${form}`);
+    if (!m || port < 1 || port > 65_535)
+      throw new UsageError(`${option}: "${part}" in "${value}" is not host:port; expected ${form}`);
     if (!seeds.includes(part)) seeds.push(part);
   }
   return seeds;
@@ -95,7 +96,11 @@ function clusterNode(seed: string): { host: string; port: number } {
  * `options` are per node (connectionName, …), except enableAutoPipelining, which is the cluster's.
  * @throws ServiceError (exit 6) naming the seeds.
  */
-export async function connectRedisCluster(seeds: readonly string[], what: string, options: RedisOptions = {}): Promise<Cluster> {
+export async function connectRedisCluster(
+  seeds: readonly string[],
+  what: string,
+  options: RedisOptions = {},
+): Promise<Cluster> {
   let ready = false;
   let lastError: Error | undefined;
   const { enableAutoPipelining, ...nodeOptions } = options;
@@ -141,11 +146,24 @@ export async function connectRedisCluster(seeds: readonly string[], what: string
  * connection, and a connection to the wrong node answers MOVED. Its reader drops it on MOVED
  * (a resharded slot) and opens another, which asks the cluster again.
  */
-export async function connectNodeOf(cluster: Cluster, key: string, what: string, options: RedisOptions = {}): Promise<Redis> {
+export async function connectNodeOf(
+  cluster: Cluster,
+  key: string,
+  what: string,
+  options: RedisOptions = {},
+): Promise<Redis> {
   const slot = Number(await cluster.cluster('KEYSLOT', key));
   const node = cluster.slots[slot]?.[0];
-  if (!node) throw new ServiceError('redis', `Redis Cluster: no master serves slot ${slot} (key ${key})`, `${what} needs every slot served: check CLUSTER INFO.`);
+  if (!node)
+    throw new ServiceError(
+      'redis',
+      `Redis Cluster: no master serves slot ${slot} (key ${key})`,
+      `${what} needs every slot served: check CLUSTER INFO.`,
+    );
   const { host, port } = clusterNode(node);
   const { enableAutoPipelining: _cluster, ...nodeOptions } = cluster.options.redisOptions ?? {};
-  return connectRedis(`redis://${host.includes(':') ? `[${host}]` : host}:${port}`, what, { ...nodeOptions, ...options });
+  return connectRedis(`redis://${host.includes(':') ? `[${host}]` : host}:${port}`, what, {
+    ...nodeOptions,
+    ...options,
+  });
 }

@@ -41,9 +41,18 @@ export abstract class GroupWorker {
   protected async readGroup(conn: Redis, count: number, blockMs: number, from: string): Promise<StreamEntry[]> {
     this.reading = true;
     try {
-      const got = (await conn.xreadgroup('GROUP', this.group, this.name, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.stream, from)) as
-        | [string, StreamEntry[]][]
-        | null;
+      const got = (await conn.xreadgroup(
+        'GROUP',
+        this.group,
+        this.name,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        this.stream,
+        from,
+      )) as [string, StreamEntry[]][] | null;
       return got?.[0]?.[1] ?? [];
     } finally {
       this.reading = false;
@@ -51,8 +60,21 @@ export abstract class GroupWorker {
   }
 
   /** XAUTOCLAIM from `cursor`: the next cursor ('0-0' once through) and the entries claimed. */
-  protected async autoclaim(conn: Redis, idleMs: number, cursor: string, count: number): Promise<[string, StreamEntry[]]> {
-    const [next, entries] = (await conn.xautoclaim(this.stream, this.group, this.name, idleMs, cursor, 'COUNT', count)) as [string, StreamEntry[]];
+  protected async autoclaim(
+    conn: Redis,
+    idleMs: number,
+    cursor: string,
+    count: number,
+  ): Promise<[string, StreamEntry[]]> {
+    const [next, entries] = (await conn.xautoclaim(
+      this.stream,
+      this.group,
+      this.name,
+      idleMs,
+      cursor,
+      'COUNT',
+      count,
+    )) as [string, StreamEntry[]];
     return [next, entries];
   }
 

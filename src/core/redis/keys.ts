@@ -103,7 +103,10 @@ export function reserveStockArgv(a: Omit<ReserveArgs, 'id'>): (string | number)[
 
 /** KEYS and ARGV of confirmHold-2.lua. */
 export function confirmHoldCall(k: SkuKeys, id: string, now: number): [string[], (string | number)[]] {
-  return [[k.ledger, k.holds], [id, now]];
+  return [
+    [k.ledger, k.holds],
+    [id, now],
+  ];
 }
 
 /** KEYS of releaseHold-4.lua and expireHolds-4.lua alike: both give units back to the same places. */
@@ -117,7 +120,12 @@ export function releaseHoldCall(k: SkuKeys, units: UnitStore, id: string): [stri
 }
 
 /** KEYS and ARGV of expireHolds-4.lua sweeping the holds due at `now`. */
-export function sweepExpiredCall(k: SkuKeys, units: UnitStore, now: number, batch: number): [string[], (string | number)[]] {
+export function sweepExpiredCall(
+  k: SkuKeys,
+  units: UnitStore,
+  now: number,
+  batch: number,
+): [string[], (string | number)[]] {
   return [returnHoldsKeys(k, units), [units, now, batch]];
 }
 

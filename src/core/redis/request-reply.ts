@@ -15,7 +15,12 @@ export class Waiters<T, C = undefined> {
   private readonly map = new Map<string, Waiter<T, C>>();
 
   /** Waits for `corr`'s answer; after `ms` the waiter is forgotten first, then `onTimeout` settles it. */
-  wait(corr: string, ms: number, context: C, onTimeout: (settle: { resolve: (v: T) => void; reject: (e: Error) => void }) => void): Promise<T> {
+  wait(
+    corr: string,
+    ms: number,
+    context: C,
+    onTimeout: (settle: { resolve: (v: T) => void; reject: (e: Error) => void }) => void,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.map.delete(corr);

@@ -5,7 +5,18 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CLIENT_SCRIPT } from './client.js';
-import { Charts, escapeHtml, figureGrid, fmt, invariantsTable, num, okCell, PALETTE, table, thresholdsTable } from './html-parts.js';
+import {
+  Charts,
+  escapeHtml,
+  figureGrid,
+  fmt,
+  invariantsTable,
+  num,
+  okCell,
+  PALETTE,
+  table,
+  thresholdsTable,
+} from './html-parts.js';
 import type { BenchDocument } from '../documents/bench.js';
 import type { JourneyCounters } from '../documents/simulate.js';
 import { summaryKind, type SavedRun, type SavedSimulateDocument } from './load.js';
@@ -28,7 +39,10 @@ export type ReportKind = 'simulate' | 'bench';
 
 /** JSON that cannot close its <script> element or start a comment in it. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** Which summary.json this is, from its shape (bench: `strategies`; simulate: `counters` or `runs`). */
@@ -40,9 +54,19 @@ export function reportKind(summary: unknown): ReportKind {
 // ---- simulate ---------------------------------------------------------------------------
 
 const OUTCOMES: [label: string, counter: keyof JourneyCounters][] = [
-  ['orders', 'orders'], ['paid', 'paid'], ['sold out', 'soldOut'], ['saw sold out', 'sawSoldOut'], ['rate-limited', 'rateLimited'],
-  ['limit exceeded', 'limitExceeded'], ['conflicts', 'conflicts'], ['abandoned', 'abandoned'], ['declined', 'declined'], ['expired', 'expired'],
-  ['pay failed', 'payFailed'], ['duplicates suppressed', 'duplicatesSuppressed'], ['errors', 'errors'],
+  ['orders', 'orders'],
+  ['paid', 'paid'],
+  ['sold out', 'soldOut'],
+  ['saw sold out', 'sawSoldOut'],
+  ['rate-limited', 'rateLimited'],
+  ['limit exceeded', 'limitExceeded'],
+  ['conflicts', 'conflicts'],
+  ['abandoned', 'abandoned'],
+  ['declined', 'declined'],
+  ['expired', 'expired'],
+  ['pay failed', 'payFailed'],
+  ['duplicates suppressed', 'duplicatesSuppressed'],
+  ['errors', 'errors'],
 ];
 
 function simulateCharts(r: SavedRun, charts: Charts, prefix: string): string {
@@ -52,46 +76,118 @@ function simulateCharts(r: SavedRun, charts: Charts, prefix: string): string {
   if (buckets.length) {
     const perSec = 1000 / num(tl!.bucketMs || 250);
     const x = buckets.map((b) => num(b.t) / 1000);
-    const rate = (k: 'started' | 'completed' | 'orders') => buckets.map((b) => Math.round(num(b[k]) * perSec * 10) / 10);
-    out.push(charts.add({ title: `Throughput (per second, ${num(tl!.bucketMs)} ms buckets)`, kind: 'line', xLabel: 'time from start', yLabel: 'per second', x, series: [
-      { label: 'arrivals started/s', color: PALETTE[0]!, values: rate('started') },
-      { label: 'journeys completed/s', color: PALETTE[2]!, values: rate('completed') },
-      { label: 'orders/s', color: PALETTE[3]!, values: rate('orders') },
-    ] }, prefix));
+    const rate = (k: 'started' | 'completed' | 'orders') =>
+      buckets.map((b) => Math.round(num(b[k]) * perSec * 10) / 10);
+    out.push(
+      charts.add(
+        {
+          title: `Throughput (per second, ${num(tl!.bucketMs)} ms buckets)`,
+          kind: 'line',
+          xLabel: 'time from start',
+          yLabel: 'per second',
+          x,
+          series: [
+            { label: 'arrivals started/s', color: PALETTE[0]!, values: rate('started') },
+            { label: 'journeys completed/s', color: PALETTE[2]!, values: rate('completed') },
+            { label: 'orders/s', color: PALETTE[3]!, values: rate('orders') },
+          ],
+        },
+        prefix,
+      ),
+    );
     // a bucket in which no reserve was sent has no latency: a gap, not a 0 ms point
-    const lat = (k: 'p50' | 'p95' | 'p99') => buckets.map((b) => (num(b.reserve?.count) > 0 ? num(b.reserve?.[k]) : null));
-    out.push(charts.add({ title: 'Reserve latency per time bucket', kind: 'line', xLabel: 'time from start', yLabel: 'ms', x, series: [
-      { label: 'p50', color: PALETTE[0]!, values: lat('p50') },
-      { label: 'p95', color: PALETTE[3]!, values: lat('p95') },
-      { label: 'p99', color: PALETTE[1]!, values: lat('p99') },
-    ] }, prefix));
-  } else out.push('<p class="note">No time series in this summary (recorded by flashsale versions that write <code>timeline</code>).</p>');
+    const lat = (k: 'p50' | 'p95' | 'p99') =>
+      buckets.map((b) => (num(b.reserve?.count) > 0 ? num(b.reserve?.[k]) : null));
+    out.push(
+      charts.add(
+        {
+          title: 'Reserve latency per time bucket',
+          kind: 'line',
+          xLabel: 'time from start',
+          yLabel: 'ms',
+          x,
+          series: [
+            { label: 'p50', color: PALETTE[0]!, values: lat('p50') },
+            { label: 'p95', color: PALETTE[3]!, values: lat('p95') },
+            { label: 'p99', color: PALETTE[1]!, values: lat('p99') },
+          ],
+        },
+        prefix,
+      ),
+    );
+  } else
+    out.push(
+      '<p class="note">No time series in this summary (recorded by flashsale versions that write <code>timeline</code>).</p>',
+    );
   const stock = tl && Array.isArray(tl.stock) ? tl.stock : [];
   if (stock.length) {
     const times = [...new Set(stock.map((s) => num(s.t)))].sort((a, b) => a - b);
     const skus = [...new Set(stock.map((s) => String(s.sku)))];
     const at = new Map(stock.map((s) => [`${String(s.sku)}\u0000${num(s.t)}`, num(s.available)]));
     const total = Array.isArray(r.skus) ? r.skus.length : skus.length;
-    out.push(charts.add({ title: `Stock left per SKU${total > skus.length ? ` (first ${skus.length} of ${total} SKUs)` : ''}`, kind: 'line', xLabel: 'time from start', yLabel: 'units available', x: times.map((t) => t / 1000),
-      series: skus.map((sku, i) => ({ label: sku, color: PALETTE[i % PALETTE.length]!, values: times.map((t) => at.get(`${sku}\u0000${t}`) ?? null) })) }, prefix));
-  } else if (buckets.length) out.push('<p class="note">Stock was not sampled: the engine ran in another process (an external <code>--target</code>).</p>');
+    out.push(
+      charts.add(
+        {
+          title: `Stock left per SKU${total > skus.length ? ` (first ${skus.length} of ${total} SKUs)` : ''}`,
+          kind: 'line',
+          xLabel: 'time from start',
+          yLabel: 'units available',
+          x: times.map((t) => t / 1000),
+          series: skus.map((sku, i) => ({
+            label: sku,
+            color: PALETTE[i % PALETTE.length]!,
+            values: times.map((t) => at.get(`${sku}\u0000${t}`) ?? null),
+          })),
+        },
+        prefix,
+      ),
+    );
+  } else if (buckets.length)
+    out.push(
+      '<p class="note">Stock was not sampled: the engine ran in another process (an external <code>--target</code>).</p>',
+    );
   const c: Partial<JourneyCounters> = r.counters ?? {};
-  out.push(charts.add({ title: 'Outcomes (journeys and reserve calls, from counters)', kind: 'bars', xLabel: 'outcome', yLabel: 'count', x: OUTCOMES.map((_, i) => i), categories: OUTCOMES.map(([l]) => l),
-    series: [{ label: 'count', color: PALETTE[4]!, values: OUTCOMES.map(([, k]) => num(c[k])) }] }, prefix));
+  out.push(
+    charts.add(
+      {
+        title: 'Outcomes (journeys and reserve calls, from counters)',
+        kind: 'bars',
+        xLabel: 'outcome',
+        yLabel: 'count',
+        x: OUTCOMES.map((_, i) => i),
+        categories: OUTCOMES.map(([l]) => l),
+        series: [{ label: 'count', color: PALETTE[4]!, values: OUTCOMES.map(([, k]) => num(c[k])) }],
+      },
+      prefix,
+    ),
+  );
   return out.join('\n');
 }
 
 function latencyTable(latency: SavedRun['latencyMs'] | undefined): string {
   const cols = ['p50', 'p90', 'p95', 'p99', 'p999', 'max', 'mean'] as const;
-  const rows = Object.entries(latency ?? {}).filter(([, v]) => v && typeof v === 'object').map(([name, v]) => [name, ...cols.map((k) => v[k])]);
+  const rows = Object.entries(latency ?? {})
+    .filter(([, v]) => v && typeof v === 'object')
+    .map(([name, v]) => [name, ...cols.map((k) => v[k])]);
   return table(['latency ms', ...cols], rows, 'numbers');
 }
 
 function simulateSection(r: SavedRun, charts: Charts, prefix: string): string {
   const figures: [string, unknown][] = [
-    ['strategy', `${r.strategy ?? '?'}${r.strategyChoice ? ` (${r.strategyChoice})` : ''}`], ['mode', r.mode], ['transport', r.transport], ['stock', r.stock], ['sold', r.sold], ['oversold', r.oversold],
-    ['duration s', r.durationSec], ['arrival phase s', r.arrivalPhaseSec], ['attempts/s', r.attemptsPerSec], ['reserve calls/s', r.reserveCallsPerSec], ['orders/s', r.successPerSec],
-    ['dropped arrivals', r.droppedArrivals], ['unfair refusals', r.unfairRefusals], ['interrupted', r.interrupted],
+    ['strategy', `${r.strategy ?? '?'}${r.strategyChoice ? ` (${r.strategyChoice})` : ''}`],
+    ['mode', r.mode],
+    ['transport', r.transport],
+    ['stock', r.stock],
+    ['sold', r.sold],
+    ['oversold', r.oversold],
+    ['duration s', r.durationSec],
+    ['arrival phase s', r.arrivalPhaseSec],
+    ['attempts/s', r.attemptsPerSec],
+    ['reserve calls/s', r.reserveCallsPerSec],
+    ['orders/s', r.successPerSec],
+    ['dropped arrivals', r.droppedArrivals],
+    ['unfair refusals', r.unfairRefusals],
+    ['interrupted', r.interrupted],
   ];
   const thresholds = Array.isArray(r.thresholds) ? r.thresholds : [];
   const skus = Array.isArray(r.skus) ? r.skus : [];
@@ -100,12 +196,23 @@ function simulateSection(r: SavedRun, charts: Charts, prefix: string): string {
     `<section><h2>${escapeHtml(r.mode ?? '')} run ${okCell(r.ok)}</h2>`,
     figureGrid(figures),
     simulateCharts(r, charts, prefix),
-    '<h3>Invariants</h3>', invariantsTable(r.invariants),
+    '<h3>Invariants</h3>',
+    invariantsTable(r.invariants),
     thresholds.length ? `<h3>Thresholds</h3>${thresholdsTable(thresholds, false)}` : '',
-    '<h3>Latency</h3>', latencyTable(r.latencyMs),
-    '<h3>Outcomes</h3>', table(['counter', 'count'], Object.entries(r.counters ?? {}), 'numbers'),
-    skus.length ? `<h3>SKUs</h3>${table(['sku', 'stock', 'sold', 'held', 'remaining', 'revenue (minor)', 'currency'], skus.map((s) => [s.sku, s.stock, s.sold, s.held, s.remaining, s.revenueMinor, s.currency]), 'numbers')}` : '',
-    errors.length ? `<h3>Error samples</h3><ul>${errors.map((e) => `<li><code>${escapeHtml(e)}</code></li>`).join('')}</ul>` : '',
+    '<h3>Latency</h3>',
+    latencyTable(r.latencyMs),
+    '<h3>Outcomes</h3>',
+    table(['counter', 'count'], Object.entries(r.counters ?? {}), 'numbers'),
+    skus.length
+      ? `<h3>SKUs</h3>${table(
+          ['sku', 'stock', 'sold', 'held', 'remaining', 'revenue (minor)', 'currency'],
+          skus.map((s) => [s.sku, s.stock, s.sold, s.held, s.remaining, s.revenueMinor, s.currency]),
+          'numbers',
+        )}`
+      : '',
+    errors.length
+      ? `<h3>Error samples</h3><ul>${errors.map((e) => `<li><code>${escapeHtml(e)}</code></li>`).join('')}</ul>`
+      : '',
     '</section>',
   ].join('\n');
 }
@@ -125,26 +232,96 @@ function benchBody(d: BenchDocument, charts: Charts): { title: string; body: str
   const names = list.map((s) => String(s.strategy));
   const x = names.map((_, i) => i);
   const out: string[] = [];
-  out.push(`<p>Stock ${escapeHtml(fmt(cfg.stock))} × ${escapeHtml(fmt(cfg.skus))} SKU(s), ${cfg.buyers !== undefined ? `${escapeHtml(fmt(cfg.buyers))} buyers` : `${escapeHtml(fmt(cfg.durationSec))} s`}, concurrency ${escapeHtml(fmt(cfg.concurrency))} on ${escapeHtml(fmt(cfg.workers))} worker thread(s). Verdict: ${okCell(d.ok)}${d.interrupted ? ' (interrupted)' : ''}</p>`);
+  out.push(
+    `<p>Stock ${escapeHtml(fmt(cfg.stock))} × ${escapeHtml(fmt(cfg.skus))} SKU(s), ${cfg.buyers !== undefined ? `${escapeHtml(fmt(cfg.buyers))} buyers` : `${escapeHtml(fmt(cfg.durationSec))} s`}, concurrency ${escapeHtml(fmt(cfg.concurrency))} on ${escapeHtml(fmt(cfg.workers))} worker thread(s). Verdict: ${okCell(d.ok)}${d.interrupted ? ' (interrupted)' : ''}</p>`,
+  );
   if (list.length) {
-    out.push(charts.add({ title: 'Throughput per strategy', kind: 'bars', xLabel: 'strategy', yLabel: 'per second', x, categories: names, series: [
-      { label: 'successes/s', color: PALETTE[2]!, values: list.map((s) => num(s.successPerSec)) },
-      { label: 'attempts/s', color: PALETTE[0]!, values: list.map((s) => num(s.attemptsPerSec)) },
-    ] }, 'bench'));
-    out.push(charts.add({ title: 'Reserve latency per strategy', kind: 'bars', xLabel: 'strategy', yLabel: 'ms', x, categories: names, series: [
-      { label: 'p50', color: PALETTE[0]!, values: list.map((s) => num(s.latencyMs?.p50)) },
-      { label: 'p99', color: PALETTE[1]!, values: list.map((s) => num(s.latencyMs?.p99)) },
-    ] }, 'bench'));
+    out.push(
+      charts.add(
+        {
+          title: 'Throughput per strategy',
+          kind: 'bars',
+          xLabel: 'strategy',
+          yLabel: 'per second',
+          x,
+          categories: names,
+          series: [
+            { label: 'successes/s', color: PALETTE[2]!, values: list.map((s) => num(s.successPerSec)) },
+            { label: 'attempts/s', color: PALETTE[0]!, values: list.map((s) => num(s.attemptsPerSec)) },
+          ],
+        },
+        'bench',
+      ),
+    );
+    out.push(
+      charts.add(
+        {
+          title: 'Reserve latency per strategy',
+          kind: 'bars',
+          xLabel: 'strategy',
+          yLabel: 'ms',
+          x,
+          categories: names,
+          series: [
+            { label: 'p50', color: PALETTE[0]!, values: list.map((s) => num(s.latencyMs?.p50)) },
+            { label: 'p99', color: PALETTE[1]!, values: list.map((s) => num(s.latencyMs?.p99)) },
+          ],
+        },
+        'bench',
+      ),
+    );
   } else out.push('<p class="note">No strategy ran (interrupted before the first one finished).</p>');
-  out.push('<h2>Results</h2>', table(
-    ['strategy', 'store', 'attempts', 'sold', 'held', 'oversold', 'false sold-out', 'attempts/s', 'successes/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p999 ms', 'max ms', 'ok'],
-    list.map((s) => [s.strategy, s.store, s.attempts, s.sold, s.held, s.oversold, s.falseSoldOut, s.attemptsPerSec, s.successPerSec, s.latencyMs?.p50, s.latencyMs?.p90, s.latencyMs?.p99, s.latencyMs?.p999, s.latencyMs?.max, s.ok ? 'pass' : 'FAIL']),
-    'numbers',
-  ));
-  out.push('<h2>Invariants per strategy</h2>', list.map((s) => invariantsTable(s.invariants, [{ head: 'strategy', value: String(s.strategy) }])).join('\n'));
-  const judged = list.flatMap((s) => (Array.isArray(s.thresholds) ? s.thresholds.map((t) => ({ strategy: s.strategy, ...t })) : []));
+  out.push(
+    '<h2>Results</h2>',
+    table(
+      [
+        'strategy',
+        'store',
+        'attempts',
+        'sold',
+        'held',
+        'oversold',
+        'false sold-out',
+        'attempts/s',
+        'successes/s',
+        'p50 ms',
+        'p90 ms',
+        'p99 ms',
+        'p999 ms',
+        'max ms',
+        'ok',
+      ],
+      list.map((s) => [
+        s.strategy,
+        s.store,
+        s.attempts,
+        s.sold,
+        s.held,
+        s.oversold,
+        s.falseSoldOut,
+        s.attemptsPerSec,
+        s.successPerSec,
+        s.latencyMs?.p50,
+        s.latencyMs?.p90,
+        s.latencyMs?.p99,
+        s.latencyMs?.p999,
+        s.latencyMs?.max,
+        s.ok ? 'pass' : 'FAIL',
+      ]),
+      'numbers',
+    ),
+  );
+  out.push(
+    '<h2>Invariants per strategy</h2>',
+    list.map((s) => invariantsTable(s.invariants, [{ head: 'strategy', value: String(s.strategy) }])).join('\n'),
+  );
+  const judged = list.flatMap((s) =>
+    Array.isArray(s.thresholds) ? s.thresholds.map((t) => ({ strategy: s.strategy, ...t })) : [],
+  );
   if (judged.length) out.push('<h2>Thresholds per strategy</h2>', thresholdsTable(judged, true));
-  const notes = list.filter((s) => s.generator?.note).map((s) => `<li><b>${escapeHtml(s.strategy)}</b>: ${escapeHtml(s.generator.note)}</li>`);
+  const notes = list
+    .filter((s) => s.generator?.note)
+    .map((s) => `<li><b>${escapeHtml(s.strategy)}</b>: ${escapeHtml(s.generator.note)}</li>`);
   if (notes.length) out.push('<h2>Load generator</h2>', `<ul>${notes.join('')}</ul>`);
   return { title: `flashsale bench: ${names.join(', ') || 'no strategy'}`, body: out.join('\n') };
 }
@@ -165,7 +342,10 @@ export function renderHtml(summary: unknown): string {
   const kind = reportKind(summary);
   const charts = new Charts();
   // the kind is known from the shape; the fields are read as the document's types (see invariantsTable)
-  const { title, body } = kind === 'bench' ? benchBody(summary as BenchDocument, charts) : simulateBody(summary as SavedSimulateDocument, charts);
+  const { title, body } =
+    kind === 'bench'
+      ? benchBody(summary as BenchDocument, charts)
+      : simulateBody(summary as SavedSimulateDocument, charts);
   const { js, css } = uplotAssets();
   return `<!doctype html>
 <html lang="en">

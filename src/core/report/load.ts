@@ -6,13 +6,19 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { UsageError } from '../errors.js';
 import { benchDocumentSchema, type BenchDocument } from '../documents/bench.js';
-import { mergedBothDocumentSchema, mergedOneDocumentSchema, type MergedDocument, type MergedRun } from '../documents/merged.js';
+import {
+  mergedBothDocumentSchema,
+  mergedOneDocumentSchema,
+  type MergedDocument,
+  type MergedRun,
+} from '../documents/merged.js';
 import { savedSimulateBothSchema, savedSimulateOneSchema, type SavedSimulateRun } from '../documents/simulate.js';
 
 export type { SavedSimulateRun };
 
 /** A simulate summary as read back: one mode, both modes, or a merge of shards (either way). */
-export type SavedSimulateDocument = z.infer<typeof savedSimulateOneSchema> | z.infer<typeof savedSimulateBothSchema> | MergedDocument;
+export type SavedSimulateDocument =
+  z.infer<typeof savedSimulateOneSchema> | z.infer<typeof savedSimulateBothSchema> | MergedDocument;
 /** One mode of it: what the tables and the page draw. */
 export type SavedRun = SavedSimulateRun | MergedRun;
 export type SavedSimulate = { runs: SavedRun[]; both: boolean };
@@ -22,28 +28,49 @@ export type SavedSimulate = { runs: SavedRun[]; both: boolean };
  * its checked form (what the renderers draw from).
  */
 export type SavedReport =
-  | { kind: 'simulate'; file: string; raw: Record<string, unknown>; simulate: SavedSimulate; document: SavedSimulateDocument }
+  | {
+      kind: 'simulate';
+      file: string;
+      raw: Record<string, unknown>;
+      simulate: SavedSimulate;
+      document: SavedSimulateDocument;
+    }
   | { kind: 'bench'; file: string; raw: Record<string, unknown>; bench: BenchDocument };
 
-const TYPE_NAMES: Record<string, string> = { number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'an object' };
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'an object',
+};
 
 function valueAt(raw: unknown, path: (string | number)[]): string {
   let v: unknown = raw;
-  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
+  for (const k of path)
+    v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
   if (v === undefined) return 'nothing';
   const text = JSON.stringify(v);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** Parses `raw` with `schema`; the first problem becomes a UsageError naming the file and the field. */
-export function checkShape<T extends z.ZodTypeAny>(schema: T, raw: unknown, file: string, suggestion?: string): z.infer<T> {
+export function checkShape<T extends z.ZodTypeAny>(
+  schema: T,
+  raw: unknown,
+  file: string,
+  suggestion?: string,
+): z.infer<T> {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   if (issue.code === 'unrecognized_keys') {
     // documents are strict: a field no writer writes is a hand edit or another version's document
     const path = [...issue.path, issue.keys[0]];
-    throw new UsageError(`${file}: ${path.join('.')}: unknown field (${valueAt(raw, path)}); this version of flashsale does not write it`, suggestion);
+    throw new UsageError(
+      `${file}: ${path.join('.')}: unknown field (${valueAt(raw, path)}); this version of flashsale does not write it`,
+      suggestion,
+    );
   }
   const path = issue.path.join('.') || '(top level)';
   const expected =
@@ -75,7 +102,10 @@ export function readSummaryJson(path: string): { file: string; raw: unknown } {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'give the report directory of a `flashsale simulate` or `flashsale bench` run (its --out), or the summary.json in it');
+    throw new UsageError(
+      `${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'give the report directory of a `flashsale simulate` or `flashsale bench` run (its --out), or the summary.json in it',
+    );
   }
   try {
     return { file, raw: JSON.parse(text) };
@@ -86,10 +116,13 @@ export function readSummaryJson(path: string): { file: string; raw: unknown } {
 
 /** Which command wrote a summary, from its shape: bench has `strategies`; simulate `counters`, or `runs` with --mode both. */
 export function summaryKind(raw: unknown, file: string): 'simulate' | 'bench' {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new UsageError(`${file}: (top level): expected an object, got ${valueAt(raw, [])}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new UsageError(`${file}: (top level): expected an object, got ${valueAt(raw, [])}`);
   if ('strategies' in raw) return 'bench';
   if ('counters' in raw || 'runs' in raw) return 'simulate';
-  throw new UsageError(`${file}: counters: expected a simulate summary (\`counters\`, or \`runs\` with --mode both) or a bench one (\`strategies\`), got neither`);
+  throw new UsageError(
+    `${file}: counters: expected a simulate summary (\`counters\`, or \`runs\` with --mode both) or a bench one (\`strategies\`), got neither`,
+  );
 }
 
 /** Checks a parsed summary.json of either command. */
@@ -98,7 +131,14 @@ export function parseSummary(raw: unknown, file: string): SavedReport {
   const doc = raw as Record<string, unknown>;
   if (kind === 'bench') return { kind, file, raw: doc, bench: checkShape(benchDocumentSchema, raw, file) };
   const both = Array.isArray(doc.runs);
-  const schema = 'merge' in doc ? (both ? mergedBothDocumentSchema : mergedOneDocumentSchema) : both ? savedSimulateBothSchema : savedSimulateOneSchema;
+  const schema =
+    'merge' in doc
+      ? both
+        ? mergedBothDocumentSchema
+        : mergedOneDocumentSchema
+      : both
+        ? savedSimulateBothSchema
+        : savedSimulateOneSchema;
   const document: SavedSimulateDocument = checkShape(schema, raw, file);
   return { kind, file, raw: doc, simulate: { runs: 'runs' in document ? document.runs : [document], both }, document };
 }

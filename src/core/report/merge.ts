@@ -7,7 +7,13 @@ import chalk from 'chalk';
 import { UsageError } from '../errors.js';
 import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
 import type { MergedDocument, MergeInfo, MergedRun, ShardRecord } from '../documents/merged.js';
-import { savedSimulateBothSchema, savedSimulateOneSchema, SIMULATE_HISTOGRAMS, type SavedSimulateRun, type SkuSummary } from '../documents/simulate.js';
+import {
+  savedSimulateBothSchema,
+  savedSimulateOneSchema,
+  SIMULATE_HISTOGRAMS,
+  type SavedSimulateRun,
+  type SkuSummary,
+} from '../documents/simulate.js';
 import { emptyJourneyCounters } from '../simulate/journey.js';
 import { SIMULATE_METRICS } from '../simulate/metrics.js';
 import { evaluateThresholds, parseThresholds } from '../thresholds.js';
@@ -38,11 +44,18 @@ const shardLabel = (s: { index: number; count: number }) => `${s.index}/${s.coun
 
 function parseShardDoc(input: ShardInput): { file: string; top: Record<string, unknown>; runs: MergeableRun[] } {
   const { file, doc } = input;
-  if (summaryKind(doc, file) === 'bench') throw new UsageError(`${file}: strategies: a bench summary; report merge takes the summaries of simulate --shard runs`);
+  if (summaryKind(doc, file) === 'bench')
+    throw new UsageError(
+      `${file}: strategies: a bench summary; report merge takes the summaries of simulate --shard runs`,
+    );
   const top = doc as Record<string, unknown>;
-  if ('merge' in top) throw new UsageError(`${file}: merge: already a merge of shards; merge the shards' own summaries instead`);
-  const advice = 'merge takes summaries written by `flashsale simulate --shard i/n` (this version or later: they keep the histograms, the shard and the scenario digest)';
-  const runs = Array.isArray(top.runs) ? checkShape(savedSimulateBothSchema, doc, file, advice).runs : [checkShape(savedSimulateOneSchema, doc, file, advice)];
+  if ('merge' in top)
+    throw new UsageError(`${file}: merge: already a merge of shards; merge the shards' own summaries instead`);
+  const advice =
+    'merge takes summaries written by `flashsale simulate --shard i/n` (this version or later: they keep the histograms, the shard and the scenario digest)';
+  const runs = Array.isArray(top.runs)
+    ? checkShape(savedSimulateBothSchema, doc, file, advice).runs
+    : [checkShape(savedSimulateOneSchema, doc, file, advice)];
   return { file, top, runs };
 }
 
@@ -61,19 +74,29 @@ function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs
     for (const [field, of] of same) {
       const a = JSON.stringify(of(first));
       const b = JSON.stringify(of(s));
-      if (a !== b) throw new UsageError(`${s.file}: ${field}: ${b} differs from ${a} in ${first.file}; merge takes shards of one run (the same scenario file, seed, strategy, mode and transport)`);
+      if (a !== b)
+        throw new UsageError(
+          `${s.file}: ${field}: ${b} differs from ${a} in ${first.file}; merge takes shards of one run (the same scenario file, seed, strategy, mode and transport)`,
+        );
     }
   }
   const seen = new Map<number, string>();
   const count = first.runs[0].shard.count;
   for (const s of shards) {
     for (const r of s.runs) {
-      if (r.shard.count !== count) throw new UsageError(`${s.file}: shard: ${shardLabel(r.shard)} is not from the same split as ${shardLabel(first.runs[0].shard)} in ${first.file}; every shard must be i/${count}`);
-      if (r.shard.index >= r.shard.count) throw new UsageError(`${s.file}: shard: ${shardLabel(r.shard)} is not a slice; expected i/n with 0 <= i < n`);
+      if (r.shard.count !== count)
+        throw new UsageError(
+          `${s.file}: shard: ${shardLabel(r.shard)} is not from the same split as ${shardLabel(first.runs[0].shard)} in ${first.file}; every shard must be i/${count}`,
+        );
+      if (r.shard.index >= r.shard.count)
+        throw new UsageError(`${s.file}: shard: ${shardLabel(r.shard)} is not a slice; expected i/n with 0 <= i < n`);
     }
     const index = s.runs[0].shard.index;
     const earlier = seen.get(index);
-    if (earlier !== undefined) throw new UsageError(`${s.file}: shard: ${index}/${count} is also the shard of ${earlier}; the shards overlap (each slice of the arrivals must be merged once)`);
+    if (earlier !== undefined)
+      throw new UsageError(
+        `${s.file}: shard: ${index}/${count} is also the shard of ${earlier}; the shards overlap (each slice of the arrivals must be merged once)`,
+      );
     seen.set(index, s.file);
   }
 }
@@ -81,14 +104,19 @@ function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs
 const perSec = (n: number, sec: number) => Math.round((n / sec) * 10) / 10;
 
 /** Pure: the runs of one mode, one per shard, into the run of the whole sale. */
-function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: MergeableRun }[], records: MergeInfo['records']): MergedRun {
+function mergeRuns(
+  parts: { file: string; top: Record<string, unknown>; run: MergeableRun }[],
+  records: MergeInfo['records'],
+): MergedRun {
   const runs = parts.map((p) => p.run);
   const first = runs[0];
   const h = mergeHistograms(
     SIMULATE_HISTOGRAMS,
     runs.map((r) => r.histograms),
     (i, name, err) => {
-      throw new UsageError(`${parts[i].file}: histograms.${name}: expected a compressed base64 HDR histogram, got one that does not decode (${err.message})`);
+      throw new UsageError(
+        `${parts[i].file}: histograms.${name}: expected a compressed base64 HDR histogram, got one that does not decode (${err.message})`,
+      );
     },
   );
   const counters = emptyJourneyCounters();
@@ -99,7 +127,16 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
     for (const k of Object.keys(counters) as (keyof typeof counters)[]) counters[k] += run.counters[k];
     for (const s of run.skus) {
       const into = skus.get(s.sku);
-      if (!into) skus.set(s.sku, { sku: s.sku, stock: s.stock, sold: s.sold, held: s.held, remaining: s.remaining, revenueMinor: s.revenueMinor, currency: s.currency });
+      if (!into)
+        skus.set(s.sku, {
+          sku: s.sku,
+          stock: s.stock,
+          sold: s.sold,
+          held: s.held,
+          remaining: s.remaining,
+          revenueMinor: s.revenueMinor,
+          currency: s.currency,
+        });
       else {
         into.stock += s.stock;
         into.sold += s.sold;
@@ -113,7 +150,10 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
   }
   const sum = (f: (r: MergeableRun) => number) => runs.reduce((n, r) => n + f(r), 0);
   const max = (f: (r: MergeableRun) => number) => Math.max(...runs.map(f));
-  const arrivalPhaseSec = Math.max(0.001, max((r) => r.arrivalPhaseSec));
+  const arrivalPhaseSec = Math.max(
+    0.001,
+    max((r) => r.arrivalPhaseSec),
+  );
   const c = counters;
   const shards: ShardRecord[] = parts.map(({ file, run }) => ({
     file,
@@ -150,7 +190,9 @@ function mergeRuns(parts: { file: string; top: Record<string, unknown>; run: Mer
     counters: c,
     latencyMs: summariseHistograms(h),
     unfairRefusals: sum((r) => r.unfairRefusals),
-    invariants: parts.flatMap(({ run }) => run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail }))),
+    invariants: parts.flatMap(({ run }) =>
+      run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail })),
+    ),
     skus: [...skus.values()],
     providerFaults,
     errorSamples,
@@ -175,22 +217,34 @@ function notesOf(runs: MergedRun[], info: Pick<MergeInfo, 'of' | 'missing' | 're
   const shardRecords = runs[0].shards;
   if (info.records === 'shared') {
     notes.push(
-      'the shards drove one shared system (--target) and none of them read its records: invariants over the shared records (no oversell across every shard\'s buyers, conservation, exactly once) are NOT checked by this merge; check them once, from one process, against the shared database — adding up per-shard verdicts cannot prove them',
+      "the shards drove one shared system (--target) and none of them read its records: invariants over the shared records (no oversell across every shard's buyers, conservation, exactly once) are NOT checked by this merge; check them once, from one process, against the shared database — adding up per-shard verdicts cannot prove them",
     );
   } else {
     notes.push(
       `each shard ran its own engine on its own copy of the stock (namespaces ${shardRecords.map((s) => s.namespace).join(', ')}): the invariants are each shard's verdict on its own records, and stock and sold are sums over those separate sales. For one sale driven from several machines, serve it once (flashsale serve, or your system) and run every shard with --transport http --target URL; its records (one stock, every shard's buyers) must then be checked once, from one process, against the shared database: neither the shards nor this merge read them`,
     );
   }
-  if (info.missing.length > 0) notes.push(`partial: shard(s) ${info.missing.join(', ')} of ${info.of} are missing, so the counts cover only part of the arrivals`);
-  const started = shardRecords.map((s) => (s.startedAt ? Date.parse(s.startedAt) : NaN)).filter((t) => Number.isFinite(t));
+  if (info.missing.length > 0)
+    notes.push(
+      `partial: shard(s) ${info.missing.join(', ')} of ${info.of} are missing, so the counts cover only part of the arrivals`,
+    );
+  const started = shardRecords
+    .map((s) => (s.startedAt ? Date.parse(s.startedAt) : NaN))
+    .filter((t) => Number.isFinite(t));
   if (started.length > 1) {
     const spread = (Math.max(...started) - Math.min(...started)) / 1000;
-    if (spread > SKEW_NOTE_SEC) notes.push(`the shards started ${spread.toFixed(1)} s apart: the rates assume they ran together; started apart, they overstate the load the system saw at once`);
+    if (spread > SKEW_NOTE_SEC)
+      notes.push(
+        `the shards started ${spread.toFixed(1)} s apart: the rates assume they ran together; started apart, they overstate the load the system saw at once`,
+      );
   }
-  if (runs.some((r) => r.interrupted)) notes.push('at least one shard was interrupted (Ctrl-C): its counts stop where it stopped');
-  if (shardRecords.some((s) => s.finality)) notes.push('time until an order is final: per shard only (see shards[].finality), as no histogram of it is saved');
-  notes.push("fairness (refused while a later arrival got stock) is each shard's count: a refusal in one shard while another shard's later buyer got stock is not seen");
+  if (runs.some((r) => r.interrupted))
+    notes.push('at least one shard was interrupted (Ctrl-C): its counts stop where it stopped');
+  if (shardRecords.some((s) => s.finality))
+    notes.push('time until an order is final: per shard only (see shards[].finality), as no histogram of it is saved');
+  notes.push(
+    "fairness (refused while a later arrival got stock) is each shard's count: a refusal in one shard while another shard's later buyer got stock is not seen",
+  );
   return notes;
 }
 
@@ -200,19 +254,30 @@ function notesOf(runs: MergedRun[], info: Pick<MergeInfo, 'of' | 'missing' | 're
  * come from different splits) or a field a merge needs is missing.
  */
 export function mergeSimulations(inputs: ShardInput[]): MergedDocument {
-  if (inputs.length < 2) throw new UsageError(`report merge: expected the summaries of at least two shards, got ${inputs.length}`);
+  if (inputs.length < 2)
+    throw new UsageError(`report merge: expected the summaries of at least two shards, got ${inputs.length}`);
   const shards = inputs.map(parseShardDoc).sort((a, b) => a.runs[0].shard.index - b.runs[0].shard.index);
   checkSameRun(shards);
   const of = shards[0].runs[0].shard.count;
   const present = new Set(shards.map((s) => s.runs[0].shard.index));
-  const missing = Array.from({ length: of }, (_, i) => i).filter((i) => !present.has(i)).map((i) => `${i}/${of}`);
+  const missing = Array.from({ length: of }, (_, i) => i)
+    .filter((i) => !present.has(i))
+    .map((i) => `${i}/${of}`);
   const records: MergeInfo['records'] = shards[0].runs[0].skus.length > 0 ? 'per-shard' : 'shared';
   const modes = shards[0].runs.map((r) => r.mode);
   for (const s of shards) {
     const theirs = s.runs.map((r) => r.mode);
-    if (JSON.stringify(theirs) !== JSON.stringify(modes)) throw new UsageError(`${s.file}: runs: modes ${theirs.join(', ')} differ from ${modes.join(', ')} in ${shards[0].file}`);
+    if (JSON.stringify(theirs) !== JSON.stringify(modes))
+      throw new UsageError(
+        `${s.file}: runs: modes ${theirs.join(', ')} differ from ${modes.join(', ')} in ${shards[0].file}`,
+      );
   }
-  const runs = modes.map((_, m) => mergeRuns(shards.map((s) => ({ file: s.file, top: s.top, run: s.runs[m] })), records));
+  const runs = modes.map((_, m) =>
+    mergeRuns(
+      shards.map((s) => ({ file: s.file, top: s.top, run: s.runs[m] })),
+      records,
+    ),
+  );
   const merge: MergeInfo = {
     shards: shards.map((s) => shardLabel(s.runs[0].shard)),
     of,

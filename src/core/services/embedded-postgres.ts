@@ -60,16 +60,28 @@ async function reclaim(dir: string): Promise<void> {
   if (pidAlive(pid)) {
     const owner = existsSync(join(dir, OWNER)) ? Number.parseInt(readFileSync(join(dir, OWNER), 'utf8'), 10) : NaN;
     if (Number.isFinite(owner) && owner !== process.pid && pidAlive(owner)) {
-      throw new ServiceError('postgres', `embedded Postgres in ${dir} is in use by another flashsale run (pid ${owner})`, 'wait for it to finish, or pass --database-url');
+      throw new ServiceError(
+        'postgres',
+        `embedded Postgres in ${dir} is in use by another flashsale run (pid ${owner})`,
+        'wait for it to finish, or pass --database-url',
+      );
     }
     process.kill(pid, 'SIGINT');
     for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (pidAlive(pid)) throw new ServiceError('postgres', `embedded Postgres in ${dir} (pid ${pid}) left by an earlier run did not stop`, `stop it (kill ${pid}) or pass --database-url`);
+    if (pidAlive(pid))
+      throw new ServiceError(
+        'postgres',
+        `embedded Postgres in ${dir} (pid ${pid}) left by an earlier run did not stop`,
+        `stop it (kill ${pid}) or pass --database-url`,
+      );
   }
   rmSync(join(dir, 'postmaster.pid'), { force: true });
 }
 
-export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line: string) => void = () => {}): Promise<StartedService> {
+export async function startEmbeddedPostgres(
+  baseDir = process.cwd(),
+  log: (line: string) => void = () => {},
+): Promise<StartedService> {
   const EmbeddedPostgres = await importWithoutSignalHooks();
   const dir = resolve(baseDir, '.flashsale', 'pg');
   await reclaim(dir);
@@ -92,7 +104,16 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
     password: PASSWORD,
     persistent: true,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'synchronous_commit=off'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+    ],
     onLog: toLogFile,
     onError: toLogFile,
   });
@@ -107,7 +128,11 @@ export async function startEmbeddedPostgres(baseDir = process.cwd(), log: (line:
     const hint = /Permission denied/.test(message)
       ? `Postgres refuses to run as root, so it runs as the "postgres" user, which cannot reach ${dir}: run from a directory every parent of which is world-executable (not under /root), or pass --database-url`
       : 'pass --database-url (or DATABASE_URL) to use a running Postgres';
-    throw new ServiceError('postgres', `embedded Postgres could not start in ${dir}: ${message} (its log: ${logFile})`, hint);
+    throw new ServiceError(
+      'postgres',
+      `embedded Postgres could not start in ${dir}: ${message} (its log: ${logFile})`,
+      hint,
+    );
   }
   writeFileSync(join(dir, OWNER), String(process.pid));
   const off = onShutdown(() => {

@@ -53,7 +53,18 @@ const WATCHDOG = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; (read _ <&3; kill $p
 
 export async function startRedisServer(binary: string): Promise<StartedService> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--protected-mode',
+    'yes',
+  ];
   const child = spawn('/bin/sh', ['-c', WATCHDOG, binary, ...args], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d));
@@ -68,7 +79,10 @@ export async function startRedisServer(binary: string): Promise<StartedService> 
     if (child.exitCode !== null || Date.now() > deadline) {
       kill();
       off();
-      throw new ServiceError('redis', `redis-server (${binary}) did not start on port ${port}: ${stderr.trim() || 'no answer to PING'}`);
+      throw new ServiceError(
+        'redis',
+        `redis-server (${binary}) did not start on port ${port}: ${stderr.trim() || 'no answer to PING'}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -50,7 +50,12 @@ export async function resolveServices(need: ReadonlySet<Store>, opts: ServiceOpt
         services.origin.redis = opts.redisUrl ? '--redis-url' : 'REDIS_URL';
       } else {
         const binary = findOnPath('redis-server');
-        if (!binary) throw new ServiceError('redis', 'this strategy needs Redis and none is configured or installed', NO_REDIS_HELP);
+        if (!binary)
+          throw new ServiceError(
+            'redis',
+            'this strategy needs Redis and none is configured or installed',
+            NO_REDIS_HELP,
+          );
         const s = await startRedisServer(binary);
         started.push(s);
         services.redisUrl = s.url;

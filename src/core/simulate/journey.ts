@@ -14,8 +14,24 @@ export type { JourneyCounters };
 
 export function emptyJourneyCounters(): JourneyCounters {
   return {
-    journeys: 0, availabilityChecks: 0, sawSoldOut: 0, reserveCalls: 0, orders: 0, duplicatesSuppressed: 0, soldOut: 0, limitExceeded: 0, rateLimited: 0,
-    conflicts: 0, abandoned: 0, paid: 0, declined: 0, expired: 0, payFailed: 0, errors: 0, botCalls: 0, botOrders: 0,
+    journeys: 0,
+    availabilityChecks: 0,
+    sawSoldOut: 0,
+    reserveCalls: 0,
+    orders: 0,
+    duplicatesSuppressed: 0,
+    soldOut: 0,
+    limitExceeded: 0,
+    rateLimited: 0,
+    conflicts: 0,
+    abandoned: 0,
+    paid: 0,
+    declined: 0,
+    expired: 0,
+    payFailed: 0,
+    errors: 0,
+    botCalls: 0,
+    botOrders: 0,
   };
 }
 
@@ -41,7 +57,15 @@ export interface JourneyRecorder {
 }
 
 export function newRecorder(): JourneyRecorder {
-  return { counters: emptyJourneyCounters(), reserve: newHistogram(), pay: newHistogram(), endToEnd: newHistogram(), fairness: { refusals: {}, lastGrantMs: {} }, errorSamples: [], timeline: new TimelineRecorder() };
+  return {
+    counters: emptyJourneyCounters(),
+    reserve: newHistogram(),
+    pay: newHistogram(),
+    endToEnd: newHistogram(),
+    fairness: { refusals: {}, lastGrantMs: {} },
+    errorSamples: [],
+    timeline: new TimelineRecorder(),
+  };
 }
 
 export interface Buyer {
@@ -61,11 +85,19 @@ export interface Buyer {
 }
 
 /** Draws buyer `index`'s traits from the seeded stream (the same seed gives the same buyers). */
-export function drawBuyer(index: number, atMs: number, scenario: Scenario, rand: () => number, pickSku: () => number): Buyer {
+export function drawBuyer(
+  index: number,
+  atMs: number,
+  scenario: Scenario,
+  rand: () => number,
+  pickSku: () => number,
+): Buyer {
   const b = scenario.buyers;
   const bot = rand() < b.bots.fraction;
   // bots come from a small pool so the per-user rate limit sees the same "user" hammering
-  const user = bot ? `bot${Math.floor(rand() * Math.max(1, Math.ceil(b.users * b.bots.fraction)))}` : `u${Math.floor(rand() * b.users)}`;
+  const user = bot
+    ? `bot${Math.floor(rand() * Math.max(1, Math.ceil(b.users * b.bots.fraction)))}`
+    : `u${Math.floor(rand() * b.users)}`;
   return {
     index,
     atMs,
@@ -75,7 +107,10 @@ export function drawBuyer(index: number, atMs: number, scenario: Scenario, rand:
     bot,
     abandon: rand() < b.abandonRate,
     // Drawn only when it varies, so scenarios without a pause keep the buyers they always had.
-    payAfterMs: b.payAfterMs.max > b.payAfterMs.min ? b.payAfterMs.min + Math.floor(rand() * (b.payAfterMs.max - b.payAfterMs.min + 1)) : b.payAfterMs.min,
+    payAfterMs:
+      b.payAfterMs.max > b.payAfterMs.min
+        ? b.payAfterMs.min + Math.floor(rand() * (b.payAfterMs.max - b.payAfterMs.min + 1))
+        : b.payAfterMs.min,
     doubleClick: rand() < b.doubleClickRate,
     retry: rand() < b.retryRate,
   };
@@ -108,7 +143,15 @@ function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOut
  * Runs one journey. `startedAt` is the epoch ms the run's offsets count from; `now` the clock.
  * Never throws: every failure is counted, so one bad request cannot end a worker's run.
  */
-export async function runJourney(api: SaleApi, buyer: Buyer, scenario: Scenario, rec: JourneyRecorder, startedAt: number, now: () => number, runId = ''): Promise<void> {
+export async function runJourney(
+  api: SaleApi,
+  buyer: Buyer,
+  scenario: Scenario,
+  rec: JourneyRecorder,
+  startedAt: number,
+  now: () => number,
+  runId = '',
+): Promise<void> {
   const c = rec.counters;
   c.journeys++;
   rec.timeline.noteStarted(now() - startedAt);

@@ -4,7 +4,10 @@ import type { JourneyCounters, Simulation } from '../documents/simulate.js';
 import { invariantsFailed, latencyMetrics, type MetricRegistry } from '../metric-registry.js';
 
 /** What the metrics read: a run of one mode, or the merge of its shards. */
-export type SimulateMetricSource = Pick<Simulation, 'latencyMs' | 'sold' | 'oversold' | 'droppedArrivals' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'>;
+export type SimulateMetricSource = Pick<
+  Simulation,
+  'latencyMs' | 'sold' | 'oversold' | 'droppedArrivals' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'
+>;
 
 /**
  * Of the buyers who tried to pay, the share who paid: paid / (paid + declined + payFailed + expired).

@@ -38,22 +38,67 @@ export function renderSimulation(r: SimulationResult): string {
     ['duplicates suppressed', c.duplicatesSuppressed],
     ['bot calls / bot orders', `${int(c.botCalls)} / ${int(c.botOrders)}`],
     ['errors', c.errors],
-    ['dropped arrivals (late / in-flight cap)', `${int(r.droppedArrivals)} (${int(r.droppedLate)} / ${int(r.droppedInFlightCap)})`],
+    [
+      'dropped arrivals (late / in-flight cap)',
+      `${int(r.droppedArrivals)} (${int(r.droppedLate)} / ${int(r.droppedInFlightCap)})`,
+    ],
     ['refused while a later arrival got stock', r.unfairRefusals],
-  ] as [string, number | string][]) out.push([k, typeof v === 'number' ? int(v) : v]);
+  ] as [string, number | string][])
+    out.push([k, typeof v === 'number' ? int(v) : v]);
 
   const skus = table(['sku', 'stock', 'sold', 'held', 'remaining', 'revenue (minor units)']);
-  for (const s of r.skus) skus.push([s.sku, int(s.stock), int(s.sold), int(s.held), int(s.remaining), `${int(s.revenueMinor)} ${s.currency}`]);
+  for (const s of r.skus)
+    skus.push([
+      s.sku,
+      int(s.stock),
+      int(s.sold),
+      int(s.held),
+      int(s.remaining),
+      `${int(s.revenueMinor)} ${s.currency}`,
+    ]);
 
   const head = `${r.strategy} over ${r.transport} (${r.mode}): ${int(r.attemptsPerSec)} buyer attempts/s, ${int(r.reserveCallsPerSec)} reserve calls/s, ${int(r.successPerSec)} orders/s, ${int(r.sold)}/${int(r.stock)} sold, ${r.oversold} oversold, ${int(r.droppedArrivals)} dropped arrivals; arrivals for ${r.arrivalPhaseSec} s, all final after ${r.durationSec} s`;
   const notes = r.errorSamples.length ? chalk.yellow(`! errors, e.g. ${r.errorSamples.join(' | ')}`) : '';
-  return [head, inv.toString(), lat.toString(), out.toString(), r.skus.length ? skus.toString() : '', notes].filter(Boolean).join('\n');
+  return [head, inv.toString(), lat.toString(), out.toString(), r.skus.length ? skus.toString() : '', notes]
+    .filter(Boolean)
+    .join('\n');
 }
 
 export function ordersCsv(orders: OrderRecord[]): string {
   return stringify(
-    orders.map((o) => [o.orderId, o.transactionId, o.reservationId, o.clickId, o.sku, o.qty, o.user, o.amountMinor, o.currency, o.status, o.chargeId ?? '', new Date(o.createdAt).toISOString(), new Date(o.updatedAt).toISOString()]),
-    { header: true, columns: ['order_id', 'transaction_id', 'reservation_id', 'click_id', 'sku', 'qty', 'user', 'amount_minor', 'currency', 'status', 'charge_id', 'created_at', 'updated_at'] },
+    orders.map((o) => [
+      o.orderId,
+      o.transactionId,
+      o.reservationId,
+      o.clickId,
+      o.sku,
+      o.qty,
+      o.user,
+      o.amountMinor,
+      o.currency,
+      o.status,
+      o.chargeId ?? '',
+      new Date(o.createdAt).toISOString(),
+      new Date(o.updatedAt).toISOString(),
+    ]),
+    {
+      header: true,
+      columns: [
+        'order_id',
+        'transaction_id',
+        'reservation_id',
+        'click_id',
+        'sku',
+        'qty',
+        'user',
+        'amount_minor',
+        'currency',
+        'status',
+        'charge_id',
+        'created_at',
+        'updated_at',
+      ],
+    },
   );
 }
 
@@ -69,7 +114,10 @@ export function renderModeComparison(runs: SimulationResult[]): string {
   row('consistency (invariants)', (r) => (r.ok ? 'all pass' : `FAIL: ${failed(r)}`));
   row('reserve p50 / p99 ms', (r) => `${r.latencyMs.reserve.p50} / ${r.latencyMs.reserve.p99}`);
   row('pay p50 / p99 ms', (r) => `${r.latencyMs.pay.p50} / ${r.latencyMs.pay.p99}`);
-  row('throughput: attempts/s, reserve calls/s, orders/s', (r) => `${r.attemptsPerSec} / ${r.reserveCallsPerSec} / ${r.successPerSec}`);
+  row(
+    'throughput: attempts/s, reserve calls/s, orders/s',
+    (r) => `${r.attemptsPerSec} / ${r.reserveCallsPerSec} / ${r.successPerSec}`,
+  );
   row('time until an order is final p50 / p95 / max ms', (r) =>
     r.finality ? `${r.finality.p50Ms} / ${r.finality.p95Ms} / ${r.finality.maxMs}` : 'n/a',
   );

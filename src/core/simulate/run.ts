@@ -85,7 +85,8 @@ export function mergeSimResults(results: SimWorkerResult[]) {
       const into = (fairness.refusals[sku] ??= {});
       for (const [b, n] of Object.entries(buckets)) into[Number(b)] = (into[Number(b)] ?? 0) + n;
     }
-    for (const [sku, at] of Object.entries(r.fairness.lastGrantMs)) fairness.lastGrantMs[sku] = Math.max(fairness.lastGrantMs[sku] ?? 0, at);
+    for (const [sku, at] of Object.entries(r.fairness.lastGrantMs))
+      fairness.lastGrantMs[sku] = Math.max(fairness.lastGrantMs[sku] ?? 0, at);
     for (const e of r.errorSamples) if (errorSamples.length < 5 && !errorSamples.includes(e)) errorSamples.push(e);
   }
   // Refusals in buckets wholly before the SKU's last granted arrival: someone later got stock.
@@ -96,7 +97,18 @@ export function mergeSimResults(results: SimWorkerResult[]) {
     for (const [b, n] of Object.entries(buckets)) if ((Number(b) + 1) * FAIRNESS_BUCKET_MS <= last) unfairRefusals += n;
   }
   const timeline = mergeTimelines(results.map((r) => r.timeline));
-  return { counters, h, droppedLate, droppedInFlightCap, startedAt: results.length ? startedAt : 0, arrivalsEndedAt, endedAt, unfairRefusals, errorSamples, timeline };
+  return {
+    counters,
+    h,
+    droppedLate,
+    droppedInFlightCap,
+    startedAt: results.length ? startedAt : 0,
+    arrivalsEndedAt,
+    endedAt,
+    unfairRefusals,
+    errorSamples,
+    timeline,
+  };
 }
 
 /**
@@ -133,7 +145,11 @@ const GATE_TIMEOUT_MS = 120_000;
 async function openGate(gate: SharedArrayBuffer, workers: number, tasks: Promise<unknown>[]): Promise<number> {
   const flags = new Int32Array(gate, 0, 2);
   let ended = false;
-  for (const t of tasks) t.then(() => (ended = true), () => (ended = true));
+  for (const t of tasks)
+    t.then(
+      () => (ended = true),
+      () => (ended = true),
+    );
   const giveUp = Date.now() + GATE_TIMEOUT_MS;
   while (Atomics.load(flags, 0) < workers && !ended && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 5));
   const start = Date.now() + START_LEAD_MS;
@@ -148,7 +164,15 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   const namespace = `sim_${randomBytes(4).toString('hex')}`;
   const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
   const { startProvider } = await import('../provider/index.js');
-  const provider = opts.providerUrl ? undefined : await startProvider({ databaseUrl: opts.databaseUrl, namespace, secret, seed: scenario.seed, faults: scenario.payment.faults });
+  const provider = opts.providerUrl
+    ? undefined
+    : await startProvider({
+        databaseUrl: opts.databaseUrl,
+        namespace,
+        secret,
+        seed: scenario.seed,
+        faults: scenario.payment.faults,
+      });
   const engineConfig = engineConfigOf(scenario, {
     namespace,
     strategy: opts.strategy,
@@ -170,7 +194,12 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   let server: { url: string; stop(): Promise<void> } | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
   let stockSampler: ReturnType<typeof sampleStock> | undefined;
-  const pool = new Piscina({ filename: WORKER, minThreads: opts.workers, maxThreads: opts.workers, idleTimeout: 60_000 });
+  const pool = new Piscina({
+    filename: WORKER,
+    minThreads: opts.workers,
+    maxThreads: opts.workers,
+    idleTimeout: 60_000,
+  });
   try {
     if (engine) {
       await engine.setup();
@@ -191,14 +220,43 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         live.set(p.worker, p);
         const all = [...live.values()];
         const sum = (f: (q: SimProgress) => number) => all.reduce((n, q) => n + f(q), 0);
-        opts.onProgress?.({ mode: opts.mode, elapsedMs: Date.now() - start, journeys: sum((q) => q.journeys), orders: sum((q) => q.orders), paid: sum((q) => q.paid), inFlight: sum((q) => q.inFlight), reserveP99Ms: Math.max(...all.map((q) => q.reserveP99Ms)) });
+        opts.onProgress?.({
+          mode: opts.mode,
+          elapsedMs: Date.now() - start,
+          journeys: sum((q) => q.journeys),
+          orders: sum((q) => q.orders),
+          paid: sum((q) => q.paid),
+          inFlight: sum((q) => q.inFlight),
+          reserveP99Ms: Math.max(...all.map((q) => q.reserveP99Ms)),
+        });
       });
-      const task: SimWorkerTask = { scenario, mode: opts.mode, engine: engineConfig, transport: opts.transport, target, workerIndex: i, workers: opts.workers, shard: opts.shard, runId: `${namespace.slice(4)}-`, start, gate, stop: opts.stop, progress: channel?.port2 as unknown as MessagePort | undefined };
-      return (pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>).finally(() => channel?.port1.close());
+      const task: SimWorkerTask = {
+        scenario,
+        mode: opts.mode,
+        engine: engineConfig,
+        transport: opts.transport,
+        target,
+        workerIndex: i,
+        workers: opts.workers,
+        shard: opts.shard,
+        runId: `${namespace.slice(4)}-`,
+        start,
+        gate,
+        stop: opts.stop,
+        progress: channel?.port2 as unknown as MessagePort | undefined,
+      };
+      return (
+        pool.run(task, { transferList: channel ? [channel.port2 as never] : [] }) as Promise<SimWorkerResult>
+      ).finally(() => channel?.port1.close());
     });
     start = await openGate(gate, opts.workers, tasks);
     // Only an engine in this process can be asked cheaply and truthfully what is left.
-    if (engine) stockSampler = sampleStock(async (sku) => (await engine.availability(sku)).available, scenario.skus.map((k) => k.sku), start);
+    if (engine)
+      stockSampler = sampleStock(
+        async (sku) => (await engine.availability(sku)).available,
+        scenario.skus.map((k) => k.sku),
+        start,
+      );
     const results = await Promise.all(tasks);
     const stockSamples = (await stockSampler?.stop()) ?? [];
     await stopSweeper?.();
@@ -225,12 +283,28 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       finality = audit.finality;
       skus = scenario.skus.map((k) => {
         const paid = audit.orders.filter((o) => o.sku === k.sku && o.status === 'Paid');
-        const held = audit.strategy.ledger.filter((e) => e.sku === k.sku && e.state === 'held').reduce((n, e) => n + e.qty, 0);
+        const held = audit.strategy.ledger
+          .filter((e) => e.sku === k.sku && e.state === 'held')
+          .reduce((n, e) => n + e.qty, 0);
         const sold = audit.soldBySku[k.sku] ?? 0;
-        return { sku: k.sku, stock: k.stock, sold, held, remaining: audit.strategy.skus.find((s) => s.sku === k.sku)?.available ?? 0, revenueMinor: paid.reduce((n, o) => n + o.amountMinor, 0), currency: k.currency };
+        return {
+          sku: k.sku,
+          stock: k.stock,
+          sold,
+          held,
+          remaining: audit.strategy.skus.find((s) => s.sku === k.sku)?.available ?? 0,
+          revenueMinor: paid.reduce((n, o) => n + o.amountMinor, 0),
+          currency: k.currency,
+        };
       });
     } else {
-      invariants = [{ name: 'ledger checks', ok: true, detail: `not checked: ${opts.target} is an external system; its records are not ours to read` }];
+      invariants = [
+        {
+          name: 'ledger checks',
+          ok: true,
+          detail: `not checked: ${opts.target} is an external system; its records are not ours to read`,
+        },
+      ];
     }
     const oversoldBy = (name: string) => {
       const inv = invariants.find((i) => i.name === name && !i.ok);

@@ -32,7 +32,11 @@ export type { SimTimeline, StockSample, TimelineBucket };
  * then costs 14 KB instead of 95 KB (there are up to MAX_BUCKETS of them per worker).
  */
 function bucketHistogram(): Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 2,
+  });
 }
 
 /** One worker's recorder. Times are ms from the run's common start; before it counts as 0. */
@@ -87,7 +91,8 @@ export class TimelineRecorder {
 
   /** Twice as wide buckets, pairs folded together: the run went on longer than MAX_BUCKETS allow. */
   private coarsen(): void {
-    const fold = (a: number[]) => Array.from({ length: Math.ceil(a.length / 2) }, (_, i) => (a[2 * i] ?? 0) + (a[2 * i + 1] ?? 0));
+    const fold = (a: number[]) =>
+      Array.from({ length: Math.ceil(a.length / 2) }, (_, i) => (a[2 * i] ?? 0) + (a[2 * i + 1] ?? 0));
     this.started = fold(this.started);
     this.completed = fold(this.completed);
     this.orders = fold(this.orders);
@@ -140,7 +145,12 @@ export function mergeTimelines(parts: (WorkerTimeline | undefined)[]): { bucketM
  * once more at the stop. Ticks are thinned (every other one dropped, the interval doubled) when
  * a long run would keep more than MAX_STOCK_SAMPLES.
  */
-export function sampleStock(read: (sku: string) => Promise<number>, allSkus: string[], start: number, clock: () => number = Date.now): { stop(): Promise<StockSample[]> } {
+export function sampleStock(
+  read: (sku: string) => Promise<number>,
+  allSkus: string[],
+  start: number,
+  clock: () => number = Date.now,
+): { stop(): Promise<StockSample[]> } {
   const skus = allSkus.slice(0, MAX_STOCK_SKUS);
   const maxTicks = Math.max(20, Math.min(MAX_BUCKETS, Math.floor(MAX_STOCK_SAMPLES / Math.max(1, skus.length))));
   let every = TIMELINE_BUCKET_MS;

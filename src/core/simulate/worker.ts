@@ -73,7 +73,10 @@ export interface SimWorkerResult {
 async function openApi(task: SimWorkerTask): Promise<SaleApi> {
   if (task.transport === 'http') {
     const { httpSaleApi } = await import('../http/client.js');
-    return httpSaleApi(task.target!, { connections: 64, timeoutMs: task.scenario.payment.timeoutMs * (task.scenario.payment.retries + 2) + 5_000 });
+    return httpSaleApi(task.target!, {
+      connections: 64,
+      timeoutMs: task.scenario.payment.timeoutMs * (task.scenario.payment.retries + 2) + 5_000,
+    });
   }
   // Worker engines never call setup(): in async mode they only publish and await answers; the
   // consumers run in the main process.
@@ -123,7 +126,15 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   const journey = async (index: number, atMs: number) => {
     inFlight++;
     try {
-      await runJourney(api, drawBuyer(index, atMs, scenario, rand, pickSku), scenario, rec, task.start, now, task.runId);
+      await runJourney(
+        api,
+        drawBuyer(index, atMs, scenario, rand, pickSku),
+        scenario,
+        rec,
+        task.start,
+        now,
+        task.runId,
+      );
     } finally {
       inFlight--;
     }
@@ -131,7 +142,14 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
   const tick = task.progress
     ? setInterval(() => {
         const c = rec.counters;
-        const p: SimProgress = { worker: task.workerIndex, journeys: c.journeys, orders: c.orders, paid: c.paid, inFlight, reserveP99Ms: rec.reserve.totalCount ? rec.reserve.getValueAtPercentile(99) / 1000 : 0 };
+        const p: SimProgress = {
+          worker: task.workerIndex,
+          journeys: c.journeys,
+          orders: c.orders,
+          paid: c.paid,
+          inFlight,
+          reserveP99Ms: rec.reserve.totalCount ? rec.reserve.getValueAtPercentile(99) / 1000 : 0,
+        };
         task.progress?.postMessage(p);
       }, 250)
     : undefined;

@@ -27,7 +27,10 @@ interface Examined {
 class StalePlan extends Error {}
 
 /** Which locked buckets to take from, in walk order, until the request is covered. */
-export function planTakes(locked: { bucket: number; available: number }[], qty: number): { buckets: number[]; takes: number[] } {
+export function planTakes(
+  locked: { bucket: number; available: number }[],
+  qty: number,
+): { buckets: number[]; takes: number[] } {
   const buckets: number[] = [];
   const takes: number[] = [];
   let left = qty;
@@ -102,7 +105,8 @@ export class AdvisoryStrategy extends PgLedgerStrategy {
 
   constructor(ctx: StrategyContext, options: Partial<AdvisoryOptions> = {}) {
     const buckets = options.buckets ?? DEFAULT_BUCKETS;
-    if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets must be a whole number >= 1, got ${buckets}`);
+    if (!Number.isInteger(buckets) || buckets < 1)
+      throw new RangeError(`buckets must be a whole number >= 1, got ${buckets}`);
     super(ctx, { buckets, guarded: true });
     this.options = { ...DEFAULT_RETRY, ...options, buckets };
     this.lockText = lockSql(this.s);
@@ -126,9 +130,15 @@ export class AdvisoryStrategy extends PgLedgerStrategy {
     }
   }
 
-  private async tryBuckets(client: pg.PoolClient, req: ReserveRequest, spent: Spent): Promise<ReserveResult | 'contended'> {
+  private async tryBuckets(
+    client: pg.PoolClient,
+    req: ReserveRequest,
+    spent: Spent,
+  ): Promise<ReserveResult | 'contended'> {
     const start = Math.floor(Math.random() * this.options.buckets);
-    const { rows: [probe] } = await client.query<{ existing: GrantRow | null; examined: Examined[] }>({
+    const {
+      rows: [probe],
+    } = await client.query<{ existing: GrantRow | null; examined: Examined[] }>({
       name: 'advisory_lock',
       text: this.lockText,
       values: [req.sku, req.idempotencyKey, start, `${this.lockPrefix}${req.sku}:`, req.qty],
@@ -137,7 +147,9 @@ export class AdvisoryStrategy extends PgLedgerStrategy {
     const locked = probe.examined.filter((b) => b.locked);
     const { buckets, takes } = planTakes(locked, req.qty);
     if (takes.reduce((a, b) => a + b, 0) < req.qty) {
-      return probe.examined.some((b) => !b.locked) ? 'contended' : { ok: false, reason: 'sold_out', retries: spent.retries };
+      return probe.examined.some((b) => !b.locked)
+        ? 'contended'
+        : { ok: false, reason: 'sold_out', retries: spent.retries };
     }
     const order = buckets.map((_, i) => i).sort((a, b) => buckets[a] - buckets[b]);
     const { rows } = await client.query<GrantRow>({

@@ -42,7 +42,11 @@ export class AtomicStrategy extends PgLedgerStrategy {
   }
 
   protected async attempt(pool: pg.Pool, req: ReserveRequest, spent: Spent): Promise<ReserveResult> {
-    const { rows } = await pool.query<GrantRow>({ name: ATOMIC_RESERVE_STATEMENT, text: this.text, values: grantParams(req) });
+    const { rows } = await pool.query<GrantRow>({
+      name: ATOMIC_RESERVE_STATEMENT,
+      text: this.text,
+      values: grantParams(req),
+    });
     return rows[0] ? granted(rows[0], req, spent.retries) : { ok: false, reason: 'sold_out', retries: spent.retries };
   }
 }

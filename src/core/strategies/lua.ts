@@ -22,10 +22,23 @@ export class LuaStrategy extends RedisLedgerStrategy {
     const expiresAt = (req.now ?? Date.now()) + req.ttlMs;
     const reply = await r.reserveStock(
       this.keysOf(s),
-      reserveStockArgv({ qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt, perUserLimit: s.perUserLimit }),
+      reserveStockArgv({
+        qty: req.qty,
+        user: req.user,
+        idempotencyKey: req.idempotencyKey,
+        expiresAt,
+        perUserLimit: s.perUserLimit,
+      }),
     );
     if (reply === 1) {
-      const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt };
+      const reservation = {
+        id,
+        sku: req.sku,
+        qty: req.qty,
+        user: req.user,
+        idempotencyKey: req.idempotencyKey,
+        expiresAt,
+      };
       return { ok: true, reservation, duplicate: false, retries: 0 };
     }
     if (Array.isArray(reply)) return duplicateResult(reply[0], req.sku, reply[1]);

@@ -25,7 +25,8 @@ export class NaiveRedisStrategy extends RedisLedgerStrategy {
       if (entry === null) return { ok: false, reason: 'in_progress', retries: 0 };
       return duplicateResult(existing, s.sku, entry);
     }
-    if (s.perUserLimit > 0 && Number(mine ?? 0) + req.qty > s.perUserLimit) return { ok: false, reason: 'limit_exceeded', retries: 0 };
+    if (s.perUserLimit > 0 && Number(mine ?? 0) + req.qty > s.perUserLimit)
+      return { ok: false, reason: 'limit_exceeded', retries: 0 };
     const left = Number(stock ?? 0);
     if (left < req.qty) return { ok: false, reason: 'sold_out', retries: 0 };
     await r.set(s.keys.stock, left - req.qty);

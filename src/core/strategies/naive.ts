@@ -41,16 +41,31 @@ ON CONFLICT (sku, user_id) DO UPDATE SET qty = EXCLUDED.qty`,
   }
 
   protected async attempt(pool: pg.Pool, req: ReserveRequest, spent: Spent): Promise<ReserveResult> {
-    const { rows: [row] } = await pool.query<NaiveRead>({ name: 'naive_read', text: this.sql.read, values: [req.sku, req.user, req.idempotencyKey] });
+    const {
+      rows: [row],
+    } = await pool.query<NaiveRead>({
+      name: 'naive_read',
+      text: this.sql.read,
+      values: [req.sku, req.user, req.idempotencyKey],
+    });
     if (row?.existing) return granted(row.existing, req, spent.retries);
     if (!row || row.available < req.qty) return { ok: false, reason: 'sold_out', retries: spent.retries };
     const limit = row.per_user_limit;
-    if (limit > 0 && row.user_qty + req.qty > limit) return { ok: false, reason: 'limit_exceeded', retries: spent.retries };
+    if (limit > 0 && row.user_qty + req.qty > limit)
+      return { ok: false, reason: 'limit_exceeded', retries: spent.retries };
     // The bug on purpose: values computed from a read that may already be stale.
     await pool.query({ name: 'naive_write', text: this.sql.write, values: [req.sku, row.available - req.qty] });
-    const { rows } = await pool.query<GrantRow>({ name: 'naive_record', text: this.sql.record, values: grantParams(req) });
+    const { rows } = await pool.query<GrantRow>({
+      name: 'naive_record',
+      text: this.sql.record,
+      values: grantParams(req),
+    });
     if (limit > 0) {
-      await pool.query({ name: 'naive_allowance', text: this.sql.allowance, values: [req.sku, req.user, row.user_qty + req.qty, limit] });
+      await pool.query({
+        name: 'naive_allowance',
+        text: this.sql.allowance,
+        values: [req.sku, req.user, row.user_qty + req.qty, limit],
+      });
     }
     return granted(rows[0], req, spent.retries);
   }

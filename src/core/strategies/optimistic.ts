@@ -27,10 +27,20 @@ export class OptimisticStrategy extends PgLedgerStrategy {
       const client = await pool.connect();
       let rows: GrantRow[];
       try {
-        const { rows: [row] } = await client.query<ProbeRow>({ name: 'optimistic_read', text: this.readSql, values: [req.sku, req.idempotencyKey] });
+        const {
+          rows: [row],
+        } = await client.query<ProbeRow>({
+          name: 'optimistic_read',
+          text: this.readSql,
+          values: [req.sku, req.idempotencyKey],
+        });
         if (row?.id) return granted({ ...row, id: row.id }, req, spent.retries);
         if (!row || row.available < req.qty) return { ok: false, reason: 'sold_out', retries: spent.retries };
-        ({ rows } = await client.query<GrantRow>({ name: 'optimistic_write', text: this.writeSql, values: [...grantParams(req), row.version] }));
+        ({ rows } = await client.query<GrantRow>({
+          name: 'optimistic_write',
+          text: this.writeSql,
+          values: [...grantParams(req), row.version],
+        }));
       } finally {
         client.release();
       }

@@ -21,10 +21,20 @@ export class PessimisticStrategy extends PgLedgerStrategy {
 
   protected attempt(pool: pg.Pool, req: ReserveRequest, spent: Spent): Promise<ReserveResult> {
     return inTransaction(pool, async (client): Promise<ReserveResult> => {
-      const { rows: [row] } = await client.query<ProbeRow>({ name: 'pessimistic_lock', text: this.lockSql, values: [req.sku, req.idempotencyKey] });
+      const {
+        rows: [row],
+      } = await client.query<ProbeRow>({
+        name: 'pessimistic_lock',
+        text: this.lockSql,
+        values: [req.sku, req.idempotencyKey],
+      });
       if (row?.id) return granted({ ...row, id: row.id }, req, spent.retries);
       if (!row || row.available < req.qty) return { ok: false, reason: 'sold_out', retries: spent.retries };
-      const { rows } = await client.query<GrantRow>({ name: 'pessimistic_grant', text: this.grantText, values: grantParams(req) });
+      const { rows } = await client.query<GrantRow>({
+        name: 'pessimistic_grant',
+        text: this.grantText,
+        values: grantParams(req),
+      });
       // The probe's snapshot predates the lock wait, so a twin that committed meanwhile shows up only here.
       if (!rows[0]) throw new Error(`pessimistic: the locked stock row of ${req.sku} vanished before the grant`);
       return granted(rows[0], req, spent.retries);

@@ -6,8 +6,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ServiceError } from '../errors.js';
 import { connectPostgres, fillPool } from '../postgres/client.js';
-import { IDEMPOTENCY_INDEX, ledgerStatements, PER_USER_LIMIT, schemaDdl, schemaIdent, type GrantRow } from './pg-statements.js';
-import type { LedgerEntry, LoadOptions, Reservation, ReserveRequest, ReserveResult, SkuStock, Snapshot, SkuSnapshot } from './types.js';
+import {
+  IDEMPOTENCY_INDEX,
+  ledgerStatements,
+  PER_USER_LIMIT,
+  schemaDdl,
+  schemaIdent,
+  type GrantRow,
+} from './pg-statements.js';
+import type {
+  LedgerEntry,
+  LoadOptions,
+  Reservation,
+  ReserveRequest,
+  ReserveResult,
+  SkuStock,
+  Snapshot,
+  SkuSnapshot,
+} from './types.js';
 import type { Store, Strategy, StrategyContext, StrategyName } from './types.js';
 
 // Where code outside the strategies (the bench's reference mode, tests) looks a schema up.
@@ -20,7 +36,14 @@ export function spread(stock: number, buckets: number): number[] {
 }
 
 export function granted(row: GrantRow, req: ReserveRequest, retries: number): ReserveResult {
-  const reservation: Reservation = { id: row.id, sku: req.sku, qty: row.qty, user: row.user_id, idempotencyKey: req.idempotencyKey, expiresAt: row.expires_ms };
+  const reservation: Reservation = {
+    id: row.id,
+    sku: req.sku,
+    qty: row.qty,
+    user: row.user_id,
+    idempotencyKey: req.idempotencyKey,
+    expiresAt: row.expires_ms,
+  };
   return { ok: true, reservation, duplicate: row.duplicate, retries };
 }
 
@@ -79,7 +102,13 @@ export abstract class PgLedgerStrategy implements Strategy {
       const url = this.ctx.databaseUrl;
       this.pool = url
         ? connectPostgres(url, `the ${this.name} strategy`, this.ctx.connections ?? 10)
-        : Promise.reject(new ServiceError('postgres', `the ${this.name} strategy needs Postgres but no database URL was given`, 'pass --database-url or set DATABASE_URL'));
+        : Promise.reject(
+            new ServiceError(
+              'postgres',
+              `the ${this.name} strategy needs Postgres but no database URL was given`,
+              'pass --database-url or set DATABASE_URL',
+            ),
+          );
     }
     return this.pool;
   }
@@ -89,28 +118,30 @@ export abstract class PgLedgerStrategy implements Strategy {
 
   async load(stock: SkuStock[], options: LoadOptions): Promise<void> {
     for (const { sku, stock: units } of stock) {
-      if (!Number.isInteger(units) || units < 0) throw new RangeError(`stock of ${sku} must be a whole number >= 0, got ${units}`);
+      if (!Number.isInteger(units) || units < 0)
+        throw new RangeError(`stock of ${sku} must be a whole number >= 0, got ${units}`);
     }
     if (!Number.isInteger(options.perUserLimit) || options.perUserLimit < 0) {
       throw new RangeError(`perUserLimit must be a whole number >= 0, got ${options.perUserLimit}`);
     }
     const pool = await this.db();
     await pool.query(schemaDdl(this.s, this.layout.guarded));
-    const rows = stock.flatMap(({ sku, stock: units }) => spread(units, this.layout.buckets).map((available, bucket) => ({ sku, bucket, available })));
-    await pool.query(`INSERT INTO ${this.s}.skus (sku, initial, per_user_limit) SELECT sku, initial, $3 FROM unnest($1::text[], $2::int[]) AS u(sku, initial)`, [
-      stock.map((x) => x.sku),
-      stock.map((x) => x.stock),
-      options.perUserLimit,
-    ]);
-    await pool.query(`INSERT INTO ${this.s}.stock (sku, bucket, available) SELECT * FROM unnest($1::text[], $2::int[], $3::int[])`, [
-      rows.map((r) => r.sku),
-      rows.map((r) => r.bucket),
-      rows.map((r) => r.available),
-    ]);
+    const rows = stock.flatMap(({ sku, stock: units }) =>
+      spread(units, this.layout.buckets).map((available, bucket) => ({ sku, bucket, available })),
+    );
+    await pool.query(
+      `INSERT INTO ${this.s}.skus (sku, initial, per_user_limit) SELECT sku, initial, $3 FROM unnest($1::text[], $2::int[]) AS u(sku, initial)`,
+      [stock.map((x) => x.sku), stock.map((x) => x.stock), options.perUserLimit],
+    );
+    await pool.query(
+      `INSERT INTO ${this.s}.stock (sku, bucket, available) SELECT * FROM unnest($1::text[], $2::int[], $3::int[])`,
+      [rows.map((r) => r.sku), rows.map((r) => r.bucket), rows.map((r) => r.available)],
+    );
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
-    if (!Number.isInteger(req.qty) || req.qty < 1) throw new RangeError(`qty must be a whole number >= 1, got ${req.qty}`);
+    if (!Number.isInteger(req.qty) || req.qty < 1)
+      throw new RangeError(`qty must be a whole number >= 1, got ${req.qty}`);
     const pool = await this.db();
     const spent: Spent = { retries: 0 };
     for (let round = 1; ; round++) {
@@ -118,7 +149,8 @@ export abstract class PgLedgerStrategy implements Strategy {
         return await this.attempt(pool, req, spent);
       } catch (err) {
         const { code, constraint } = pgError(err);
-        if (code === '23514' && constraint === PER_USER_LIMIT) return { ok: false, reason: 'limit_exceeded', retries: spent.retries };
+        if (code === '23514' && constraint === PER_USER_LIMIT)
+          return { ok: false, reason: 'limit_exceeded', retries: spent.retries };
         if (code !== '23505' || constraint !== IDEMPOTENCY_INDEX) throw err;
         // A concurrent twin with the same key committed first: answer with its reservation.
         const found = await this.lookup(pool, req);
@@ -130,27 +162,43 @@ export abstract class PgLedgerStrategy implements Strategy {
 
   /** The reservation the idempotency key already produced, as a duplicate grant. */
   protected async lookup(pool: pg.Pool, req: ReserveRequest, retries = 0): Promise<ReserveResult | undefined> {
-    const { rows } = await pool.query<GrantRow>({ name: 'ledger_lookup', text: this.ledgerSql.lookup, values: [req.sku, req.idempotencyKey] });
+    const { rows } = await pool.query<GrantRow>({
+      name: 'ledger_lookup',
+      text: this.ledgerSql.lookup,
+      values: [req.sku, req.idempotencyKey],
+    });
     return rows[0] ? granted(rows[0], req, retries) : undefined;
   }
 
   async confirm(reservation: Reservation, now: number = Date.now()): Promise<boolean> {
     if (!isId(reservation.id)) return false;
     const pool = await this.db();
-    const { rowCount } = await pool.query({ name: 'ledger_confirm', text: this.ledgerSql.confirm, values: [reservation.id, Math.round(now)] });
+    const { rowCount } = await pool.query({
+      name: 'ledger_confirm',
+      text: this.ledgerSql.confirm,
+      values: [reservation.id, Math.round(now)],
+    });
     return rowCount === 1;
   }
 
   async release(reservation: Reservation): Promise<boolean> {
     if (!isId(reservation.id)) return false;
     const pool = await this.db();
-    const { rows } = await pool.query<{ n: number }>({ name: 'ledger_release', text: this.ledgerSql.release, values: [reservation.id] });
+    const { rows } = await pool.query<{ n: number }>({
+      name: 'ledger_release',
+      text: this.ledgerSql.release,
+      values: [reservation.id],
+    });
     return rows[0].n === 1;
   }
 
   async sweepExpired(now: number): Promise<number> {
     const pool = await this.db();
-    const { rows } = await pool.query<{ units: number }>({ name: 'ledger_sweep', text: this.ledgerSql.sweep, values: [Math.round(now)] });
+    const { rows } = await pool.query<{ units: number }>({
+      name: 'ledger_sweep',
+      text: this.ledgerSql.sweep,
+      values: [Math.round(now)],
+    });
     return rows[0].units;
   }
 
@@ -164,7 +212,11 @@ export abstract class PgLedgerStrategy implements Strategy {
   async available(sku: string): Promise<number> {
     const pool = await this.db();
     // Summed: advisory splits a SKU's stock over several bucket rows.
-    const { rows } = await pool.query<{ n: number }>({ name: 'ledger_available', text: `SELECT coalesce(sum(available), 0)::int AS n FROM ${this.s}.stock WHERE sku = $1`, values: [sku] });
+    const { rows } = await pool.query<{ n: number }>({
+      name: 'ledger_available',
+      text: `SELECT coalesce(sum(available), 0)::int AS n FROM ${this.s}.stock WHERE sku = $1`,
+      values: [sku],
+    });
     return rows[0].n;
   }
 

@@ -23,7 +23,9 @@ export function schemaName(namespace: string): string {
   }
   const name = SCHEMA_PREFIX + namespace;
   if (name.length > MAX_IDENTIFIER) {
-    throw new UsageError(`namespace "${namespace}" is too long: at most ${MAX_IDENTIFIER - SCHEMA_PREFIX.length} characters`);
+    throw new UsageError(
+      `namespace "${namespace}" is too long: at most ${MAX_IDENTIFIER - SCHEMA_PREFIX.length} characters`,
+    );
   }
   return name;
 }

@@ -27,10 +27,17 @@ export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
     const r = this.redis ?? (await this.client());
     const s = this.known(req.sku) ?? (await this.sku(req.sku));
     const id = this.nextId();
-    const [claim, count] = await Promise.allSettled([r.hsetnx(s.keys.idem, req.idempotencyKey, id), r.hincrby(s.keys.users, req.user, req.qty)]);
+    const [claim, count] = await Promise.allSettled([
+      r.hsetnx(s.keys.idem, req.idempotencyKey, id),
+      r.hincrby(s.keys.users, req.user, req.qty),
+    ]);
     if (claim.status === 'rejected' || count.status === 'rejected') {
       // Undo only the step known to have been applied; the other one's fate is unknown.
-      await this.undo(r, s, req, id, { claimed: claim.status === 'fulfilled' && claim.value === 1, counted: count.status === 'fulfilled', taken: false });
+      await this.undo(r, s, req, id, {
+        claimed: claim.status === 'fulfilled' && claim.value === 1,
+        counted: count.status === 'fulfilled',
+        taken: false,
+      });
       throw claim.status === 'rejected' ? claim.reason : (count as PromiseRejectedResult).reason;
     }
     if (!claim.value) {
@@ -70,7 +77,13 @@ export abstract class PlainCommandStrategy extends RedisLedgerStrategy {
    * given back only if the hold is not in the ledger: a ledger write whose reply was lost did
    * happen, and that hold stands (it expires like any other).
    */
-  private async undo(r: RedisConnection, s: SkuState, req: ReserveRequest, id: string, done: { claimed: boolean; counted: boolean; taken: boolean }): Promise<void> {
+  private async undo(
+    r: RedisConnection,
+    s: SkuState,
+    req: ReserveRequest,
+    id: string,
+    done: { claimed: boolean; counted: boolean; taken: boolean },
+  ): Promise<void> {
     try {
       if (!done.counted && !done.claimed) return;
       if (done.taken && (await r.hexists(s.keys.ledger, id))) return;

@@ -1,6 +1,8 @@
 // `queue`: strict serialization. A reserve is a message on its SKU's stream; exactly one
 // consumer per SKU decides, in arrival order, and answers on the caller's reply list. No
 // two decisions for a SKU ever race, so the decision itself needs no atomic primitive.
+// Past 400 lines on purpose: the caller's side and the per-SKU decider share the message format
+// and the ordering argument, and are kept in one reading.
 import type { Redis } from 'ioredis';
 import { connectNodeOf, isCluster, type RedisConnection } from '../redis/client.js';
 import { GroupWorker } from '../redis/group-worker.js';
@@ -41,7 +43,16 @@ export function messageFields(m: Omit<QueueMessage, 'msgId'>): (string | number)
 }
 
 export function parseMessage(msgId: string, f: string[]): QueueMessage {
-  return { msgId, id: f[1], qty: Number(f[3]), expiresAt: Number(f[5]), deadline: Number(f[7]), replyTo: f[9], user: f[11], key: f[13] };
+  return {
+    msgId,
+    id: f[1],
+    qty: Number(f[3]),
+    expiresAt: Number(f[5]),
+    deadline: Number(f[7]),
+    replyTo: f[9],
+    user: f[11],
+    key: f[13],
+  };
 }
 
 export interface BatchState {
@@ -75,7 +86,8 @@ export function decideBatch(msgs: QueueMessage[], st: BatchState): Decision[] {
     if (msg.deadline < st.now) return { kind: 'late', msg };
     // The per-user limit before the stock, as in reserveStock-4.lua (DESIGN.md's order).
     const mine = st.users.get(msg.user) ?? 0;
-    if (st.perUserLimit > 0 && mine + msg.qty > st.perUserLimit) return { kind: 'refuse', msg, reason: 'limit_exceeded' };
+    if (st.perUserLimit > 0 && mine + msg.qty > st.perUserLimit)
+      return { kind: 'refuse', msg, reason: 'limit_exceeded' };
     if (msg.qty > st.stock) return { kind: 'refuse', msg, reason: 'sold_out' };
     st.stock -= msg.qty;
     st.users.set(msg.user, mine + msg.qty);
@@ -105,7 +117,9 @@ export class QueueStrategy extends RedisLedgerStrategy {
   override async load(stock: SkuStock[], options: LoadOptions): Promise<void> {
     await super.load(stock, options);
     const r = await this.client();
-    await Promise.all(stock.map(({ sku }) => r.xgroup('CREATE', skuKeys(this.namespace, sku).stream, CONSUMER_GROUP, '0', 'MKSTREAM')));
+    await Promise.all(
+      stock.map(({ sku }) => r.xgroup('CREATE', skuKeys(this.namespace, sku).stream, CONSUMER_GROUP, '0', 'MKSTREAM')),
+    );
   }
 
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
@@ -124,7 +138,19 @@ export class QueueStrategy extends RedisLedgerStrategy {
       ),
     );
     try {
-      await r.xadd(s.keys.stream, '*', ...messageFields({ id, qty: req.qty, expiresAt, deadline, replyTo: this.replyTo, user: req.user, key: req.idempotencyKey }));
+      await r.xadd(
+        s.keys.stream,
+        '*',
+        ...messageFields({
+          id,
+          qty: req.qty,
+          expiresAt,
+          deadline,
+          replyTo: this.replyTo,
+          user: req.user,
+          key: req.idempotencyKey,
+        }),
+      );
     } catch (err) {
       this.waiters.cancel(id);
       throw err;
@@ -148,7 +174,10 @@ export class QueueStrategy extends RedisLedgerStrategy {
       (await this.skuNames()).map(async (sku) => {
         const s = await this.sku(sku);
         const reader = this.blocking('consumer-read', s.keys.stream);
-        const [writer] = await Promise.all([this.open('consumer-write', { enableAutoPipelining: false }), reader.get()]);
+        const [writer] = await Promise.all([
+          this.open('consumer-write', { enableAutoPipelining: false }),
+          reader.get(),
+        ]);
         return new SkuConsumer(s.keys, s.perUserLimit, `${this.instanceId}:${sku}`, reader, writer);
       }),
     );
@@ -188,7 +217,12 @@ export class QueueStrategy extends RedisLedgerStrategy {
           recovered = true;
         }
         // The previous batch is handled: drop it and take everything waiting, in one atomic step.
-        const replies = await conn.multi().del(processing).rename(this.replyTo, processing).lrange(processing, 0, -1).exec();
+        const replies = await conn
+          .multi()
+          .del(processing)
+          .rename(this.replyTo, processing)
+          .lrange(processing, 0, -1)
+          .exec();
         let lines = (replies?.[2]?.[1] ?? []) as string[];
         if (lines.length === 0) {
           const line = await conn.blmove(this.replyTo, processing, 'LEFT', 'RIGHT', BLOCK_MS / 1000);
@@ -207,7 +241,10 @@ export class QueueStrategy extends RedisLedgerStrategy {
     return new BlockingConnection(async () => {
       const main = await this.client();
       if (!isCluster(main)) return (await this.open(role, { enableAutoPipelining: false })) as Redis;
-      return connectNodeOf(main, key, `strategy ${this.name}`, { connectionName: `fs:${this.namespace}:${this.name}:${role}`, enableAutoPipelining: false });
+      return connectNodeOf(main, key, `strategy ${this.name}`, {
+        connectionName: `fs:${this.namespace}:${this.name}:${role}`,
+        enableAutoPipelining: false,
+      });
     });
   }
 
@@ -219,7 +256,14 @@ export class QueueStrategy extends RedisLedgerStrategy {
     const { req, expiresAt } = w.context;
     switch (line.charAt(a + 1)) {
       case GRANTED: {
-        const reservation = { id, sku: req.sku, qty: req.qty, user: req.user, idempotencyKey: req.idempotencyKey, expiresAt };
+        const reservation = {
+          id,
+          sku: req.sku,
+          qty: req.qty,
+          user: req.user,
+          idempotencyKey: req.idempotencyKey,
+          expiresAt,
+        };
         return w.resolve({ ok: true, reservation, duplicate: false, retries: 0 });
       }
       case DUPLICATE: {
@@ -296,10 +340,23 @@ class SkuConsumer extends GroupWorker {
     let decisions: Decision[];
     for (;;) {
       await w.watch(k.stock);
-      const p = w.pipeline().get(k.stock).hmget(k.idem, ...idemKeys);
+      const p = w
+        .pipeline()
+        .get(k.stock)
+        .hmget(k.idem, ...idemKeys);
       if (users.length) p.hmget(k.users, ...users);
-      const [stock, stored, units] = unwrap(await p.exec()) as [string | null, (string | null)[], (string | null)[] | undefined];
-      const st: BatchState = { stock: Number(stock ?? 0), perUserLimit: this.perUserLimit, now: Date.now(), stored: new Map(), users: new Map() };
+      const [stock, stored, units] = unwrap(await p.exec()) as [
+        string | null,
+        (string | null)[],
+        (string | null)[] | undefined,
+      ];
+      const st: BatchState = {
+        stock: Number(stock ?? 0),
+        perUserLimit: this.perUserLimit,
+        now: Date.now(),
+        stored: new Map(),
+        users: new Map(),
+      };
       idemKeys.forEach((key, i) => stored[i] !== null && st.stored.set(key, stored[i]!));
       users.forEach((u, i) => st.users.set(u, Number(units?.[i] ?? 0)));
       decisions = decideBatch(msgs, st);
@@ -308,7 +365,10 @@ class SkuConsumer extends GroupWorker {
         await w.unwatch();
         break;
       }
-      const m = w.multi().decrby(k.stock, grants.reduce((n, g) => n + g.qty, 0));
+      const m = w.multi().decrby(
+        k.stock,
+        grants.reduce((n, g) => n + g.qty, 0),
+      );
       m.hset(k.ledger, ...grants.flatMap((g) => [g.id, encodeEntry('held', g.qty, g.expiresAt, g.user, g.key)]));
       m.zadd(k.holds, ...grants.flatMap((g) => [g.expiresAt, g.id]));
       m.hset(k.idem, ...grants.flatMap((g) => [g.key, g.id]));

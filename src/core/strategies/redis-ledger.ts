@@ -5,7 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { ServiceError } from '../errors.js';
-import { connectRedis, connectRedisCluster, isCluster, REDIS_SUGGESTION, type RedisConnection } from '../redis/client.js';
+import {
+  connectRedis,
+  connectRedisCluster,
+  isCluster,
+  REDIS_SUGGESTION,
+  type RedisConnection,
+} from '../redis/client.js';
 import {
   checkNamespace,
   confirmHoldCall,
@@ -42,7 +48,13 @@ const STATE_CHAR: Record<ReservationState, string> = { held: 'h', sold: 's', rel
 const CHAR_STATE: Record<string, ReservationState | undefined> = { h: 'held', s: 'sold', r: 'released', e: 'expired' };
 const HEADER = /^([hsre])(\d+):(\d+):(\d+):/;
 
-export function encodeEntry(state: ReservationState, qty: number, expiresAt: number, user: string, idempotencyKey: string): string {
+export function encodeEntry(
+  state: ReservationState,
+  qty: number,
+  expiresAt: number,
+  user: string,
+  idempotencyKey: string,
+): string {
   return `${STATE_CHAR[state]}${qty}:${expiresAt}:${Buffer.byteLength(user)}:${user}${idempotencyKey}`;
 }
 
@@ -93,7 +105,8 @@ const LOAD_CHUNK = 10_000;
 
 /** Queues pushing `n` tokens onto the list strategy's dispenser, in slices to keep commands small. */
 function pushTokens(m: ChainableCommander, key: string, n: number): void {
-  for (let done = 0; done < n; done += LOAD_CHUNK) m.rpush(key, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
+  for (let done = 0; done < n; done += LOAD_CHUNK)
+    m.rpush(key, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
 }
 
 /**
@@ -154,7 +167,9 @@ export abstract class RedisLedgerStrategy implements Strategy {
    */
   protected client(): Promise<ScriptedRedis> {
     if (this.redis) return Promise.resolve(this.redis);
-    this.connecting ??= this.open('main', { enableAutoPipelining: this.ctx.autoPipelining ?? false }).then((r) => (this.redis = defineScripts(r)));
+    this.connecting ??= this.open('main', { enableAutoPipelining: this.ctx.autoPipelining ?? false }).then(
+      (r) => (this.redis = defineScripts(r)),
+    );
     return this.connecting;
   }
 
@@ -165,9 +180,12 @@ export abstract class RedisLedgerStrategy implements Strategy {
    */
   protected open(role: string, options: { enableAutoPipelining?: boolean } = {}): Promise<RedisConnection> {
     const connectionName = `fs:${this.namespace}:${this.name}:${role}`;
-    if (this.ctx.redisCluster?.length) return connectRedisCluster(this.ctx.redisCluster, `strategy ${this.name}`, { ...options, connectionName });
+    if (this.ctx.redisCluster?.length)
+      return connectRedisCluster(this.ctx.redisCluster, `strategy ${this.name}`, { ...options, connectionName });
     if (!this.ctx.redisUrl) {
-      return Promise.reject(new ServiceError('redis', `strategy ${this.name} needs Redis and no Redis URL was given`, REDIS_SUGGESTION));
+      return Promise.reject(
+        new ServiceError('redis', `strategy ${this.name} needs Redis and no Redis URL was given`, REDIS_SUGGESTION),
+      );
     }
     return connectRedis(this.ctx.redisUrl, `strategy ${this.name}`, { ...options, connectionName });
   }
@@ -212,7 +230,8 @@ export abstract class RedisLedgerStrategy implements Strategy {
     // The SKU list has the namespace's hash tag, not a SKU's, so it cannot share a MULTI with
     // the SKU keys on a cluster. Written last: a SKU is listed only once its keys exist.
     const names = stock.map((s) => s.sku);
-    for (let i = 0; i < names.length; i += LOAD_CHUNK) await r.rpush(skuListKey(this.namespace), ...names.slice(i, i + LOAD_CHUNK));
+    for (let i = 0; i < names.length; i += LOAD_CHUNK)
+      await r.rpush(skuListKey(this.namespace), ...names.slice(i, i + LOAD_CHUNK));
   }
 
   abstract reserve(req: ReserveRequest): Promise<ReserveResult>;
@@ -222,7 +241,8 @@ export abstract class RedisLedgerStrategy implements Strategy {
     const [keys, argv] = confirmHoldCall(skuKeys(this.namespace, reservation.sku), reservation.id, now);
     const code = await r.confirmHold(keys, argv);
     if (code === 1) return true;
-    if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld || code === ScriptCode.Expired) return false;
+    if (code === ScriptCode.UnknownReservation || code === ScriptCode.NotHeld || code === ScriptCode.Expired)
+      return false;
     throw scriptError(code, 'confirmHold');
   }
 
@@ -279,7 +299,8 @@ export abstract class RedisLedgerStrategy implements Strategy {
   async destroy(): Promise<void> {
     const r = await this.client();
     // SCAN sees one server's keys: on a cluster every master is scanned on its own.
-    if (isCluster(r)) await Promise.all(r.nodes('master').map((node) => unlinkMatching(node, namespacePattern(this.namespace), true)));
+    if (isCluster(r))
+      await Promise.all(r.nodes('master').map((node) => unlinkMatching(node, namespacePattern(this.namespace), true)));
     else await unlinkMatching(r, namespacePattern(this.namespace), false);
     this.skus.clear();
   }

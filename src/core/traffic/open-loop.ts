@@ -117,10 +117,19 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopResult
   const clock = opts.clock ?? realClock;
   const maxLatenessMs = opts.maxLatenessMs ?? DEFAULT_MAX_LATENESS_MS;
   const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-  if (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1) throw new RangeError(`maxInFlight: ${opts.maxInFlight}; expected a whole number >= 1`);
+  if (!Number.isInteger(opts.maxInFlight) || opts.maxInFlight < 1)
+    throw new RangeError(`maxInFlight: ${opts.maxInFlight}; expected a whole number >= 1`);
   if (!(maxLatenessMs >= 0)) throw new RangeError(`maxLatenessMs: ${maxLatenessMs}; expected >= 0`);
 
-  const counts: OpenLoopCounts = { due: 0, started: 0, completed: 0, errors: 0, unfinished: 0, dropped: { late: 0, inFlightCap: 0 }, peakInFlight: 0 };
+  const counts: OpenLoopCounts = {
+    due: 0,
+    started: 0,
+    completed: 0,
+    errors: 0,
+    unfinished: 0,
+    dropped: { late: 0, inFlightCap: 0 },
+    peakInFlight: 0,
+  };
   const latency = newHistogram();
   const lateness = newHistogram();
   const errorSamples: string[] = [];

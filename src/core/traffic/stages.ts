@@ -57,7 +57,9 @@ interface Segment {
 
 function checkRate(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new UsageError(`${field}: ${String(value)} is not a rate; expected arrivals per second, a finite number >= 0`);
+    throw new UsageError(
+      `${field}: ${String(value)} is not a rate; expected arrivals per second, a finite number >= 0`,
+    );
   }
   return value;
 }
@@ -73,10 +75,19 @@ function segmentsOf(profile: Profile): Segment[] {
     const d = s.durationMs;
     // A 0 ms stage is allowed: it is how a profile jumps straight to a rate.
     if (typeof d !== 'number' || !Number.isFinite(d) || d < 0) {
-      throw new UsageError(`stages[${i}].durationMs: ${String(d)} is not a duration; expected milliseconds, a finite number >= 0`);
+      throw new UsageError(
+        `stages[${i}].durationMs: ${String(d)} is not a duration; expected milliseconds, a finite number >= 0`,
+      );
     }
     const target = checkRate(s.target, `stages[${i}].target`);
-    const seg: Segment = { startMs, durationMs: d, fromRate: rate, toRate: target, before, area: ((rate + target) / 2) * (d / 1000) };
+    const seg: Segment = {
+      startMs,
+      durationMs: d,
+      fromRate: rate,
+      toRate: target,
+      before,
+      area: ((rate + target) / 2) * (d / 1000),
+    };
     startMs += d;
     before += seg.area;
     rate = target;

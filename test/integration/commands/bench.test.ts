@@ -21,14 +21,26 @@ async function bench(args: string[]) {
 
 describe('bench rejects bad input with exit 2, naming the option, writing nothing', () => {
   it.each([
-    ['an unknown strategy, listing the valid ones', ['--strategy', 'magic'], /--strategy: unknown strategy "magic"; expected one of lua, list, decr, optimistic, pessimistic, atomic, advisory, queue, naive, all/],
+    [
+      'an unknown strategy, listing the valid ones',
+      ['--strategy', 'magic'],
+      /--strategy: unknown strategy "magic"; expected one of lua, list, decr, optimistic, pessimistic, atomic, advisory, queue, naive, all/,
+    ],
     ['a negative stock', ['--stock', '-1'], /--stock: expected a whole number from 0 to 1000000000, got "-1"/],
     ['zero concurrency', ['--concurrency', '0'], /--concurrency: expected a whole number from 1 to 10000, got "0"/],
     ['a qty larger than the stock', ['--stock', '5', '--qty', '6'], /--qty 6 is larger than --stock 5/],
     ['an unknown skew', ['--skew', 'pareto'], /--skew: expected one of uniform, zipf, got "pareto"/],
     ['both buyers and duration', ['--buyers', '10', '--duration', '1'], /--buyers and --duration: give one/],
-    ['more Postgres connections than the server has free', ['--strategy', 'atomic', '--concurrency', '500', '--workers', '2'], /--concurrency 500: each Postgres request in flight holds a connection \(400 here\), and the server has \d+ free \(max_connections \d+/],
-    ['a list stock too large to hold as tokens', ['--strategy', 'list', '--stock', '20000000'], /--stock 20000000 × --skus 1: the list strategy keeps one token per unit/],
+    [
+      'more Postgres connections than the server has free',
+      ['--strategy', 'atomic', '--concurrency', '500', '--workers', '2'],
+      /--concurrency 500: each Postgres request in flight holds a connection \(400 here\), and the server has \d+ free \(max_connections \d+/,
+    ],
+    [
+      'a list stock too large to hold as tokens',
+      ['--strategy', 'list', '--stock', '20000000'],
+      /--stock 20000000 × --skus 1: the list strategy keeps one token per unit/,
+    ],
   ])('%s', async (_name, args, message) => {
     const r = await bench(args);
     expect(r.code).toBe(2);
@@ -47,7 +59,10 @@ describe('bench reports an unreachable service with exit 6 and no password', () 
   it('Redis', async () => {
     const io = captureIO();
     const out = tmp();
-    const code = await main(['bench', '--strategy', 'lua', '--redis-url', 'redis://admin:s3cret-pw@127.0.0.1:1', '--out', out], io);
+    const code = await main(
+      ['bench', '--strategy', 'lua', '--redis-url', 'redis://admin:s3cret-pw@127.0.0.1:1', '--out', out],
+      io,
+    );
     const err = io.stderr.join('\n');
     expect(code).toBe(6);
     expect(err).toMatch(/Redis at redis:\/\/admin:\*\*\*@127\.0\.0\.1:1 is not reachable/);
@@ -58,7 +73,10 @@ describe('bench reports an unreachable service with exit 6 and no password', () 
   it('Postgres', async () => {
     const io = captureIO();
     const out = tmp();
-    const code = await main(['bench', '--strategy', 'atomic', '--database-url', 'postgres://app:hunter2@127.0.0.1:1/shop', '--out', out], io);
+    const code = await main(
+      ['bench', '--strategy', 'atomic', '--database-url', 'postgres://app:hunter2@127.0.0.1:1/shop', '--out', out],
+      io,
+    );
     const err = io.stderr.join('\n');
     expect(code).toBe(6);
     expect(err).toMatch(/Postgres at postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/shop is not reachable/);
@@ -79,7 +97,26 @@ describe('bench options', () => {
 describe('bench progress', () => {
   const run = async (terminal: { tty: boolean; ci: boolean }, extra: string[] = []) => {
     const io = captureIO(terminal);
-    const code = await main(['bench', ...services, '--out', tmp(), '--strategy', 'lua', '--stock', '100000', '--duration', '1.5', '--concurrency', '4', '--workers', '1', ...extra], io);
+    const code = await main(
+      [
+        'bench',
+        ...services,
+        '--out',
+        tmp(),
+        '--strategy',
+        'lua',
+        '--stock',
+        '100000',
+        '--duration',
+        '1.5',
+        '--concurrency',
+        '4',
+        '--workers',
+        '1',
+        ...extra,
+      ],
+      io,
+    );
     expect(code).toBe(0);
     return io.progressLines.filter((l) => l !== '');
   };
@@ -103,7 +140,10 @@ describe('bench judges strategies from their ledgers', () => {
     expect(report.ok).toBe(false);
     const naive = report.strategies[0];
     expect(naive.oversold).toBeGreaterThan(0);
-    expect(naive.invariants.find((i: { name: string }) => i.name === 'no oversell')).toMatchObject({ ok: false, detail: expect.stringMatching(/^sku-1: oversold by \d+/) });
+    expect(naive.invariants.find((i: { name: string }) => i.name === 'no oversell')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^sku-1: oversold by \d+/),
+    });
     expect(r.err).toMatch(/naive: no oversell broken — sku-1: oversold by/);
     // the report is still written, so the failure can be inspected
     expect(JSON.parse(readFileSync(join(r.out, 'summary.json'), 'utf8')).ok).toBe(false);
@@ -115,15 +155,30 @@ describe('bench judges strategies from their ledgers', () => {
     expect(JSON.parse(r.stdout).strategies[0].oversold).toBeGreaterThan(0);
   });
 
-  it.each(SAFE_STRATEGIES.map((s) => [s]))('%s: stock 100, 5,000 buyers over 2 worker threads → exactly 100 sold, 0 oversold', async (strategy) => {
-    const r = await bench(['--strategy', strategy, '--workers', '2', '--stock', '100', '--buyers', '5000', '--concurrency', '32', '--json']);
-    expect(r.code).toBe(0);
-    const s = JSON.parse(r.stdout).strategies[0];
-    expect(s.attempts).toBe(5000);
-    expect(s.sold + s.held).toBe(100);
-    expect(s.oversold).toBe(0);
-    expect(s.counters.errors).toBe(0);
-    expect(s.generator.workers).toBe(2);
-    expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
-  });
+  it.each(SAFE_STRATEGIES.map((s) => [s]))(
+    '%s: stock 100, 5,000 buyers over 2 worker threads → exactly 100 sold, 0 oversold',
+    async (strategy) => {
+      const r = await bench([
+        '--strategy',
+        strategy,
+        '--workers',
+        '2',
+        '--stock',
+        '100',
+        '--buyers',
+        '5000',
+        '--concurrency',
+        '32',
+        '--json',
+      ]);
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.stdout).strategies[0];
+      expect(s.attempts).toBe(5000);
+      expect(s.sold + s.held).toBe(100);
+      expect(s.oversold).toBe(0);
+      expect(s.counters.errors).toBe(0);
+      expect(s.generator.workers).toBe(2);
+      expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
+    },
+  );
 });

@@ -7,7 +7,13 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { UsageError } from '../../../src/core/errors.js';
-import { decodeHistogram, encodeHistogram, latencySummary, newHistogram, type Histogram } from '../../../src/core/histogram.js';
+import {
+  decodeHistogram,
+  encodeHistogram,
+  latencySummary,
+  newHistogram,
+  type Histogram,
+} from '../../../src/core/histogram.js';
 import { mergeSimulations, type ShardInput } from '../../../src/core/report/merge.js';
 import { emptyJourneyCounters } from '../../../src/core/simulate/journey.js';
 import { compileProfile, shardCount } from '../../../src/core/traffic/stages.js';
@@ -23,8 +29,19 @@ function histogramOf(samples: number[]): Histogram {
 }
 
 /** A simulate summary.json of one shard, as the command writes it, with made-up figures. */
-function shardDoc(index: number, count: number, change: (d: Record<string, any>) => void = () => {}, reserveSamples: number[] = [1_000, 2_000]): Record<string, any> {
-  const counters = { ...emptyJourneyCounters(), journeys: 100 + index, reserveCalls: 120 + index, orders: 10 + index, paid: 8 };
+function shardDoc(
+  index: number,
+  count: number,
+  change: (d: Record<string, any>) => void = () => {},
+  reserveSamples: number[] = [1_000, 2_000],
+): Record<string, any> {
+  const counters = {
+    ...emptyJourneyCounters(),
+    journeys: 100 + index,
+    reserveCalls: 120 + index,
+    orders: 10 + index,
+    paid: 8,
+  };
   const empty = encodeHistogram(newHistogram());
   const reserve = histogramOf(reserveSamples);
   const doc: Record<string, any> = {
@@ -45,7 +62,12 @@ function shardDoc(index: number, count: number, change: (d: Record<string, any>)
     droppedLate: 1,
     droppedInFlightCap: 0,
     counters,
-    latencyMs: { reserve: latencySummary(reserve), pay: latencySummary(newHistogram()), endToEnd: latencySummary(newHistogram()), lateness: latencySummary(newHistogram()) },
+    latencyMs: {
+      reserve: latencySummary(reserve),
+      pay: latencySummary(newHistogram()),
+      endToEnd: latencySummary(newHistogram()),
+      lateness: latencySummary(newHistogram()),
+    },
     unfairRefusals: 0,
     invariants: [{ name: 'no oversell', ok: true, detail: '140 of 150 units granted' }],
     skus: [{ sku: 'sku-1', stock: 150, sold: 140, held: 0, remaining: 10, revenueMinor: 1400, currency: 'EUR' }],
@@ -63,7 +85,8 @@ function shardDoc(index: number, count: number, change: (d: Record<string, any>)
   return doc;
 }
 
-const inputs = (...docs: Record<string, any>[]): ShardInput[] => docs.map((doc, i) => ({ file: `shard-${i}/summary.json`, doc }));
+const inputs = (...docs: Record<string, any>[]): ShardInput[] =>
+  docs.map((doc, i) => ({ file: `shard-${i}/summary.json`, doc }));
 
 function refusal(run: () => unknown): string {
   try {
@@ -82,7 +105,9 @@ describe('merging shard histograms', () => {
         fc.array(fc.tuple(fc.integer({ min: 1, max: 60_000_000 }), fc.nat()), { minLength: 1, maxLength: 1_500 }),
         fc.integer({ min: 2, max: 4 }),
         (tagged, count) => {
-          const parts = Array.from({ length: count }, (_, i) => tagged.filter(([, to]) => to % count === i).map(([us]) => us));
+          const parts = Array.from({ length: count }, (_, i) =>
+            tagged.filter(([, to]) => to % count === i).map(([us]) => us),
+          );
           const merged = mergeSimulations(inputs(...parts.map((samples, i) => shardDoc(i, count, () => {}, samples))));
           if ('runs' in merged) throw new Error('one mode in, one mode out');
           const live = histogramOf(tagged.map(([us]) => us));
@@ -112,7 +137,8 @@ describe('merging the summaries of one run', () => {
     const b = shardDoc(1, 2, (d) => (d.arrivalPhaseSec = 5));
     const m = mergeSimulations(inputs(b, a));
     if ('runs' in m) throw new Error('one mode in, one mode out');
-    for (const k of Object.keys(emptyJourneyCounters()) as (keyof typeof m.counters)[]) expect(m.counters[k]).toBe(a.counters[k] + b.counters[k]);
+    for (const k of Object.keys(emptyJourneyCounters()) as (keyof typeof m.counters)[])
+      expect(m.counters[k]).toBe(a.counters[k] + b.counters[k]);
     expect(m.droppedArrivals).toBe(a.droppedArrivals + b.droppedArrivals);
     expect(m.arrivalPhaseSec).toBe(5);
     expect(m.attemptsPerSec).toBe(Math.round(((a.counters.journeys + b.counters.journeys) / 5) * 10) / 10);
@@ -121,7 +147,7 @@ describe('merging the summaries of one run', () => {
     expect(m.merge.rules.join('\n')).toMatch(/max arrivalPhaseSec/);
   });
 
-  it('lists each shard\'s invariants and is not ok when one shard broke one', () => {
+  it("lists each shard's invariants and is not ok when one shard broke one", () => {
     const broken = shardDoc(1, 2, (d) => {
       d.ok = false;
       d.invariants = [{ name: 'no oversell', ok: false, detail: 'sku-1: oversold by 3' }];
@@ -129,31 +155,45 @@ describe('merging the summaries of one run', () => {
     const m = mergeSimulations(inputs(shardDoc(0, 2), broken));
     if ('runs' in m) throw new Error('one mode in, one mode out');
     expect(m.ok).toBe(false);
-    expect(m.invariants.map((i) => `${i.name} ${i.ok}`)).toEqual(['shard 0/2: no oversell true', 'shard 1/2: no oversell false']);
+    expect(m.invariants.map((i) => `${i.name} ${i.ok}`)).toEqual([
+      'shard 0/2: no oversell true',
+      'shard 1/2: no oversell false',
+    ]);
   });
 
   it('says the shared records were not checked when the shards drove one external system', () => {
-    const external = (i: number) => shardDoc(i, 2, (d) => {
-      d.skus = [];
-      d.sold = 0;
-      d.invariants = [{ name: 'ledger checks', ok: true, detail: 'not checked: an external system' }];
-    });
+    const external = (i: number) =>
+      shardDoc(i, 2, (d) => {
+        d.skus = [];
+        d.sold = 0;
+        d.invariants = [{ name: 'ledger checks', ok: true, detail: 'not checked: an external system' }];
+      });
     const m = mergeSimulations(inputs(external(0), external(1)));
     if ('runs' in m) throw new Error('one mode in, one mode out');
     expect(m.merge.records).toBe('shared');
     expect(m.stock).toBe(150);
-    expect(m.merge.notes.join('\n')).toMatch(/NOT checked by this merge; check them once, from one process, against the shared database/);
+    expect(m.merge.notes.join('\n')).toMatch(
+      /NOT checked by this merge; check them once, from one process, against the shared database/,
+    );
   });
 
   it('judges the thresholds again on the merged figures', () => {
-    const withThreshold = (i: number) => shardDoc(i, 2, (d) => (d.thresholds = [{ source: 'attemptsPerSec>30', ok: false, value: 20 }]));
+    const withThreshold = (i: number) =>
+      shardDoc(i, 2, (d) => (d.thresholds = [{ source: 'attemptsPerSec>30', ok: false, value: 20 }]));
     const m = mergeSimulations(inputs(withThreshold(0), withThreshold(1)));
     if ('runs' in m) throw new Error('one mode in, one mode out');
     expect(m.thresholds).toEqual([{ source: 'attemptsPerSec>30', ok: true, value: m.attemptsPerSec }]);
   });
 
   it('merges --mode both summaries mode by mode', () => {
-    const both = (i: number) => ({ ok: true, mode: 'both', strategy: 'lua', scenario: 'smoke', interrupted: false, runs: [shardDoc(i, 2), shardDoc(i, 2, (d) => (d.mode = 'async'))] });
+    const both = (i: number) => ({
+      ok: true,
+      mode: 'both',
+      strategy: 'lua',
+      scenario: 'smoke',
+      interrupted: false,
+      runs: [shardDoc(i, 2), shardDoc(i, 2, (d) => (d.mode = 'async'))],
+    });
     const m = mergeSimulations(inputs(both(0), both(1)));
     if (!('runs' in m)) throw new Error('both modes in, both out');
     expect(m.runs.map((r) => [r.mode, r.counters.journeys])).toEqual([
@@ -170,15 +210,51 @@ describe('merging the summaries of one run', () => {
   });
 
   it.each([
-    ['shard 1/4 twice is refused as an overlap', [shardDoc(1, 4), shardDoc(1, 4)], /^shard-1\/summary.json: shard: 1\/4 is also the shard of shard-0\/summary.json; the shards overlap/],
-    ['shards of different splits are refused', [shardDoc(0, 2), shardDoc(1, 4)], /^shard-1\/summary.json: shard: 1\/4 is not from the same split as 0\/2/],
-    ['another strategy is refused, naming the file', [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.strategy = 'atomic'))], /^shard-1\/summary.json: strategy: "atomic" differs from "lua" in shard-0\/summary.json/],
-    ['another scenario (a different seed) is refused', [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.scenarioDigest = 'def456'))], /^shard-1\/summary.json: scenarioDigest: /],
-    ['another mode is refused', [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.mode = 'async'))], /^shard-1\/summary.json: mode: "async" differs from "sync"/],
-    ['a summary without its shard is refused, naming the field', [shardDoc(0, 2), shardDoc(1, 2, (d) => delete d.shard)], /^shard-1\/summary.json: shard: expected an object, got nothing/],
-    ['a summary without the lateness histogram is refused, naming the field', [shardDoc(0, 2, (d) => delete d.histograms.lateness), shardDoc(1, 2)], /^shard-0\/summary.json: histograms.lateness: expected a string, got nothing/],
-    ['a histogram that does not decode is refused', [shardDoc(0, 2, (d) => (d.histograms.pay = 'bm90IGEgaGlzdG9ncmFt')), shardDoc(1, 2)], /^shard-0\/summary.json: histograms.pay: expected a compressed base64 HDR histogram/],
-    ['a bench summary is refused', [shardDoc(0, 2), { ok: true, config: {}, strategies: [] }], /^shard-1\/summary.json: strategies: a bench summary/],
+    [
+      'shard 1/4 twice is refused as an overlap',
+      [shardDoc(1, 4), shardDoc(1, 4)],
+      /^shard-1\/summary.json: shard: 1\/4 is also the shard of shard-0\/summary.json; the shards overlap/,
+    ],
+    [
+      'shards of different splits are refused',
+      [shardDoc(0, 2), shardDoc(1, 4)],
+      /^shard-1\/summary.json: shard: 1\/4 is not from the same split as 0\/2/,
+    ],
+    [
+      'another strategy is refused, naming the file',
+      [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.strategy = 'atomic'))],
+      /^shard-1\/summary.json: strategy: "atomic" differs from "lua" in shard-0\/summary.json/,
+    ],
+    [
+      'another scenario (a different seed) is refused',
+      [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.scenarioDigest = 'def456'))],
+      /^shard-1\/summary.json: scenarioDigest: /,
+    ],
+    [
+      'another mode is refused',
+      [shardDoc(0, 2), shardDoc(1, 2, (d) => (d.mode = 'async'))],
+      /^shard-1\/summary.json: mode: "async" differs from "sync"/,
+    ],
+    [
+      'a summary without its shard is refused, naming the field',
+      [shardDoc(0, 2), shardDoc(1, 2, (d) => delete d.shard)],
+      /^shard-1\/summary.json: shard: expected an object, got nothing/,
+    ],
+    [
+      'a summary without the lateness histogram is refused, naming the field',
+      [shardDoc(0, 2, (d) => delete d.histograms.lateness), shardDoc(1, 2)],
+      /^shard-0\/summary.json: histograms.lateness: expected a string, got nothing/,
+    ],
+    [
+      'a histogram that does not decode is refused',
+      [shardDoc(0, 2, (d) => (d.histograms.pay = 'bm90IGEgaGlzdG9ncmFt')), shardDoc(1, 2)],
+      /^shard-0\/summary.json: histograms.pay: expected a compressed base64 HDR histogram/,
+    ],
+    [
+      'a bench summary is refused',
+      [shardDoc(0, 2), { ok: true, config: {}, strategies: [] }],
+      /^shard-1\/summary.json: strategies: a bench summary/,
+    ],
     ['one summary alone is refused', [shardDoc(0, 2)], /at least two shards, got 1/],
   ])('%s', (_name, docs, message) => {
     expect(refusal(() => mergeSimulations(inputs(...docs)))).toMatch(message);
@@ -197,7 +273,8 @@ describe('flashsale report on saved runs (real services)', () => {
   beforeAll(async () => {
     // one after the other: two engines at once next to other test files exhaust Postgres's connections
     shards = [];
-    for (const shard of ['0/2', '1/2']) shards.push(await simulate(['--scenario', 'scenarios/smoke.json', '--workers', '1', '--shard', shard]));
+    for (const shard of ['0/2', '1/2'])
+      shards.push(await simulate(['--scenario', 'scenarios/smoke.json', '--workers', '1', '--shard', shard]));
   }, 90_000);
 
   it('the shards of smoke add up to the whole sale, and the merged report renders and exits 0', async () => {
@@ -226,7 +303,7 @@ describe('flashsale report on saved runs (real services)', () => {
     expect(again.out).toMatch(/neither the shards nor this merge read them/);
   });
 
-  it('merged percentiles are exactly those of the two summaries\' histograms added into one', async () => {
+  it("merged percentiles are exactly those of the two summaries' histograms added into one", async () => {
     const out = tmpOut();
     const { code, out: stdout } = await run(['report', 'merge', shards[1].out, shards[0].out, '--out', out, '--json']);
     expect(code).toBe(0);
@@ -250,7 +327,10 @@ describe('flashsale report on saved runs (real services)', () => {
     expect(page).toContain('no oversell');
     expect(out).toMatch(/invariant .*result .*detail/);
     expect(out).toMatch(/no oversell .*pass/);
-    const tables = out.split('\n').filter((l) => !l.startsWith('simulate report: ') && !l.startsWith('html: ')).join('\n');
+    const tables = out
+      .split('\n')
+      .filter((l) => !l.startsWith('simulate report: ') && !l.startsWith('html: '))
+      .join('\n');
     // with --json, simulate printed its tables on stderr
     expect(first.err).toContain(tables);
     const json = await run(['report', first.out, '--json']);
@@ -267,12 +347,20 @@ describe('flashsale report on saved runs (real services)', () => {
   it('report DIR prints the bench table a bench run printed', async () => {
     const dir = tmpOut();
     const io = captureIO();
-    const code = await main(['bench', ...services, '--strategy', 'atomic', '--buyers', '300', '--workers', '1', '--out', dir], io);
+    const code = await main(
+      ['bench', ...services, '--strategy', 'atomic', '--buyers', '300', '--workers', '1', '--out', dir],
+      io,
+    );
     expect(code).toBe(0);
     const printed = io.stdout.filter((l) => !l.startsWith('report: ')).join('\n');
     const again = await run(['report', dir]);
     expect(again.code).toBe(0);
-    expect(again.out.split('\n').filter((l) => !l.startsWith('bench report: ') && !l.startsWith('html: ')).join('\n')).toBe(printed);
+    expect(
+      again.out
+        .split('\n')
+        .filter((l) => !l.startsWith('bench report: ') && !l.startsWith('html: '))
+        .join('\n'),
+    ).toBe(printed);
     expect(again.out).toMatch(/atomic .*postgres .*300/);
   });
 });
@@ -286,10 +374,26 @@ describe('flashsale report refuses what is not a saved run with exit 2', () => {
   it.each([
     ['a directory without summary.json', () => dirWith(), /summary.json: cannot read it \(ENOENT\)/],
     ['a summary.json that is not JSON', () => dirWith('{"ok": tru'), /summary.json: not valid JSON/],
-    ['a simulate summary without counters.journeys', () => dirWith(JSON.stringify(shardDoc(0, 1, (d) => delete d.counters.journeys))), /summary.json: counters.journeys: expected a number, got nothing/],
-    ['a simulate summary with a latency that is not a number', () => dirWith(JSON.stringify(shardDoc(0, 1, (d) => (d.latencyMs.pay.p99 = 'slow')))), /summary.json: latencyMs.pay.p99: expected a number, got "slow"/],
-    ['a bench summary whose strategy lacks its store', () => dirWith(JSON.stringify({ ok: true, config: {}, strategies: [{ strategy: 'lua' }] })), /summary.json: strategies.0.store: expected a string, got nothing/],
-    ['a document of neither command', () => dirWith(JSON.stringify({ ok: true })), /summary.json: counters: expected a simulate summary .* or a bench one/],
+    [
+      'a simulate summary without counters.journeys',
+      () => dirWith(JSON.stringify(shardDoc(0, 1, (d) => delete d.counters.journeys))),
+      /summary.json: counters.journeys: expected a number, got nothing/,
+    ],
+    [
+      'a simulate summary with a latency that is not a number',
+      () => dirWith(JSON.stringify(shardDoc(0, 1, (d) => (d.latencyMs.pay.p99 = 'slow')))),
+      /summary.json: latencyMs.pay.p99: expected a number, got "slow"/,
+    ],
+    [
+      'a bench summary whose strategy lacks its store',
+      () => dirWith(JSON.stringify({ ok: true, config: {}, strategies: [{ strategy: 'lua' }] })),
+      /summary.json: strategies.0.store: expected a string, got nothing/,
+    ],
+    [
+      'a document of neither command',
+      () => dirWith(JSON.stringify({ ok: true })),
+      /summary.json: counters: expected a simulate summary .* or a bench one/,
+    ],
   ])('%s', async (_name, make, message) => {
     const dir = make();
     const { code, err } = await run(['report', dir]);

@@ -6,21 +6,37 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scenarioFile, services, simulate, tmpOut } from '../../helpers/simulate.js';
 
-const names = (r: { invariants: { name: string; ok: boolean }[] }) => r.invariants.filter((i) => !i.ok).map((i) => i.name);
+const names = (r: { invariants: { name: string; ok: boolean }[] }) =>
+  r.invariants.filter((i) => !i.ok).map((i) => i.name);
 
 describe('simulate: the smoke scenario', () => {
   it('sells without oversell, loses no order or payment, and writes the report docs/design.md#reports promises', async () => {
-    const { code, out, report } = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '2']);
+    const { code, out, report } = await simulate([
+      '--scenario',
+      'scenarios/smoke.json',
+      '--strategy',
+      'lua',
+      '--workers',
+      '2',
+    ]);
     expect(names(report)).toEqual([]);
     expect(code).toBe(0);
-    expect(report).toMatchObject({ ok: true, strategy: 'lua', mode: 'sync', stock: 150, oversold: 0, droppedArrivals: 0 });
+    expect(report).toMatchObject({
+      ok: true,
+      strategy: 'lua',
+      mode: 'sync',
+      stock: 150,
+      oversold: 0,
+      droppedArrivals: 0,
+    });
     // smoke.json's own thresholds, evaluated and reported
     expect(report.thresholds).toEqual([
       { source: 'oversold==0', ok: true, value: 0 },
       { source: 'invariantsFailed==0', ok: true, value: 0 },
       { source: 'errors==0', ok: true, value: 0 },
     ]);
-    for (const step of ['reserve', 'pay', 'endToEnd']) expect(Object.keys(report.latencyMs[step])).toEqual(expect.arrayContaining(['p50', 'p95', 'p99', 'max']));
+    for (const step of ['reserve', 'pay', 'endToEnd'])
+      expect(Object.keys(report.latencyMs[step])).toEqual(expect.arrayContaining(['p50', 'p95', 'p99', 'max']));
     expect(report.sold).toBeGreaterThan(100);
     expect(report.counters.paid).toBe(report.sold > 0 ? report.counters.paid : 0);
     // bots were stopped by the rate limit; double clicks and retries were folded into one order
@@ -28,8 +44,12 @@ describe('simulate: the smoke scenario', () => {
     expect(report.counters.botOrders).toBeLessThan(report.counters.botCalls / 2);
     expect(report.counters.duplicatesSuppressed).toBeGreaterThan(0);
     const orders = readFileSync(join(out, 'orders.csv'), 'utf8').trim().split('\n');
-    expect(orders[0]).toBe('order_id,transaction_id,reservation_id,click_id,sku,qty,user,amount_minor,currency,status,charge_id,created_at,updated_at');
-    expect(orders.length - 1).toBe(report.invariants.find((i: { name: string }) => i.name === 'orders = buyers') ? report.counters.orders : -1);
+    expect(orders[0]).toBe(
+      'order_id,transaction_id,reservation_id,click_id,sku,qty,user,amount_minor,currency,status,charge_id,created_at,updated_at',
+    );
+    expect(orders.length - 1).toBe(
+      report.invariants.find((i: { name: string }) => i.name === 'orders = buyers') ? report.counters.orders : -1,
+    );
     expect(new Set(orders.slice(1).map((l) => l.split(',')[3])).size).toBe(orders.length - 1);
     const faults = JSON.parse(readFileSync(join(out, 'provider-faults.json'), 'utf8'));
     expect(Array.isArray(faults)).toBe(true);
@@ -50,7 +70,9 @@ describe('simulate: the smoke scenario', () => {
     expect(code).toBe(3);
     expect(report.ok).toBe(false);
     expect(report.oversold).toBeGreaterThan(0);
-    const broken = report.invariants.filter((i: { name: string; ok: boolean }) => !i.ok && i.name.startsWith('no oversell'));
+    const broken = report.invariants.filter(
+      (i: { name: string; ok: boolean }) => !i.ok && i.name.startsWith('no oversell'),
+    );
     expect(broken.length).toBeGreaterThan(0);
     expect(broken[0].detail).toMatch(/^sku-1: .*oversold by \d+/);
     expect(err).toMatch(/no oversell.*FAIL/);
@@ -59,8 +81,16 @@ describe('simulate: the smoke scenario', () => {
 
 describe('simulate refuses a bad scenario with exit 2 before starting anything', () => {
   it.each([
-    ['an unknown field', (s: Record<string, any>) => (s.colour = 'red'), /smoke.json: \(top level\): expected only the fields documented in README.md, got unknown field\(s\) colour/],
-    ['a bad traffic stage', (s: Record<string, any>) => (s.traffic.stages[0].durationMs = -5), /smoke.json: traffic.stages.0.durationMs: expected at least 0, got -5/],
+    [
+      'an unknown field',
+      (s: Record<string, any>) => (s.colour = 'red'),
+      /smoke.json: \(top level\): expected only the fields documented in README.md, got unknown field\(s\) colour/,
+    ],
+    [
+      'a bad traffic stage',
+      (s: Record<string, any>) => (s.traffic.stages[0].durationMs = -5),
+      /smoke.json: traffic.stages.0.durationMs: expected at least 0, got -5/,
+    ],
   ])('%s', async (_n, change, message) => {
     const file = scenarioFile('smoke.json', change);
     const { code, err, out } = await simulate(['--scenario', file]);
@@ -80,7 +110,20 @@ describe('Ctrl-C during simulate', () => {
   it('stops the arrivals, judges what happened, writes a report marked interrupted and exits 130', async () => {
     const out = tmpOut();
     const file = scenarioFile('smoke.json', (s) => (s.traffic.stages[1].durationMs = 30_000));
-    const child = spawn(process.execPath, [resolve('bin/flashsale.js'), 'simulate', ...services, '--scenario', file, '--strategy', 'lua', '--workers', '1', '--out', out, '--json']);
+    const child = spawn(process.execPath, [
+      resolve('bin/flashsale.js'),
+      'simulate',
+      ...services,
+      '--scenario',
+      file,
+      '--strategy',
+      'lua',
+      '--workers',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ]);
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
     await new Promise((r) => setTimeout(r, 4_000));
@@ -102,7 +145,11 @@ describe('simulate --shard with the closed model', () => {
       s.traffic = { model: 'closed', buyers: 8, iterations: 200 };
       s.thresholds = {};
     });
-    const runs = await Promise.all(['0/2', '1/2'].map(async (shard) => simulate(['--scenario', file, '--strategy', 'lua', '--workers', '2', '--shard', shard])));
+    const runs = await Promise.all(
+      ['0/2', '1/2'].map(async (shard) =>
+        simulate(['--scenario', file, '--strategy', 'lua', '--workers', '2', '--shard', shard]),
+      ),
+    );
     for (const r of runs) {
       expect(names(r.report)).toEqual([]);
       expect(r.code).toBe(0);

@@ -33,7 +33,12 @@ interface Suite {
 function readJUnit(file: string): { failures: number; tests: number; suites: Suite[] } {
   const xml = readFileSync(file, 'utf8');
   expect(XMLValidator.validate(xml)).toBe(true);
-  const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', htmlEntities: true, isArray: (n) => n === 'testsuite' || n === 'testcase' }).parse(xml).testsuites;
+  const doc = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    htmlEntities: true,
+    isArray: (n) => n === 'testsuite' || n === 'testcase',
+  }).parse(xml).testsuites;
   return { failures: Number(doc.failures), tests: Number(doc.tests), suites: doc.testsuite };
 }
 
@@ -47,7 +52,18 @@ describe('simulate with an impossible threshold on the smoke sale', () => {
   let r: Awaited<ReturnType<typeof simulate>>;
   const junit = junitPath();
   beforeAll(async () => {
-    r = await simulate(['--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '1', '--threshold', 'reserve.p99<0.001', '--junit', junit]);
+    r = await simulate([
+      '--scenario',
+      'scenarios/smoke.json',
+      '--strategy',
+      'lua',
+      '--workers',
+      '1',
+      '--threshold',
+      'reserve.p99<0.001',
+      '--junit',
+      junit,
+    ]);
   });
 
   it('exits 4, with every invariant held', () => {
@@ -86,7 +102,9 @@ describe('simulate with an impossible threshold on the smoke sale', () => {
     expect(doc.tests).toBe(r.report.thresholds.length + r.report.invariants.length);
     expect(doc.suites).toHaveLength(1);
     const cases = doc.suites[0].testcase;
-    expect(cases.find((c) => c.name === 'reserve.p99<0.001')?.failure?.message).toBe(`reserve.p99<0.001 failed: measured ${r.report.thresholds[3].value}`);
+    expect(cases.find((c) => c.name === 'reserve.p99<0.001')?.failure?.message).toBe(
+      `reserve.p99<0.001 failed: measured ${r.report.thresholds[3].value}`,
+    );
     expect(cases.find((c) => c.name === 'no oversell')?.failure).toBeUndefined();
   });
 });
@@ -94,26 +112,51 @@ describe('simulate with an impossible threshold on the smoke sale', () => {
 describe('a threshold that cannot be judged stops the command with exit 2 before any load', () => {
   it('an unknown metric on simulate: no out dir, and the message lists the known metric names', async () => {
     const out = tmpOut();
-    const r = await run(['simulate', ...deadServices, '--out', out, '--threshold', 'oversold==0', '--threshold', 'reserve.p42<5']);
+    const r = await run([
+      'simulate',
+      ...deadServices,
+      '--out',
+      out,
+      '--threshold',
+      'oversold==0',
+      '--threshold',
+      'reserve.p42<5',
+    ]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, .*pay.p99, .*endToEnd.max, .*oversold, droppedArrivals, attemptsPerSec, successPerSec, successRate, errors, invariantsFailed/);
+    expect(r.err).toMatch(
+      /--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, .*pay.p99, .*endToEnd.max, .*oversold, droppedArrivals, attemptsPerSec, successPerSec, successRate, errors, invariantsFailed/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
   it('a malformed expression on bench', async () => {
     const out = tmpOut();
-    const r = await run(['bench', ...deadServices, '--strategy', 'atomic', '--out', out, '--threshold', 'latency.p99 < fast']);
+    const r = await run([
+      'bench',
+      ...deadServices,
+      '--strategy',
+      'atomic',
+      '--out',
+      out,
+      '--threshold',
+      'latency.p99 < fast',
+    ]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--threshold: expected a condition: .* after "latency.p99", got "latency.p99 < fast"/);
     expect(existsSync(out)).toBe(false);
   });
 
   it('an unknown metric in the scenario file, naming thresholds.<metric>', async () => {
-    const file = scenarioFile('smoke.json', (s) => (s.thresholds = { 'reserve.p99': ['<500'], 'checkout.p99': ['<50'] }));
+    const file = scenarioFile(
+      'smoke.json',
+      (s) => (s.thresholds = { 'reserve.p99': ['<500'], 'checkout.p99': ['<50'] }),
+    );
     const out = tmpOut();
     const r = await run(['simulate', ...deadServices, '--scenario', file, '--out', out]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/smoke.json: thresholds.checkout.p99: unknown metric "checkout.p99"; known simulate metrics: reserve.p50/);
+    expect(r.err).toMatch(
+      /smoke.json: thresholds.checkout.p99: unknown metric "checkout.p99"; known simulate metrics: reserve.p50/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -131,7 +174,27 @@ describe('bench judges every threshold per strategy', () => {
   it('atomic with one threshold it meets and one it cannot: exit 4, one ok and one failed, in the JSON, the report and the JUnit file', async () => {
     const out = tmpOut();
     const junit = junitPath();
-    const r = await run(['bench', ...services, '--strategy', 'atomic', '--buyers', '500', '--stock', '100', '--workers', '1', '--json', '--out', out, '--junit', junit, '--threshold', 'oversold==0', '--threshold', 'latency.p99<0.0001']);
+    const r = await run([
+      'bench',
+      ...services,
+      '--strategy',
+      'atomic',
+      '--buyers',
+      '500',
+      '--stock',
+      '100',
+      '--workers',
+      '1',
+      '--json',
+      '--out',
+      out,
+      '--junit',
+      junit,
+      '--threshold',
+      'oversold==0',
+      '--threshold',
+      'latency.p99<0.0001',
+    ]);
     expect(r.err).not.toMatch(/internal error/);
     expect(r.code).toBe(4);
     const report = JSON.parse(r.stdout);
@@ -141,18 +204,36 @@ describe('bench judges every threshold per strategy', () => {
       { source: 'oversold==0', ok: true, value: 0 },
       { source: 'latency.p99<0.0001', ok: false, value: atomic.latencyMs.p99 },
     ]);
-    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).strategies[0].thresholds).toEqual(atomic.thresholds);
+    expect(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).strategies[0].thresholds).toEqual(
+      atomic.thresholds,
+    );
     expect(readFileSync(join(out, 'summary.txt'), 'utf8')).toMatch(/latency\.p99<0\.0001 +│ [\d.]+ +│ FAIL/);
 
     const doc = readJUnit(junit);
     expect(doc.suites.map((s) => [s.name, s.failures])).toEqual([['bench atomic', '1']]);
     expect(doc.failures).toBe(1 + atomic.invariants.filter((i: { ok: boolean }) => !i.ok).length);
-    expect(doc.suites[0].testcase.map((c) => c.name)).toEqual([...atomic.invariants.map((i: { name: string }) => i.name), 'oversold==0', 'latency.p99<0.0001']);
+    expect(doc.suites[0].testcase.map((c) => c.name)).toEqual([
+      ...atomic.invariants.map((i: { name: string }) => i.name),
+      'oversold==0',
+      'latency.p99<0.0001',
+    ]);
   });
 
   it('an invariant failure outranks a failed threshold: naive overselling exits 3, with oversold==0 failed beside it', async () => {
     const out = tmpOut();
-    const r = await run(['bench', ...services, '--strategy', 'naive', '--workers', '2', '--json', '--out', out, '--threshold', 'oversold==0']);
+    const r = await run([
+      'bench',
+      ...services,
+      '--strategy',
+      'naive',
+      '--workers',
+      '2',
+      '--json',
+      '--out',
+      out,
+      '--threshold',
+      'oversold==0',
+    ]);
     expect(r.code).toBe(3);
     const [naive] = JSON.parse(r.stdout).strategies;
     expect(naive.oversold).toBeGreaterThan(0);

@@ -20,29 +20,55 @@ const refused = (f: () => unknown): UsageError => {
 
 describe('the service flags', () => {
   it('take a cluster by its seed nodes, or one URL, never both', () => {
-    expect(serviceChoice({ redisCluster: '127.0.0.1:7000,127.0.0.1:7001' }).redisCluster).toEqual(['127.0.0.1:7000', '127.0.0.1:7001']);
-    expect(serviceChoice({ redisUrl: 'redis://h:6379' })).toEqual({ redisUrl: 'redis://h:6379', redisCluster: undefined, databaseUrl: undefined });
-    expect(refused(() => serviceChoice({ redisUrl: 'redis://h:6379', redisCluster: '127.0.0.1:7000' })).message).toMatch(/^--redis-cluster and --redis-url: give one/);
+    expect(serviceChoice({ redisCluster: '127.0.0.1:7000,127.0.0.1:7001' }).redisCluster).toEqual([
+      '127.0.0.1:7000',
+      '127.0.0.1:7001',
+    ]);
+    expect(serviceChoice({ redisUrl: 'redis://h:6379' })).toEqual({
+      redisUrl: 'redis://h:6379',
+      redisCluster: undefined,
+      databaseUrl: undefined,
+    });
+    expect(
+      refused(() => serviceChoice({ redisUrl: 'redis://h:6379', redisCluster: '127.0.0.1:7000' })).message,
+    ).toMatch(/^--redis-cluster and --redis-url: give one/);
   });
 });
 
 describe('simulate flags', () => {
   it('become a request: defaults filled, the shard parsed, thresholds kept in order', () => {
     const r = simulateRequest({ threshold: ['reserve.p99<50', 'errors==0'], shard: '1/4', seed: '7' });
-    expect(r).toMatchObject({ transport: 'direct', shard: { index: 1, count: 4 }, seed: 7, thresholds: ['reserve.p99<50', 'errors==0'] });
+    expect(r).toMatchObject({
+      transport: 'direct',
+      shard: { index: 1, count: 4 },
+      seed: 7,
+      thresholds: ['reserve.p99<50', 'errors==0'],
+    });
     expect(simulateRequest({ threshold: [] }).shard).toEqual({ index: 0, count: 1 });
   });
 
   it('name the flag that is wrong and what it accepts', () => {
-    expect(refused(() => simulateRequest({ threshold: [], mode: 'fast' })).message).toBe('--mode: expected one of sync, async, both, got "fast"');
-    expect(refused(() => simulateRequest({ threshold: [], workers: '0' })).message).toMatch(/^--workers: expected a whole number from 1 to 64/);
-    expect(refused(() => simulateRequest({ threshold: [], target: 'nope' })).message).toMatch(/^--target: expected an http:\/\/ URL/);
+    expect(refused(() => simulateRequest({ threshold: [], mode: 'fast' })).message).toBe(
+      '--mode: expected one of sync, async, both, got "fast"',
+    );
+    expect(refused(() => simulateRequest({ threshold: [], workers: '0' })).message).toMatch(
+      /^--workers: expected a whole number from 1 to 64/,
+    );
+    expect(refused(() => simulateRequest({ threshold: [], target: 'nope' })).message).toMatch(
+      /^--target: expected an http:\/\/ URL/,
+    );
   });
 });
 
 describe('bench flags', () => {
   it('become a workload and the rest of the request', () => {
-    const r = benchRequest({ strategy: 'lua,atomic', stock: '10', workers: '2', reference: true, threshold: ['latency.p99<5'] });
+    const r = benchRequest({
+      strategy: 'lua,atomic',
+      stock: '10',
+      workers: '2',
+      reference: true,
+      threshold: ['latency.p99<5'],
+    });
     expect(r.config).toMatchObject({ strategies: ['lua', 'atomic'], stock: 10, workers: 2, buyers: 5_000 });
     expect(r).toMatchObject({ reference: true, keep: false, thresholds: ['latency.p99<5'] });
   });
@@ -56,6 +82,8 @@ describe('reconcile flags', () => {
   it('parse the grace as a duration and name a bad one', () => {
     expect(reconcileRequest({ date: '2026-11-21', grace: '30m' }).graceMs).toBe(30 * 60_000);
     expect(refused(() => reconcileRequest({ date: '2026-11-21', grace: 'soon' })).message).toMatch(/^--grace/);
-    expect(refused(() => reconcileRequest({ date: '2026-11-21', concurrency: '99' })).message).toMatch(/^--concurrency: expected a whole number from 1 to 32/);
+    expect(refused(() => reconcileRequest({ date: '2026-11-21', concurrency: '99' })).message).toMatch(
+      /^--concurrency: expected a whole number from 1 to 32/,
+    );
   });
 });

@@ -8,19 +8,40 @@ import { checkJUnitTarget, junitCases, renderJUnit, writeFileAtomic } from '../.
 
 describe('JUnit XML', () => {
   // htmlEntities: fast-xml-parser decodes numeric character references (&#10;) only with it on
-  const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', htmlEntities: true, isArray: (n) => n === 'testsuite' || n === 'testcase' });
+  const parser = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    htmlEntities: true,
+    isArray: (n) => n === 'testsuite' || n === 'testcase',
+  });
   const nasty = 'sku <1> & "2" \'3\'\nline two \u0001\u001b end';
   const suites = [
     {
       name: 'simulate smoke (sync, lua)',
       timeSec: 6.25,
       timestamp: '2026-11-21T10:00:00.000Z',
-      cases: junitCases('simulate.smoke.sync', [{ name: 'no oversell', ok: false, detail: nasty }, { name: 'conservation', ok: true, detail: 'ok' }], [
-        { source: 'reserve.p99<0.001', ok: false, value: 4.5 },
-        { source: 'oversold==0', ok: true, value: 0 },
-      ]),
+      cases: junitCases(
+        'simulate.smoke.sync',
+        [
+          { name: 'no oversell', ok: false, detail: nasty },
+          { name: 'conservation', ok: true, detail: 'ok' },
+        ],
+        [
+          { source: 'reserve.p99<0.001', ok: false, value: 4.5 },
+          { source: 'oversold==0', ok: true, value: 0 },
+        ],
+      ),
     },
-    { name: 'simulate smoke (async, lua)', timeSec: 7, timestamp: '2026-11-21T10:00:08.000Z', cases: junitCases('simulate.smoke.async', [{ name: 'no oversell', ok: true, detail: 'ok' }], [{ source: 'reserve.p99<0.001', ok: false, value: 5 }]) },
+    {
+      name: 'simulate smoke (async, lua)',
+      timeSec: 7,
+      timestamp: '2026-11-21T10:00:08.000Z',
+      cases: junitCases(
+        'simulate.smoke.async',
+        [{ name: 'no oversell', ok: true, detail: 'ok' }],
+        [{ source: 'reserve.p99<0.001', ok: false, value: 5 }],
+      ),
+    },
   ];
   const xml = renderJUnit('flashsale simulate smoke', suites);
 
@@ -35,7 +56,12 @@ describe('JUnit XML', () => {
       ['simulate smoke (sync, lua)', '4', '2'],
       ['simulate smoke (async, lua)', '2', '1'],
     ]);
-    expect(doc.testsuite[0].testcase.map((c: Record<string, string>) => c.name)).toEqual(['no oversell', 'conservation', 'reserve.p99<0.001', 'oversold==0']);
+    expect(doc.testsuite[0].testcase.map((c: Record<string, string>) => c.name)).toEqual([
+      'no oversell',
+      'conservation',
+      'reserve.p99<0.001',
+      'oversold==0',
+    ]);
   });
 
   it('carries the invariant detail and the measured value through escaping', () => {
@@ -57,7 +83,9 @@ describe('JUnit XML', () => {
   it('a --junit path that is a directory is refused before any load', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fs-junit-'));
     mkdirSync(join(dir, 'reports'));
-    expect(() => checkJUnitTarget(join(dir, 'reports'))).toThrow(/--junit: expected a file path, got .*reports, which is a directory/);
+    expect(() => checkJUnitTarget(join(dir, 'reports'))).toThrow(
+      /--junit: expected a file path, got .*reports, which is a directory/,
+    );
     expect(() => checkJUnitTarget(join(dir, 'reports', 'junit.xml'))).not.toThrow();
     expect(existsSync(join(dir, 'reports', 'junit.xml'))).toBe(false);
   });

@@ -25,7 +25,11 @@ describe('seeded load shape', () => {
     expect(Math.max(...u) / Math.min(...u)).toBeLessThan(1.2);
   });
   it('counts false sold-outs as the refusals the leftover stock could have served', () => {
-    const skus = [{ sku: 'A', available: 1 }, { sku: 'B', available: 0 }, { sku: 'C', available: 10 }];
+    const skus = [
+      { sku: 'A', available: 1 },
+      { sku: 'B', available: 0 },
+      { sku: 'C', available: 10 },
+    ];
     expect(falseSoldOuts(skus, { A: 4000, B: 50, C: 3 }, 1)).toBe(1 + 0 + 3);
     expect(falseSoldOuts(skus, { A: 4000, C: 30 }, 4)).toBe(0 + 2);
   });

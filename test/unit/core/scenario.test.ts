@@ -12,7 +12,13 @@ function loadScenarioRaw(file: string): Record<string, unknown> {
 describe('the bundled scenarios', () => {
   const files = readdirSync('scenarios').filter((f) => f.endsWith('.json'));
   it('are the five the README promises', () => {
-    expect(files.sort()).toEqual(['abandon-heavy.json', 'black-friday.json', 'multi-sku.json', 'payment-chaos.json', 'smoke.json']);
+    expect(files.sort()).toEqual([
+      'abandon-heavy.json',
+      'black-friday.json',
+      'multi-sku.json',
+      'payment-chaos.json',
+      'smoke.json',
+    ]);
   });
   it.each(files.map((f) => [f]))('%s is valid and fully resolved', (file) => {
     const s = loadScenario(join('scenarios', file));
@@ -30,25 +36,80 @@ describe('the bundled scenarios', () => {
   });
   it('payment-chaos turns on every provider fault', () => {
     const f = loadScenario('scenarios/payment-chaos.json').payment.faults;
-    for (const k of ['decline', 'serverError', 'timeout', 'amountDrift', 'duplicate', 'dropped', 'nextDaySettlement', 'latency', 'orphan'] as const) expect(f[k]).toBeGreaterThan(0);
+    for (const k of [
+      'decline',
+      'serverError',
+      'timeout',
+      'amountDrift',
+      'duplicate',
+      'dropped',
+      'nextDaySettlement',
+      'latency',
+      'orphan',
+    ] as const)
+      expect(f[k]).toBeGreaterThan(0);
   });
 });
 
 describe('a bad scenario is refused with the file, the field and what is accepted', () => {
   const cases: [string, (s: Record<string, any>) => void, RegExp][] = [
-    ['an unknown field', (s) => (s.colour = 'red'), /smoke: \(top level\): expected only the fields documented in README.md, got unknown field\(s\) colour/],
+    [
+      'an unknown field',
+      (s) => (s.colour = 'red'),
+      /smoke: \(top level\): expected only the fields documented in README.md, got unknown field\(s\) colour/,
+    ],
     ['a negative stock', (s) => (s.skus.stockEach = -1), /smoke: skus.stockEach: expected at least 0, got -1/],
-    ['an unknown strategy', (s) => (s.strategy = 'magic'), /smoke: strategy: expected one of lua, list, .*auto, got "magic"/],
-    ['a rate above 1', (s) => (s.buyers.abandonRate = 1.5), /smoke: buyers.abandonRate: expected a rate from 0 to 1, got 1.5/],
-    ['an unknown traffic model', (s) => (s.traffic.model = 'poisson'), /smoke: traffic.model: expected model "open" \(arrival-rate stages\) or "closed" \(virtual buyers\)/],
-    ['a lower-case currency', (s) => (s.skus.currency = 'eur'), /smoke: skus.currency: expected an ISO 4217 code in upper case, e.g. "EUR", got "eur"/],
-    ['a provider fault that does not exist', (s) => (s.payment.faults.meteor = 0.1), /smoke: payment.faults: expected only known faults/],
-    ['fault rates that add up past 1', (s) => Object.assign(s.payment.faults, { decline: 0.6, serverError: 0.6 }), /smoke: payment.faults: expected rates of .* that add up to at most 1/],
-    ['a hold shorter than a payment can take', (s) => Object.assign(s, { holdTtlMs: 1000 }), /smoke: holdTtlMs: expected more than a payment can take \(payment.timeoutMs × \(retries \+ 1\) plus backoff = 1340 ms\), got 1000/],
-    ['a pause before paying that, with the slowest payment, outlasts the hold', (s) => Object.assign(s, { holdTtlMs: 5000, buyers: { ...s.buyers, payAfterMs: { min: 0, max: 4000 } } }), /smoke: holdTtlMs: expected more than the slowest buyer's pause before paying \(buyers.payAfterMs 4000 ms\) plus the longest a payment can take \(1340 ms\), got 5000/],
-    ['a pause whose min is above its max', (s) => (s.buyers.payAfterMs = { min: 9, max: 2 }), /smoke: buyers.payAfterMs: expected min ≤ max/],
+    [
+      'an unknown strategy',
+      (s) => (s.strategy = 'magic'),
+      /smoke: strategy: expected one of lua, list, .*auto, got "magic"/,
+    ],
+    [
+      'a rate above 1',
+      (s) => (s.buyers.abandonRate = 1.5),
+      /smoke: buyers.abandonRate: expected a rate from 0 to 1, got 1.5/,
+    ],
+    [
+      'an unknown traffic model',
+      (s) => (s.traffic.model = 'poisson'),
+      /smoke: traffic.model: expected model "open" \(arrival-rate stages\) or "closed" \(virtual buyers\)/,
+    ],
+    [
+      'a lower-case currency',
+      (s) => (s.skus.currency = 'eur'),
+      /smoke: skus.currency: expected an ISO 4217 code in upper case, e.g. "EUR", got "eur"/,
+    ],
+    [
+      'a provider fault that does not exist',
+      (s) => (s.payment.faults.meteor = 0.1),
+      /smoke: payment.faults: expected only known faults/,
+    ],
+    [
+      'fault rates that add up past 1',
+      (s) => Object.assign(s.payment.faults, { decline: 0.6, serverError: 0.6 }),
+      /smoke: payment.faults: expected rates of .* that add up to at most 1/,
+    ],
+    [
+      'a hold shorter than a payment can take',
+      (s) => Object.assign(s, { holdTtlMs: 1000 }),
+      /smoke: holdTtlMs: expected more than a payment can take \(payment.timeoutMs × \(retries \+ 1\) plus backoff = 1340 ms\), got 1000/,
+    ],
+    [
+      'a pause before paying that, with the slowest payment, outlasts the hold',
+      (s) => Object.assign(s, { holdTtlMs: 5000, buyers: { ...s.buyers, payAfterMs: { min: 0, max: 4000 } } }),
+      /smoke: holdTtlMs: expected more than the slowest buyer's pause before paying \(buyers.payAfterMs 4000 ms\) plus the longest a payment can take \(1340 ms\), got 5000/,
+    ],
+    [
+      'a pause whose min is above its max',
+      (s) => (s.buyers.payAfterMs = { min: 9, max: 2 }),
+      /smoke: buyers.payAfterMs: expected min ≤ max/,
+    ],
     ['qty min above max', (s) => (s.buyers.qty = { min: 3, max: 2 }), /smoke: buyers.qty: expected min ≤ max/],
-    ['a closed model with neither iterations nor duration', (s) => (s.traffic = { model: 'closed', buyers: 5 }), /smoke: traffic: expected exactly one of iterations or durationMs for the closed model, got neither/],
+    [
+      'a closed model with neither iterations nor duration',
+      (s) => (s.traffic = { model: 'closed', buyers: 5 }),
+      /smoke: traffic: expected exactly one of iterations or durationMs for the closed model, got neither/,
+    ],
   ];
   it.each(cases)('%s', (_name, mutate, message) => {
     const raw = smoke();
@@ -56,7 +117,9 @@ describe('a bad scenario is refused with the file, the field and what is accepte
     expect(() => parseScenario(raw, 'smoke')).toThrow(message);
   });
   it('a file that is not JSON, or not there', () => {
-    expect(() => loadScenario('package-lock.json.missing')).toThrow(/--scenario: cannot read package-lock.json.missing: ENOENT/);
+    expect(() => loadScenario('package-lock.json.missing')).toThrow(
+      /--scenario: cannot read package-lock.json.missing: ENOENT/,
+    );
     expect(() => loadScenario('README.md')).toThrow(/--scenario: README.md is not valid JSON/);
   });
 });

@@ -25,14 +25,22 @@ import { captureIO } from '../../../helpers/io.js';
 const dir = () => mkdtempSync(join(tmpdir(), 'fs-baseline-'));
 
 /** A baseline of lua (Redis) and atomic (Postgres) made on a machine with the given round trips. */
-function baselineOf(strategies: { strategy: string; store: 'redis' | 'postgres'; successPerSec: number }[], calibration = { redisOpsPerSec: 100_000, postgresOpsPerSec: 20_000 }): BaselineFile {
+function baselineOf(
+  strategies: { strategy: string; store: 'redis' | 'postgres'; successPerSec: number }[],
+  calibration = { redisOpsPerSec: 100_000, postgresOpsPerSec: 20_000 },
+): BaselineFile {
   return {
     version: BASELINE_VERSION,
     createdAt: '2026-01-01T00:00:00.000Z',
     machine: { cpus: 2, node: 'v20.0.0' },
-    config: workloadOf(benchConfig({ strategy: 'lua,atomic', stock: '1000000', duration: '3', concurrency: '16', workers: '2' })),
+    config: workloadOf(
+      benchConfig({ strategy: 'lua,atomic', stock: '1000000', duration: '3', concurrency: '16', workers: '2' }),
+    ),
     calibration,
-    strategies: strategies.map((s) => ({ ...s, efficiency: s.successPerSec / (s.store === 'redis' ? calibration.redisOpsPerSec : calibration.postgresOpsPerSec) })),
+    strategies: strategies.map((s) => ({
+      ...s,
+      efficiency: s.successPerSec / (s.store === 'redis' ? calibration.redisOpsPerSec : calibration.postgresOpsPerSec),
+    })),
   };
 }
 
@@ -41,7 +49,10 @@ const base = baselineOf([
   { strategy: 'atomic', store: 'postgres', successPerSec: 1_000 },
 ]);
 
-function now(strategies: CurrentRun['strategies'], calibration = { redisOpsPerSec: 100_000, postgresOpsPerSec: 20_000 }): CurrentRun {
+function now(
+  strategies: CurrentRun['strategies'],
+  calibration = { redisOpsPerSec: 100_000, postgresOpsPerSec: 20_000 },
+): CurrentRun {
   return { calibration, strategies };
 }
 
@@ -54,7 +65,11 @@ describe('compareBaseline judges each strategy by efficiency (success/s ÷ calib
     ['any drop fails at 0%', 29_970, 0, false, -0.001],
     ['a gain passes', 36_000, 0.1, true, 0.2],
   ])('%s', (_name, luaPerSec, maxRegression, ok, delta) => {
-    const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: luaPerSec }]), maxRegression);
+    const c = compareBaseline(
+      base,
+      now([{ strategy: 'lua', store: 'redis', successPerSec: luaPerSec }]),
+      maxRegression,
+    );
     expect(c.rows).toHaveLength(1);
     expect(c.rows[0].delta).toBeCloseTo(delta, 4);
     expect(c.rows[0].ok).toBe(ok);
@@ -62,23 +77,51 @@ describe('compareBaseline judges each strategy by efficiency (success/s ÷ calib
   });
 
   it('half the raw rate on a machine with half the round trips is no regression', () => {
-    const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: 15_000 }], { redisOpsPerSec: 50_000, postgresOpsPerSec: 10_000 }), 0.1);
+    const c = compareBaseline(
+      base,
+      now([{ strategy: 'lua', store: 'redis', successPerSec: 15_000 }], {
+        redisOpsPerSec: 50_000,
+        postgresOpsPerSec: 10_000,
+      }),
+      0.1,
+    );
     expect(c.rows[0]).toMatchObject({ ok: true, delta: 0 });
   });
 
   it('the same raw rate on a machine with twice the round trips is a 50% regression', () => {
-    const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: 30_000 }], { redisOpsPerSec: 200_000, postgresOpsPerSec: 20_000 }), 0.1);
+    const c = compareBaseline(
+      base,
+      now([{ strategy: 'lua', store: 'redis', successPerSec: 30_000 }], {
+        redisOpsPerSec: 200_000,
+        postgresOpsPerSec: 20_000,
+      }),
+      0.1,
+    );
     expect(c.rows[0]).toMatchObject({ ok: false, delta: -0.5 });
   });
 
   it('each store is normalised by its own calibration', () => {
     // Redis got twice as fast, Postgres did not: atomic's unchanged rate stays unchanged.
-    const c = compareBaseline(base, now([{ strategy: 'atomic', store: 'postgres', successPerSec: 1_000 }], { redisOpsPerSec: 200_000, postgresOpsPerSec: 20_000 }), 0.1);
+    const c = compareBaseline(
+      base,
+      now([{ strategy: 'atomic', store: 'postgres', successPerSec: 1_000 }], {
+        redisOpsPerSec: 200_000,
+        postgresOpsPerSec: 20_000,
+      }),
+      0.1,
+    );
     expect(c.rows[0]).toMatchObject({ strategy: 'atomic', ok: true, delta: 0 });
   });
 
   it('strategies in only one of the runs are reported as not compared, and do not fail it', () => {
-    const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: 30_000 }, { strategy: 'list', store: 'redis', successPerSec: 1 }]), 0.1);
+    const c = compareBaseline(
+      base,
+      now([
+        { strategy: 'lua', store: 'redis', successPerSec: 30_000 },
+        { strategy: 'list', store: 'redis', successPerSec: 1 },
+      ]),
+      0.1,
+    );
     expect(c.rows.map((r) => r.strategy)).toEqual(['lua']);
     expect(c.notCompared).toEqual([
       { strategy: 'list', reason: 'not in the baseline' },
@@ -95,7 +138,11 @@ describe('compareBaseline judges each strategy by efficiency (success/s ÷ calib
   });
 
   it('a sold-out run is flagged: its success/s measures --stock, not speed', () => {
-    const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: 30_000, soldOut: true }]), 0.1);
+    const c = compareBaseline(
+      base,
+      now([{ strategy: 'lua', store: 'redis', successPerSec: 30_000, soldOut: true }]),
+      0.1,
+    );
     expect(c.rows[0].note).toMatch(/sold out now: success\/s is capped by --stock/);
   });
 });
@@ -111,21 +158,41 @@ describe('--max-regression accepts 10% or 0.1 and names itself otherwise', () =>
   });
 
   it.each(['10', '100%', '-5%', 'ten', '1.5', ''])('"%s" is refused', (text) => {
-    expect(() => parseMaxRegression(text)).toThrow(/--max-regression: expected a drop as a percentage like 10% or a fraction like 0\.1/);
+    expect(() => parseMaxRegression(text)).toThrow(
+      /--max-regression: expected a drop as a percentage like 10% or a fraction like 0\.1/,
+    );
   });
 });
 
 describe('a baseline file is refused unless it is readable, version 1 and of the same workload', () => {
   it.each([
-    ['a file of another version', JSON.stringify({ ...base, version: 2 }), /version 2 is not one this flashsale reads \(it reads version 1\)/],
-    ['a file with no version', JSON.stringify({ ...base, version: undefined }), /version null is not one this flashsale reads/],
+    [
+      'a file of another version',
+      JSON.stringify({ ...base, version: 2 }),
+      /version 2 is not one this flashsale reads \(it reads version 1\)/,
+    ],
+    [
+      'a file with no version',
+      JSON.stringify({ ...base, version: undefined }),
+      /version null is not one this flashsale reads/,
+    ],
     ['a file that is not JSON', '{"version": 1,', /not JSON/],
-    ['a file missing a strategy\'s efficiency', JSON.stringify({ ...base, strategies: [{ strategy: 'lua', store: 'redis', successPerSec: 1 }] }), /field strategies\.0\.efficiency: Required/],
+    [
+      "a file missing a strategy's efficiency",
+      JSON.stringify({ ...base, strategies: [{ strategy: 'lua', store: 'redis', successPerSec: 1 }] }),
+      /field strategies\.0\.efficiency: Required/,
+    ],
   ])('%s', (_name, text, message) => {
     expect(() => parseBaseline(text, 'b.json')).toThrow(message);
   });
 
-  const config = benchConfig({ strategy: 'lua,atomic', stock: '1000000', duration: '3', concurrency: '16', workers: '2' });
+  const config = benchConfig({
+    strategy: 'lua,atomic',
+    stock: '1000000',
+    duration: '3',
+    concurrency: '16',
+    workers: '2',
+  });
   const write = (b: unknown) => {
     const file = join(dir(), 'b.json');
     writeFileSync(file, JSON.stringify(b));
@@ -133,12 +200,16 @@ describe('a baseline file is refused unless it is readable, version 1 and of the
   };
 
   it('an unreadable file, naming it', () => {
-    expect(() => planBaselines({ baseline: '/nonexistent/b.json' }, config)).toThrow(/--baseline \/nonexistent\/b\.json: cannot be read \(ENOENT\)/);
+    expect(() => planBaselines({ baseline: '/nonexistent/b.json' }, config)).toThrow(
+      /--baseline \/nonexistent\/b\.json: cannot be read \(ENOENT\)/,
+    );
   });
 
   it('another workload, naming every option that differs', () => {
     const other = benchConfig({ strategy: 'lua', stock: '5000', duration: '3', concurrency: '16', workers: '1' });
-    expect(() => planBaselines({ baseline: write(base) }, other)).toThrow(/different workload: --stock 1000000 in the baseline, 5000 now; --workers 2 in the baseline, 1 now$/);
+    expect(() => planBaselines({ baseline: write(base) }, other)).toThrow(
+      /different workload: --stock 1000000 in the baseline, 5000 now; --workers 2 in the baseline, 1 now$/,
+    );
   });
 
   it('another strategy set is fine: only the workload has to match', () => {
@@ -147,7 +218,9 @@ describe('a baseline file is refused unless it is readable, version 1 and of the
   });
 
   it('--max-regression without --baseline', () => {
-    expect(() => planBaselines({ maxRegression: '10%' }, config)).toThrow(/--max-regression: only means something with --baseline FILE/);
+    expect(() => planBaselines({ maxRegression: '10%' }, config)).toThrow(
+      /--max-regression: only means something with --baseline FILE/,
+    );
   });
 
   it('--save-baseline naming a directory', () => {
@@ -178,14 +251,22 @@ describe('the calibration brackets each strategy', () => {
   it('each strategy gets the mean of its store measured right before and right after it', async () => {
     const { bracket } = machine([100, 60, 20, 40]);
     await run(bracket, ['lua', 'atomic']);
-    expect(bracket.result()).toEqual({ strategies: { lua: 80, atomic: 30 }, redisOpsPerSec: 80, postgresOpsPerSec: 30 });
+    expect(bracket.result()).toEqual({
+      strategies: { lua: 80, atomic: 30 },
+      redisOpsPerSec: 80,
+      postgresOpsPerSec: 30,
+    });
   });
 
   it('the measurement after one strategy is reused before the next on the same store', async () => {
     const { bracket, measured } = machine([100, 60, 50, 20, 40, 30]);
     await run(bracket, ['lua', 'decr', 'atomic', 'optimistic']);
     expect(measured).toEqual(['redis', 'redis', 'redis', 'postgres', 'postgres', 'postgres']);
-    expect(bracket.result()).toEqual({ strategies: { lua: 80, decr: 55, atomic: 30, optimistic: 35 }, redisOpsPerSec: 68, postgresOpsPerSec: 33 });
+    expect(bracket.result()).toEqual({
+      strategies: { lua: 80, decr: 55, atomic: 30, optimistic: 35 },
+      redisOpsPerSec: 68,
+      postgresOpsPerSec: 33,
+    });
   });
 
   it('a store is measured again when another store ran in between', async () => {
@@ -196,14 +277,29 @@ describe('the calibration brackets each strategy', () => {
   });
 });
 
-it('compareBaseline prefers a strategy\'s own bracket to its store\'s mean', () => {
-  const c = compareBaseline(base, now([{ strategy: 'lua', store: 'redis', successPerSec: 15_000, calibrationOpsPerSec: 50_000 }]), 0.1);
+it("compareBaseline prefers a strategy's own bracket to its store's mean", () => {
+  const c = compareBaseline(
+    base,
+    now([{ strategy: 'lua', store: 'redis', successPerSec: 15_000, calibrationOpsPerSec: 50_000 }]),
+    0.1,
+  );
   expect(c.rows[0]).toMatchObject({ efficiency: 0.3, delta: 0, ok: true });
 });
 
 // The command, on the real services. Short runs: atomic alone, 1 s, one worker thread.
 const services = ['--redis-url', REDIS_URL, '--database-url', DATABASE_URL];
-const workload = ['--strategy', 'atomic', '--stock', '1000000', '--duration', '1', '--concurrency', '8', '--workers', '1'];
+const workload = [
+  '--strategy',
+  'atomic',
+  '--stock',
+  '1000000',
+  '--duration',
+  '1',
+  '--concurrency',
+  '8',
+  '--workers',
+  '1',
+];
 
 async function bench(args: string[]) {
   const io = captureIO();
@@ -215,16 +311,24 @@ async function bench(args: string[]) {
 describe('bench --baseline refuses a bad baseline with exit 2 before any load', () => {
   it.each([
     ['a missing file', () => '/nonexistent/baseline.json', /--baseline \/nonexistent\/baseline\.json: cannot be read/],
-    ['another version', () => {
-      const f = join(dir(), 'b.json');
-      writeFileSync(f, JSON.stringify({ ...base, version: 7 }));
-      return f;
-    }, /version 7 is not one this flashsale reads/],
-    ['another workload', () => {
-      const f = join(dir(), 'b.json');
-      writeFileSync(f, JSON.stringify(base));
-      return f;
-    }, /different workload: --duration 3 in the baseline, 1 now; --concurrency 16 in the baseline, 8 now; --workers 2 in the baseline, 1 now/],
+    [
+      'another version',
+      () => {
+        const f = join(dir(), 'b.json');
+        writeFileSync(f, JSON.stringify({ ...base, version: 7 }));
+        return f;
+      },
+      /version 7 is not one this flashsale reads/,
+    ],
+    [
+      'another workload',
+      () => {
+        const f = join(dir(), 'b.json');
+        writeFileSync(f, JSON.stringify(base));
+        return f;
+      },
+      /different workload: --duration 3 in the baseline, 1 now; --concurrency 16 in the baseline, 8 now; --workers 2 in the baseline, 1 now/,
+    ],
   ])('%s', async (_name, file, message) => {
     const r = await bench([...workload, '--baseline', file()]);
     expect(r.code).toBe(2);
@@ -236,7 +340,9 @@ describe('bench --baseline refuses a bad baseline with exit 2 before any load', 
     const f = join(dir(), 'b.json');
     const r = await bench([...workload, '--baseline', f, '--max-regression', '10']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--max-regression: expected a drop as a percentage like 10% or a fraction like 0\.1 .*got "10"/);
+    expect(r.err).toMatch(
+      /--max-regression: expected a drop as a percentage like 10% or a fraction like 0\.1 .*got "10"/,
+    );
     expect(existsSync(r.out)).toBe(false);
   });
 });
@@ -262,7 +368,11 @@ describe('a baseline round trip on one machine', () => {
     expect(saved.calibration.redisOpsPerSec).toBeUndefined();
     expect(saved.strategies).toHaveLength(1);
     const [s] = saved.strategies;
-    expect(s).toMatchObject({ strategy: 'atomic', store: 'postgres', successPerSec: savedRun.strategies[0].successPerSec });
+    expect(s).toMatchObject({
+      strategy: 'atomic',
+      store: 'postgres',
+      successPerSec: savedRun.strategies[0].successPerSec,
+    });
     expect(s.successPerSec).toBeGreaterThan(0);
     expect(s.calibrationOpsPerSec).toBe(saved.calibration.postgresOpsPerSec);
     expect(s.efficiency).toBeCloseTo(s.successPerSec / s.calibrationOpsPerSec!, 5);
@@ -277,7 +387,11 @@ describe('a baseline round trip on one machine', () => {
     expect(report.baseline).toMatchObject({ file, maxRegression: 0.9, ok: true, notCompared: [] });
     expect(report.baseline.calibration.baseline).toEqual(saved.calibration);
     expect(report.baseline.rows).toHaveLength(1);
-    expect(report.baseline.rows[0]).toMatchObject({ strategy: 'atomic', baselineEfficiency: saved.strategies[0].efficiency, ok: true });
+    expect(report.baseline.rows[0]).toMatchObject({
+      strategy: 'atomic',
+      baselineEfficiency: saved.strategies[0].efficiency,
+      ok: true,
+    });
     expect(r.err).toMatch(/│ atomic\s+│ [\d.e-]+\s+│ [\d.e-]+\s+│ [+−]?\d+\.\d%\s+│ ok/);
   }, 20_000);
 
@@ -292,7 +406,9 @@ describe('a baseline round trip on one machine', () => {
     expect(r.code).toBe(4);
     // the regression is a failed test case where CI looks
     const xml = readFileSync(junit, 'utf8');
-    expect(xml).toMatch(/<testcase name="no regression beyond 30%" classname="bench\.atomic\.baseline"[^>]*>\s*<failure[^>]*type="regression"/);
+    expect(xml).toMatch(
+      /<testcase name="no regression beyond 30%" classname="bench\.atomic\.baseline"[^>]*>\s*<failure[^>]*type="regression"/,
+    );
     expect(r.err).toMatch(/│ atomic\s+│ [\d.e-]+\s+│ [\d.e-]+\s+│ −\d+\.\d%\s+│ REGRESSION/);
     expect(r.err).toMatch(/✗ regression beyond 30%: atomic −\d+\.\d%/);
     const report = JSON.parse(readFileSync(join(r.out, 'summary.json'), 'utf8'));

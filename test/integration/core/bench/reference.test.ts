@@ -39,7 +39,9 @@ describe('the pgbench script of bench --reference', () => {
     const file = join(dir, 'atomic-reserve.sql');
     writeFileSync(file, script);
     // execFile rejects on a non-zero exit, with pgbench's output on the error.
-    const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '2', '-t', '5', '-f', file, DATABASE_URL], { timeout: 30_000 });
+    const { stdout } = await run('pgbench', ['-n', '-M', 'prepared', '-c', '2', '-t', '5', '-f', file, DATABASE_URL], {
+      timeout: 30_000,
+    });
     expect(stdout).toMatch(/number of transactions actually processed: 10\/10/);
     const snap = await strategy.snapshot();
     expect(snap.skus).toEqual([{ sku: '1', initial: STOCK, available: STOCK - 10 }]);

@@ -2,8 +2,21 @@
 // against the mock provider in-process.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAsyncEngine, type AsyncEngine, type AsyncEngineOptions } from '../../../../src/core/engine/async-engine.js';
-import { asyncStreams, consumerNow, eventFields, ORDER_GROUP, orderCreatedAt, parseEvent, parseGroupInfo, PAYMENT_GROUP } from '../../../../src/core/engine/async-events.js';
+import {
+  createAsyncEngine,
+  type AsyncEngine,
+  type AsyncEngineOptions,
+} from '../../../../src/core/engine/async-engine.js';
+import {
+  asyncStreams,
+  consumerNow,
+  eventFields,
+  ORDER_GROUP,
+  orderCreatedAt,
+  parseEvent,
+  parseGroupInfo,
+  PAYMENT_GROUP,
+} from '../../../../src/core/engine/async-events.js';
 import type { EngineConfig } from '../../../../src/core/engine/types.js';
 import type { Provider } from '../../../../src/core/provider/index.js';
 import { REDIS_URL } from '../../../helpers/services.js';
@@ -26,8 +39,17 @@ async function sale(cfg: EngineConfig, options: AsyncEngineOptions = {}): Promis
 }
 
 /** The provider's charges for one transaction, from its list endpoint (every page). */
-async function chargesOf(p: Provider, transactionId: string): Promise<{ id: string; status: string; amount: number; amount_refunded: number }[]> {
-  type Charge = { id: string; status: string; amount: number; amount_refunded: number; metadata: { transaction_id: string } };
+async function chargesOf(
+  p: Provider,
+  transactionId: string,
+): Promise<{ id: string; status: string; amount: number; amount_refunded: number }[]> {
+  type Charge = {
+    id: string;
+    status: string;
+    amount: number;
+    amount_refunded: number;
+    metadata: { transaction_id: string };
+  };
   const all: Charge[] = [];
   let after = '';
   for (;;) {
@@ -44,7 +66,9 @@ const until = (what: string, check: () => Promise<boolean>, ms = 8_000) => until
 
 /** Nothing pending or undelivered in either consumer group. */
 async function expectSettled(engine: AsyncEngine): Promise<void> {
-  await until('the consumer groups have nothing pending', async () => ((await engine.audit()).events ?? []).every((e) => e.pending === 0 && (e.lag ?? 0) === 0));
+  await until('the consumer groups have nothing pending', async () =>
+    ((await engine.audit()).events ?? []).every((e) => e.pending === 0 && (e.lag ?? 0) === 0),
+  );
 }
 
 let honest: Provider;
@@ -75,7 +99,10 @@ describe('async events (pure)', () => {
   });
 
   it('round-trips an event and ignores what is not one', () => {
-    expect(parseEvent(eventFields('Order.Created', { corr: 'x', created: true }))).toEqual({ type: 'Order.Created', data: { corr: 'x', created: true } });
+    expect(parseEvent(eventFields('Order.Created', { corr: 'x', created: true }))).toEqual({
+      type: 'Order.Created',
+      data: { corr: 'x', created: true },
+    });
     expect(parseEvent(null)).toBeUndefined();
     expect(parseEvent(['type', 'Order.Created', 'data', '{nope'])).toBeUndefined();
   });
@@ -89,7 +116,10 @@ describe('async events (pure)', () => {
   });
 
   it('reads a consumer group out of XINFO GROUPS', () => {
-    const reply = [['name', 'other', 'pending', 3], ['name', ORDER_GROUP, 'consumers', 1, 'pending', 2, 'last-delivered-id', '1-0', 'entries-read', 5, 'lag', 0]];
+    const reply = [
+      ['name', 'other', 'pending', 3],
+      ['name', ORDER_GROUP, 'consumers', 1, 'pending', 2, 'last-delivered-id', '1-0', 'entries-read', 5, 'lag', 0],
+    ];
     expect(parseGroupInfo(reply, ORDER_GROUP)).toEqual({ pending: 2, lag: 0 });
     expect(parseGroupInfo(reply, PAYMENT_GROUP)).toBeUndefined();
   });
@@ -98,8 +128,12 @@ describe('async events (pure)', () => {
 describe.each(['lua', 'atomic'] as const)('the async %s engine', (strategy) => {
   it('sells the whole stock when every buyer pays: every order Paid, the records agree', async () => {
     const engine = await sale(config(strategy, honest.url));
-    const onA = Array.from({ length: 10 }, (_, i) => engine.reserve({ sku: 'A', qty: 1, user: `a${i}`, clickId: `a${i}` }));
-    const onB = Array.from({ length: 3 }, (_, i) => engine.reserve({ sku: 'B', qty: 2, user: `b${i}`, clickId: `b${i}` }));
+    const onA = Array.from({ length: 10 }, (_, i) =>
+      engine.reserve({ sku: 'A', qty: 1, user: `a${i}`, clickId: `a${i}` }),
+    );
+    const onB = Array.from({ length: 3 }, (_, i) =>
+      engine.reserve({ sku: 'B', qty: 2, user: `b${i}`, clickId: `b${i}` }),
+    );
     const outcomes = await Promise.all([...onA, ...onB]);
     const holds = outcomes.filter((r) => r.ok);
     expect(holds).toHaveLength(8);
@@ -202,7 +236,10 @@ describe('async mode', () => {
       await redis.xadd(engine.streams.carts, '*', ...cart);
       await redis.xadd(engine.streams.payRequests, '*', ...payReq);
     }
-    await until('the duplicates were handled', async () => (await redis.xlen(engine.streams.payments)) === 4 && (await redis.xlen(engine.streams.orders)) === 4);
+    await until(
+      'the duplicates were handled',
+      async () => (await redis.xlen(engine.streams.payments)) === 4 && (await redis.xlen(engine.streams.orders)) === 4,
+    );
     await expectSettled(engine);
 
     const after = await engine.audit();
@@ -210,9 +247,13 @@ describe('async mode', () => {
     expect(after.sales).toEqual(before.sales);
     expect(await chargesOf(honest, after.orders[0].transactionId)).toHaveLength(1);
     // The replays say so.
-    const orderEvents = (await redis.xrange(engine.streams.orders, '-', '+')).map(([, f]) => parseEvent<{ created: boolean }>(f)!.data.created);
+    const orderEvents = (await redis.xrange(engine.streams.orders, '-', '+')).map(
+      ([, f]) => parseEvent<{ created: boolean }>(f)!.data.created,
+    );
     expect(orderEvents).toEqual([true, false, false, false]);
-    const payEvents = (await redis.xrange(engine.streams.payments, '-', '+')).map(([, f]) => parseEvent<{ outcome: { duplicate: boolean } }>(f)!.data.outcome.duplicate);
+    const payEvents = (await redis.xrange(engine.streams.payments, '-', '+')).map(
+      ([, f]) => parseEvent<{ outcome: { duplicate: boolean } }>(f)!.data.outcome.duplicate,
+    );
     expect(payEvents).toEqual([false, true, true, true]);
     await expectInvariantsHold(engine);
   });
@@ -223,7 +264,10 @@ describe('async mode', () => {
     /** A consumer that reads what is waiting and dies before acknowledging it. */
     const dieWith = async (stream: string, group: string) => {
       await until(`a message is on ${stream}`, async () => (await redis.xlen(stream)) > 0);
-      const got = (await redis.xreadgroup('GROUP', group, 'dead-consumer', 'COUNT', 10, 'STREAMS', stream, '>')) as [string, [string, string[]][]][];
+      const got = (await redis.xreadgroup('GROUP', group, 'dead-consumer', 'COUNT', 10, 'STREAMS', stream, '>')) as [
+        string,
+        [string, string[]][],
+      ][];
       expect(got[0][1]).toHaveLength(1);
       const [pending] = (await redis.xpending(stream, group)) as [number];
       expect(pending).toBe(1);
@@ -259,7 +303,12 @@ describe('async mode', () => {
     const engine = await sale(config('lua', declining.url));
     const hold = granted(await engine.reserve({ sku: 'A', qty: 2, user: 'u', clickId: 'c' }));
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 4 });
-    expect(await engine.pay({ orderId: hold.orderId })).toEqual({ status: 'declined', orderId: hold.orderId, code: 'generic_decline', attempts: 1 });
+    expect(await engine.pay({ orderId: hold.orderId })).toEqual({
+      status: 'declined',
+      orderId: hold.orderId,
+      code: 'generic_decline',
+      attempts: 1,
+    });
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 6 });
     expect(await engine.pay({ orderId: hold.orderId })).toMatchObject({ status: 'declined', attempts: 0 });
     const audit = await engine.audit();
@@ -276,9 +325,16 @@ describe('async mode', () => {
     const stop = engine.startSweeper();
     try {
       const hold = granted(await engine.reserve({ sku: 'B', qty: 1, user: 'u', clickId: 'c' }));
-      expect(await engine.pay({ orderId: hold.orderId })).toEqual({ status: 'expired', orderId: hold.orderId, refunded: false });
+      expect(await engine.pay({ orderId: hold.orderId })).toEqual({
+        status: 'expired',
+        orderId: hold.orderId,
+        refunded: false,
+      });
       const abandoned = granted(await engine.reserve({ sku: 'B', qty: 2, user: 'v', clickId: 'd' }));
-      await until('the abandoned order expired', async () => (await engine.audit()).orders.find((o) => o.orderId === abandoned.orderId)?.status === 'Expired');
+      await until(
+        'the abandoned order expired',
+        async () => (await engine.audit()).orders.find((o) => o.orderId === abandoned.orderId)?.status === 'Expired',
+      );
       expect(await engine.availability('B')).toEqual({ sku: 'B', available: 4 });
     } finally {
       await stop();

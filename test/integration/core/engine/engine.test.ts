@@ -23,9 +23,20 @@ async function sale(cfg: EngineConfig): Promise<Engine> {
 }
 
 /** The provider's charges for one transaction, from its list endpoint (its books, not its answers). */
-async function chargesOf(p: Provider, transactionId: string): Promise<{ id: string; status: string; amount: number; amount_refunded: number }[]> {
+async function chargesOf(
+  p: Provider,
+  transactionId: string,
+): Promise<{ id: string; status: string; amount: number; amount_refunded: number }[]> {
   const res = await fetch(`${p.url}/v1/charges?limit=100`);
-  const page = (await res.json()) as { data: { id: string; status: string; amount: number; amount_refunded: number; metadata: { transaction_id: string } }[] };
+  const page = (await res.json()) as {
+    data: {
+      id: string;
+      status: string;
+      amount: number;
+      amount_refunded: number;
+      metadata: { transaction_id: string };
+    }[];
+  };
   return page.data.filter((c) => c.metadata.transaction_id === transactionId);
 }
 
@@ -52,12 +63,22 @@ afterAll(() => stopProviders(providers));
 describe.each(['lua', 'atomic'] as const)('the %s engine', (strategy) => {
   it('sells the whole stock when every buyer pays, and the records agree', async () => {
     const engine = await sale(config(strategy, honest.url));
-    const onA = Array.from({ length: 10 }, (_, i) => engine.reserve({ sku: 'A', qty: 1, user: `a${i}`, clickId: `a${i}` }));
-    const onB = Array.from({ length: 3 }, (_, i) => engine.reserve({ sku: 'B', qty: 2, user: `b${i}`, clickId: `b${i}` }));
+    const onA = Array.from({ length: 10 }, (_, i) =>
+      engine.reserve({ sku: 'A', qty: 1, user: `a${i}`, clickId: `a${i}` }),
+    );
+    const onB = Array.from({ length: 3 }, (_, i) =>
+      engine.reserve({ sku: 'B', qty: 2, user: `b${i}`, clickId: `b${i}` }),
+    );
     const outcomes = await Promise.all([...onA, ...onB]);
     const holds = outcomes.filter((r) => r.ok);
     expect(holds).toHaveLength(8);
-    expect(outcomes.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.reason))).toEqual(['sold_out', 'sold_out', 'sold_out', 'sold_out', 'sold_out']);
+    expect(outcomes.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.reason))).toEqual([
+      'sold_out',
+      'sold_out',
+      'sold_out',
+      'sold_out',
+      'sold_out',
+    ]);
 
     const paid = await Promise.all(holds.map((h) => engine.pay({ orderId: granted(h).orderId })));
     expect(paid.map((p) => p.status)).toEqual(Array(8).fill('paid'));
@@ -65,7 +86,8 @@ describe.each(['lua', 'atomic'] as const)('the %s engine', (strategy) => {
     const audit = await engine.audit();
     expect(audit.orders.map((o) => o.status)).toEqual(Array(8).fill('Paid'));
     expect(audit.soldBySku).toEqual({ A: 6, B: 4 });
-    const soldInStore = (sku: string) => audit.strategy.ledger.filter((e) => e.sku === sku && e.state === 'sold').reduce((n, e) => n + e.qty, 0);
+    const soldInStore = (sku: string) =>
+      audit.strategy.ledger.filter((e) => e.sku === sku && e.state === 'sold').reduce((n, e) => n + e.qty, 0);
     expect({ A: soldInStore('A'), B: soldInStore('B') }).toEqual(audit.soldBySku);
     expect(audit.orders.filter((o) => o.sku === 'B').map((o) => o.amountMinor)).toEqual([1000, 1000]);
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 0 });
@@ -93,7 +115,9 @@ describe.each(['lua', 'atomic'] as const)('the %s engine', (strategy) => {
   });
 
   it('expires an abandoned hold while the sale runs and puts its units back on sale', async () => {
-    const engine = await sale(config(strategy, honest.url, { holdTtlMs: 400, payment: { timeoutMs: 100, retries: 1, backoffMs: 10 } }));
+    const engine = await sale(
+      config(strategy, honest.url, { holdTtlMs: 400, payment: { timeoutMs: 100, retries: 1, backoffMs: 10 } }),
+    );
     const stop = engine.startSweeper();
     try {
       const abandoned = granted(await engine.reserve({ sku: 'B', qty: 2, user: 'gone', clickId: 'gone-1' }));
@@ -103,7 +127,11 @@ describe.each(['lua', 'atomic'] as const)('the %s engine', (strategy) => {
       await until('the abandoned units are back', async () => (await engine.availability('B')).available === 2);
       const order = (await engine.audit()).orders.find((o) => o.orderId === abandoned.orderId)!;
       expect(order.status).toBe('Expired');
-      expect(await engine.pay({ orderId: abandoned.orderId })).toEqual({ status: 'expired', orderId: abandoned.orderId, refunded: false });
+      expect(await engine.pay({ orderId: abandoned.orderId })).toEqual({
+        status: 'expired',
+        orderId: abandoned.orderId,
+        refunded: false,
+      });
       // The units are for sale again, during the sale.
       expect(granted(await engine.reserve({ sku: 'B', qty: 2, user: 'late', clickId: 'late-1' })).qty).toBe(2);
     } finally {
@@ -120,10 +148,19 @@ describe('payments', () => {
     const engine = await sale(config('lua', declining.url));
     const hold = granted(await engine.reserve({ sku: 'A', qty: 2, user: 'u', clickId: 'c' }));
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 4 });
-    expect(await engine.pay({ orderId: hold.orderId })).toEqual({ status: 'declined', orderId: hold.orderId, code: 'generic_decline', attempts: 1 });
+    expect(await engine.pay({ orderId: hold.orderId })).toEqual({
+      status: 'declined',
+      orderId: hold.orderId,
+      code: 'generic_decline',
+      attempts: 1,
+    });
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 6 });
     // Asked again, the order answers from its record, without another charge.
-    expect(await engine.pay({ orderId: hold.orderId })).toMatchObject({ status: 'declined', code: 'generic_decline', attempts: 0 });
+    expect(await engine.pay({ orderId: hold.orderId })).toMatchObject({
+      status: 'declined',
+      code: 'generic_decline',
+      attempts: 0,
+    });
     const audit = await engine.audit();
     expect(audit.orders[0].status).toBe('PaymentFailed');
     expect(audit.soldBySku.A).toBe(0);
@@ -156,11 +193,19 @@ describe('payments', () => {
     const faults = { serverError: 0.5 };
     const parsed = parseFaultConfig(faults);
     let seed = 1;
-    while (!(decide(parsed, seed, txid, 1, 1250).outcome === 'serverError' && decide(parsed, seed, txid, 2, 1250).outcome === 'none')) seed++;
+    while (!(
+      decide(parsed, seed, txid, 1, 1250).outcome === 'serverError' &&
+      decide(parsed, seed, txid, 2, 1250).outcome === 'none'
+    ))
+      seed++;
     const flaky = await provider(faults, seed);
     const second = await createEngine({ ...cfg, providerUrl: flaky.url });
     try {
-      expect(await second.pay({ orderId: hold.orderId })).toMatchObject({ status: 'paid', attempts: 2, duplicate: false });
+      expect(await second.pay({ orderId: hold.orderId })).toMatchObject({
+        status: 'paid',
+        attempts: 2,
+        duplicate: false,
+      });
     } finally {
       await second.close();
     }
@@ -172,7 +217,11 @@ describe('payments', () => {
   it('refuses to start a payment the hold would not outlast, and gives the units back', async () => {
     const engine = await sale(config('atomic', honest.url, { holdTtlMs: 1_000 }));
     const hold = granted(await engine.reserve({ sku: 'B', qty: 1, user: 'u', clickId: 'c' }));
-    expect(await engine.pay({ orderId: hold.orderId })).toEqual({ status: 'expired', orderId: hold.orderId, refunded: false });
+    expect(await engine.pay({ orderId: hold.orderId })).toEqual({
+      status: 'expired',
+      orderId: hold.orderId,
+      refunded: false,
+    });
     expect(await engine.availability('B')).toEqual({ sku: 'B', available: 4 });
     const audit = await engine.audit();
     expect(audit.orders[0].status).toBe('Expired');
@@ -205,7 +254,8 @@ describe('the rate limit', () => {
     const engine = await sale(cfg);
     const now = Date.now();
     const bot = [];
-    for (let i = 0; i < 10; i++) bot.push(await engine.reserve({ sku: 'A', qty: 1, user: 'bot', clickId: `bot-${i}`, now }));
+    for (let i = 0; i < 10; i++)
+      bot.push(await engine.reserve({ sku: 'A', qty: 1, user: 'bot', clickId: `bot-${i}`, now }));
     expect(bot.filter((r) => r.ok)).toHaveLength(3);
     const refused = bot.filter((r) => !r.ok);
     expect(refused).toHaveLength(7);

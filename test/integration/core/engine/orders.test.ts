@@ -40,7 +40,9 @@ describe('orders asked for in one turn go in one INSERT', () => {
     }
     expect(byReservation.size).toBe(540);
     for (const ids of byReservation.values()) expect(ids.size).toBe(1);
-    const { rows } = await pool.query(`SELECT count(*)::int AS n, count(DISTINCT transaction_id)::int AS t FROM ${store.s}.orders`);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT transaction_id)::int AS t FROM ${store.s}.orders`,
+    );
     expect(rows[0]).toEqual({ n: 540, t: 540 });
   });
 

@@ -16,7 +16,13 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PaymentClient, worstCaseMs, type Chargeable } from '../../../../src/core/engine/payments.js';
 import type { PaymentConfig } from '../../../../src/core/engine/types.js';
-import { decide, parseFaultConfig, type Charge, type FaultConfigInput, type Provider } from '../../../../src/core/provider/index.js';
+import {
+  decide,
+  parseFaultConfig,
+  type Charge,
+  type FaultConfigInput,
+  type Provider,
+} from '../../../../src/core/provider/index.js';
 import { providerFixtures } from '../../../helpers/engine.js';
 
 const SEED = 1;
@@ -36,7 +42,13 @@ function client(provider: Provider, config: PaymentConfig): PaymentClient {
 }
 
 function order(transactionId = `tx_${randomBytes(8).toString('hex')}`): Chargeable {
-  return { orderId: `o_${randomBytes(8).toString('hex')}`, transactionId, amountMinor: 1_250, currency: 'EUR', expiresAt: Date.now() + 3_600_000 };
+  return {
+    orderId: `o_${randomBytes(8).toString('hex')}`,
+    transactionId,
+    amountMinor: 1_250,
+    currency: 'EUR',
+    expiresAt: Date.now() + 3_600_000,
+  };
 }
 
 /** The provider's books for one transaction, read the way reconciliation reads them (GET /v1/charges, every page). */
@@ -75,9 +87,20 @@ describe('PaymentClient: 409 idempotency_key_in_use does not use up a retry', ()
     expect(succeeded(charges)).toHaveLength(1);
     expect(charges).toHaveLength(1);
     if (answer.kind === 'paid') expect(answer.chargeId).toBe(charges[0].id);
-    expect(charges[0]).toMatchObject({ amount: o.amountMinor, currency: o.currency, metadata: { transaction_id: o.transactionId, order_id: o.orderId } });
+    expect(charges[0]).toMatchObject({
+      amount: o.amountMinor,
+      currency: o.currency,
+      metadata: { transaction_id: o.transactionId, order_id: o.orderId },
+    });
     // One attempt drew a fault (the held one, committed); the 409s and the replay drew none.
-    expect(provider.faults()).toEqual([expect.objectContaining({ transaction_id: o.transactionId, kind: 'timeout', attempt: 1, detail: { committed: true, holdMs: 400 } })]);
+    expect(provider.faults()).toEqual([
+      expect.objectContaining({
+        transaction_id: o.transactionId,
+        kind: 'timeout',
+        attempt: 1,
+        detail: { committed: true, holdMs: 400 },
+      }),
+    ]);
   });
 
   it('a held request that never commits: gives up within worstCaseMs + one timeout, after retrying afresh once the key came back; no charge', async () => {
@@ -115,7 +138,14 @@ describe('PaymentClient: 409 idempotency_key_in_use does not use up a retry', ()
       const candidate = `tx_${randomBytes(8).toString('hex')}`;
       const first = decide(parsed, SEED, candidate, 1, 1_250);
       const second = decide(parsed, SEED, candidate, 2, 1_250);
-      if (first.outcome === 'timeout' && !first.timeoutCommits && second.outcome === 'none' && second.latencyMs === 0 && !second.orphanTransactionId) txid = candidate;
+      if (
+        first.outcome === 'timeout' &&
+        !first.timeoutCommits &&
+        second.outcome === 'none' &&
+        second.latencyMs === 0 &&
+        !second.orphanTransactionId
+      )
+        txid = candidate;
     }
     expect(txid).not.toBe('');
     const provider = await fx.provider(faults, SEED);
@@ -131,7 +161,14 @@ describe('PaymentClient: 409 idempotency_key_in_use does not use up a retry', ()
       expect(succeeded(charges)).toHaveLength(1);
       expect(succeeded(charges)[0].id).toBe(answer.chargeId);
     }
-    expect(provider.faults()).toEqual([expect.objectContaining({ transaction_id: txid, kind: 'timeout', attempt: 1, detail: { committed: false, holdMs: 400 } })]);
+    expect(provider.faults()).toEqual([
+      expect.objectContaining({
+        transaction_id: txid,
+        kind: 'timeout',
+        attempt: 1,
+        detail: { committed: false, holdMs: 400 },
+      }),
+    ]);
   });
 
   it('the 409 loop is bounded by the deadline: a provider holding past the budget gets a failed answer, not a hang', async () => {

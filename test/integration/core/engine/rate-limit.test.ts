@@ -52,7 +52,10 @@ describe('the per-user rate limit', () => {
   });
 
   it('keys each user on its own cluster slot and passes the limit in documented order', () => {
-    expect(takeTokenCall('ns', 'alice', { perSec: 5, burst: 10 }, 42)).toEqual([['fs:{ns:rl:alice}:bucket'], [5, 10, 42, 1]]);
+    expect(takeTokenCall('ns', 'alice', { perSec: 5, burst: 10 }, 42)).toEqual([
+      ['fs:{ns:rl:alice}:bucket'],
+      [5, 10, 42, 1],
+    ]);
     expect(() => new RateLimiter(a, 'ns', { perSec: 0, burst: 1 })).toThrow(/perSec > 0/);
   });
 });

@@ -20,13 +20,17 @@ describe('connectPostgres', () => {
 
   it('reports an unreachable server as a ServiceError naming the URL without its password, within seconds', async () => {
     const started = Date.now();
-    const err = await connectPostgres('postgres://flash:s3cret-pw@127.0.0.1:1/shop', 'the atomic strategy', 2).catch((e: unknown) => e);
+    const err = await connectPostgres('postgres://flash:s3cret-pw@127.0.0.1:1/shop', 'the atomic strategy', 2).catch(
+      (e: unknown) => e,
+    );
     expect(Date.now() - started).toBeLessThan(6_000);
     expect(err).toBeInstanceOf(ServiceError);
     const e = err as ServiceError;
     expect(e.exitCode).toBe(ExitCode.Service);
     expect(e.service).toBe('postgres');
-    expect(e.message).toMatch(/^Postgres at postgres:\/\/flash:\*\*\*@127\.0\.0\.1:1\/shop is not reachable: .*ECONNREFUSED/);
+    expect(e.message).toMatch(
+      /^Postgres at postgres:\/\/flash:\*\*\*@127\.0\.0\.1:1\/shop is not reachable: .*ECONNREFUSED/,
+    );
     expect(e.message).not.toContain('s3cret-pw');
     expect(e.suggestion).toContain('the atomic strategy');
   });
@@ -38,7 +42,9 @@ describe('connectPostgres', () => {
     const { port } = silent.address() as AddressInfo;
     try {
       const started = Date.now();
-      const err = await connectPostgres(`postgres://flash:pw@127.0.0.1:${port}/shop`, 'a test', 1).catch((e: unknown) => e);
+      const err = await connectPostgres(`postgres://flash:pw@127.0.0.1:${port}/shop`, 'a test', 1).catch(
+        (e: unknown) => e,
+      );
       const waited = Date.now() - started;
       expect(err).toBeInstanceOf(ServiceError);
       expect((err as Error).message).toContain(`postgres://flash:***@127.0.0.1:${port}/shop is not reachable`);

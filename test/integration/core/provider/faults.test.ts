@@ -6,7 +6,18 @@ import { errors, request } from 'undici';
 import type pg from 'pg';
 import { connectPostgres } from '../../../../src/core/postgres/client.js';
 import { UsageError } from '../../../../src/core/errors.js';
-import { decide, parseFaultConfig, providerSchemaIdent, signToken, startProvider, verifyToken, type Charge, type Fault, type FaultConfigInput, type Provider } from '../../../../src/core/provider/index.js';
+import {
+  decide,
+  parseFaultConfig,
+  providerSchemaIdent,
+  signToken,
+  startProvider,
+  verifyToken,
+  type Charge,
+  type Fault,
+  type FaultConfigInput,
+  type Provider,
+} from '../../../../src/core/provider/index.js';
 import { DATABASE_URL, uniqueNamespace } from '../../../helpers/services.js';
 
 const SECRET = 'fault-secret';
@@ -22,7 +33,18 @@ afterAll(async () => {
 async function start(faults: FaultConfigInput, seed: number): Promise<Provider & { namespace: string }> {
   const namespace = uniqueNamespace('provf');
   namespaces.push(namespace);
-  return { namespace, ...(await startProvider({ databaseUrl: DATABASE_URL, namespace, secret: SECRET, seed, faults, clock: () => T0, reset: true })) };
+  return {
+    namespace,
+    ...(await startProvider({
+      databaseUrl: DATABASE_URL,
+      namespace,
+      secret: SECRET,
+      seed,
+      faults,
+      clock: () => T0,
+      reset: true,
+    })),
+  };
 }
 
 /** `timeoutMs`: the client gives up then, as the engine's payment call will. */
@@ -34,7 +56,11 @@ async function charge(base: string, txid: string, amount: number, key = `k_${txi
     body: JSON.stringify({ amount, currency: 'EUR', metadata: { transaction_id: txid, order_id: `o_${txid}` }, token }),
     ...(timeoutMs ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
   });
-  return { status: res.statusCode, replayed: res.headers['idempotent-replayed'] === 'true', json: (await res.body.json()) as any };
+  return {
+    status: res.statusCode,
+    replayed: res.headers['idempotent-replayed'] === 'true',
+    json: (await res.body.json()) as any,
+  };
 }
 
 async function listAll(base: string): Promise<Charge[]> {
@@ -56,7 +82,13 @@ describe('the token', () => {
   it.each([
     ['accepts the claims it was signed over, before expiry', claims, SECRET, T0 + 999, { ok: true }],
     ['refuses it at the expiry instant', claims, SECRET, T0 + 1_000, { ok: false, reason: 'expired' }],
-    ['refuses another transaction id', { ...claims, transactionId: 'tx_2' }, SECRET, T0, { ok: false, reason: 'bad_signature' }],
+    [
+      'refuses another transaction id',
+      { ...claims, transactionId: 'tx_2' },
+      SECRET,
+      T0,
+      { ok: false, reason: 'bad_signature' },
+    ],
     ['refuses another currency', { ...claims, currency: 'USD' }, SECRET, T0, { ok: false, reason: 'bad_signature' }],
     ['refuses another secret', claims, 'nope', T0, { ok: false, reason: 'bad_signature' }],
   ])('%s', (_name, charge, secret, now, expected) => {
@@ -65,7 +97,10 @@ describe('the token', () => {
 
   it('refuses a forged expiry, even a later one', () => {
     const [v, , sig] = token.split('.');
-    expect(verifyToken(`${v}.${T0 + 9_000_000}.${sig}`, claims, SECRET, T0)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyToken(`${v}.${T0 + 9_000_000}.${sig}`, claims, SECRET, T0)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
   });
 });
 
@@ -97,14 +132,26 @@ describe('fault decisions', () => {
     expect(rate((d) => d.outcome === 'decline')).toBeCloseTo(0.3, 1);
     expect(rate((d) => d.outcome === 'amountDrift')).toBeCloseTo(0.2, 1);
     expect(rate((d) => d.latencyMs > 0)).toBeCloseTo(0.5, 1);
-    expect(first.filter((d) => d.outcome === 'amountDrift').every((d) => d.driftedAmount !== 1_000 && d.driftedAmount > 0)).toBe(true);
+    expect(
+      first.filter((d) => d.outcome === 'amountDrift').every((d) => d.driftedAmount !== 1_000 && d.driftedAmount > 0),
+    ).toBe(true);
     const second = txids.map((t) => decide(config, 7, t, 2, 1_000));
     expect(second.filter((d, i) => d.outcome !== first[i].outcome).length).toBeGreaterThan(500);
   });
 });
 
 describe('injected faults against the books', () => {
-  const faults: FaultConfigInput = { serverError: 0.1, decline: 0.1, amountDrift: 0.12, duplicate: 0.12, dropped: 0.12, nextDaySettlement: 0.12, orphan: 0.1, latency: 0.1, latencyMs: 5 };
+  const faults: FaultConfigInput = {
+    serverError: 0.1,
+    decline: 0.1,
+    amountDrift: 0.12,
+    duplicate: 0.12,
+    dropped: 0.12,
+    nextDaySettlement: 0.12,
+    orphan: 0.1,
+    latency: 0.1,
+    latencyMs: 5,
+  };
   const txids = Array.from({ length: 80 }, (_, i) => `tx_${String(i).padStart(3, '0')}`);
   const amountOf = (i: number) => 1_000 + i;
 
@@ -132,7 +179,17 @@ describe('injected faults against the books', () => {
     const { replies, truth, listed } = a;
     const byTx = (txid: string) => listed.filter((c) => c.metadata.transaction_id === txid);
     const kinds = new Set(truth.map((f) => f.kind));
-    for (const k of ['serverError', 'decline', 'amountDrift', 'duplicate', 'dropped', 'nextDaySettlement', 'orphan', 'latency']) expect(kinds).toContain(k);
+    for (const k of [
+      'serverError',
+      'decline',
+      'amountDrift',
+      'duplicate',
+      'dropped',
+      'nextDaySettlement',
+      'orphan',
+      'latency',
+    ])
+      expect(kinds).toContain(k);
 
     const anomalous = new Set<string>();
     for (const f of truth) {
@@ -192,7 +249,9 @@ describe('timeouts', () => {
   afterAll(async () => raw?.end());
   const rowsFor = async (namespace: string, txid: string) => {
     raw ??= await connectPostgres(DATABASE_URL, 'provider faults test', 1);
-    return (await raw.query(`SELECT id FROM ${providerSchemaIdent(namespace)}.charges WHERE transaction_id = $1`, [txid])).rows;
+    return (
+      await raw.query(`SELECT id FROM ${providerSchemaIdent(namespace)}.charges WHERE transaction_id = $1`, [txid])
+    ).rows;
   };
 
   /** Retries with the same key past 409 "in use" until the provider answers for good. */
@@ -212,12 +271,22 @@ describe('timeouts', () => {
   it('a timeout that commits leaves the charge for a retry with the same key: one charge, not two', async () => {
     const provider = await start({ timeout: 1, timeoutCommit: 1, timeoutHoldMs: 600 }, 5);
     try {
-      await expect(charge(provider.url, 'tx_slow', 4_200, 'k_tx_slow', 100)).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(charge(provider.url, 'tx_slow', 4_200, 'k_tx_slow', 100)).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
       const early = await charge(provider.url, 'tx_slow', 4_200);
       expect(early.json.error.code).toBe('idempotency_key_in_use');
       const later = await retry(provider.url, 'tx_slow', 4_200);
       expect(later).toMatchObject({ status: 200, replayed: true, json: { amount: 4_200, status: 'succeeded' } });
-      expect(provider.faults()).toEqual([{ transaction_id: 'tx_slow', expected: 'MATCHED', kind: 'timeout', attempt: 1, detail: { committed: true, holdMs: 600 } } satisfies Fault]);
+      expect(provider.faults()).toEqual([
+        {
+          transaction_id: 'tx_slow',
+          expected: 'MATCHED',
+          kind: 'timeout',
+          attempt: 1,
+          detail: { committed: true, holdMs: 600 },
+        } satisfies Fault,
+      ]);
       expect(await rowsFor(provider.namespace, 'tx_slow')).toHaveLength(1);
     } finally {
       await provider.stop();

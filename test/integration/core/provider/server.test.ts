@@ -5,7 +5,14 @@ import { request } from 'undici';
 import type pg from 'pg';
 import { connectPostgres } from '../../../../src/core/postgres/client.js';
 import { UsageError } from '../../../../src/core/errors.js';
-import { providerSchemaIdent, providerSchemaName, signToken, startProvider, type Charge, type Provider } from '../../../../src/core/provider/index.js';
+import {
+  providerSchemaIdent,
+  providerSchemaName,
+  signToken,
+  startProvider,
+  type Charge,
+  type Provider,
+} from '../../../../src/core/provider/index.js';
 import { DATABASE_URL, uniqueNamespace } from '../../../helpers/services.js';
 
 const SECRET = 'test-secret';
@@ -32,12 +39,15 @@ function chargeBody(txid: string, amount: number, now: number, over: Record<stri
 }
 
 describe('provider schema names', () => {
-  it('keeps provider ledgers out of the strategies\' flashsale_ prefix', () => {
+  it("keeps provider ledgers out of the strategies' flashsale_ prefix", () => {
     expect(providerSchemaName('public')).toBe('mockpay_public');
   });
-  it.each([['Run'], ['a-b'], ['x"; DROP SCHEMA public; --'], [''], ['n'.repeat(56)]])('refuses namespace %j', (namespace) => {
-    expect(() => providerSchemaName(namespace)).toThrow(UsageError);
-  });
+  it.each([['Run'], ['a-b'], ['x"; DROP SCHEMA public; --'], [''], ['n'.repeat(56)]])(
+    'refuses namespace %j',
+    (namespace) => {
+      expect(() => providerSchemaName(namespace)).toThrow(UsageError);
+    },
+  );
 });
 
 describe('the mock provider API', () => {
@@ -46,11 +56,19 @@ describe('the mock provider API', () => {
   let provider: Provider;
   let raw: pg.Pool;
   const s = providerSchemaIdent(namespace);
-  const rowsFor = async (txid: string) => (await raw.query(`SELECT id, amount, status FROM ${s}.charges WHERE transaction_id = $1`, [txid])).rows;
+  const rowsFor = async (txid: string) =>
+    (await raw.query(`SELECT id, amount, status FROM ${s}.charges WHERE transaction_id = $1`, [txid])).rows;
 
   beforeAll(async () => {
     raw = await connectPostgres(DATABASE_URL, 'provider test', 2);
-    provider = await startProvider({ databaseUrl: DATABASE_URL, namespace, secret: SECRET, seed: 1, clock: () => now, reset: true });
+    provider = await startProvider({
+      databaseUrl: DATABASE_URL,
+      namespace,
+      secret: SECRET,
+      seed: 1,
+      clock: () => now,
+      reset: true,
+    });
   });
   afterAll(async () => {
     await provider?.stop();
@@ -65,7 +83,13 @@ describe('the mock provider API', () => {
   it('replays the same charge for the same key and body, and records one row', async () => {
     const body = chargeBody('tx_replay', 1_250, now);
     const first = await call(provider.url, 'POST', '/v1/charges', body, 'k_replay');
-    const again = await call(provider.url, 'POST', '/v1/charges', { ...body, metadata: { order_id: 'o_tx_replay', transaction_id: 'tx_replay' } }, 'k_replay');
+    const again = await call(
+      provider.url,
+      'POST',
+      '/v1/charges',
+      { ...body, metadata: { order_id: 'o_tx_replay', transaction_id: 'tx_replay' } },
+      'k_replay',
+    );
     expect(first.status).toBe(200);
     expect(first.json).toMatchObject({ status: 'succeeded', amount: 1_250, currency: 'EUR', created: T0 / 1000 });
     expect(first.headers['idempotent-replayed']).toBeUndefined();
@@ -85,20 +109,44 @@ describe('the mock provider API', () => {
 
   it('charges once when the same key arrives many times at once', async () => {
     const body = chargeBody('tx_burst', 700, now);
-    const replies = await Promise.all(Array.from({ length: 8 }, () => call(provider.url, 'POST', '/v1/charges', body, 'k_burst')));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () => call(provider.url, 'POST', '/v1/charges', body, 'k_burst')),
+    );
     const ids = new Set(replies.filter((r) => r.status === 200).map((r) => r.json.id));
-    expect(replies.every((r) => r.status === 200 || (r.status === 409 && r.json.error.code === 'idempotency_key_in_use'))).toBe(true);
+    expect(
+      replies.every((r) => r.status === 200 || (r.status === 409 && r.json.error.code === 'idempotency_key_in_use')),
+    ).toBe(true);
     expect(ids.size).toBe(1);
     expect(await rowsFor('tx_burst')).toHaveLength(1);
   });
 
   it.each([
-    ['a token signed with another secret', (n: number) => signToken({ transactionId: 'tx_bad1', amount: 900, currency: 'EUR', expiresAt: n + 60_000 }, 'other'), 'tx_bad1'],
-    ['a token for another amount', (n: number) => signToken({ transactionId: 'tx_bad2', amount: 901, currency: 'EUR', expiresAt: n + 60_000 }, SECRET), 'tx_bad2'],
-    ['an expired token', (n: number) => signToken({ transactionId: 'tx_bad3', amount: 900, currency: 'EUR', expiresAt: n }, SECRET), 'tx_bad3'],
+    [
+      'a token signed with another secret',
+      (n: number) =>
+        signToken({ transactionId: 'tx_bad1', amount: 900, currency: 'EUR', expiresAt: n + 60_000 }, 'other'),
+      'tx_bad1',
+    ],
+    [
+      'a token for another amount',
+      (n: number) =>
+        signToken({ transactionId: 'tx_bad2', amount: 901, currency: 'EUR', expiresAt: n + 60_000 }, SECRET),
+      'tx_bad2',
+    ],
+    [
+      'an expired token',
+      (n: number) => signToken({ transactionId: 'tx_bad3', amount: 900, currency: 'EUR', expiresAt: n }, SECRET),
+      'tx_bad3',
+    ],
     ['a token that is not one', () => 'not-a-token', 'tx_bad4'],
   ])('declines %s with 402 invalid_token and records the charge as failed', async (_name, token, txid) => {
-    const res = await call(provider.url, 'POST', '/v1/charges', chargeBody(txid, 900, now, { token: token(now) }), `k_${txid}`);
+    const res = await call(
+      provider.url,
+      'POST',
+      '/v1/charges',
+      chargeBody(txid, 900, now, { token: token(now) }),
+      `k_${txid}`,
+    );
     expect(res.status).toBe(402);
     expect(res.json.error).toMatchObject({ type: 'card_error', decline_code: 'invalid_token' });
     const stored = await call(provider.url, 'GET', `/v1/charges/${res.json.error.charge}`);
@@ -112,7 +160,13 @@ describe('the mock provider API', () => {
     ['a missing transaction id', { metadata: { order_id: 'o' } }, 'metadata[transaction_id]'],
     ['an unknown field', { capture: true }, 'capture'],
   ])('answers 400 naming the field for %s', async (_name, over, param) => {
-    const res = await call(provider.url, 'POST', '/v1/charges', chargeBody('tx_invalid', 100, now, over), `k_invalid_${param}`);
+    const res = await call(
+      provider.url,
+      'POST',
+      '/v1/charges',
+      chargeBody('tx_invalid', 100, now, over),
+      `k_invalid_${param}`,
+    );
     expect(res.status).toBe(400);
     expect(res.json.error.param).toBe(param);
     expect(res.json.error.message).toContain(param);
@@ -133,7 +187,13 @@ describe('the mock provider API', () => {
       // Five charges per second, all at the same millisecond: only the id can order them.
       for (let i = 0; i < 23; i++) {
         now = base + Math.floor(i / 5) * 1_000;
-        const res = await call(provider.url, 'POST', '/v1/charges', chargeBody(`tx_page_${i}`, 100 + i, now), `k_page_${i}`);
+        const res = await call(
+          provider.url,
+          'POST',
+          '/v1/charges',
+          chargeBody(`tx_page_${i}`, 100 + i, now),
+          `k_page_${i}`,
+        );
         created.push(res.json.id);
       }
     });
@@ -145,7 +205,11 @@ describe('the mock provider API', () => {
       let after = '';
       let pages = 0;
       for (;;) {
-        const res = await call(provider.url, 'GET', `/v1/charges?${window}&limit=4${after ? `&starting_after=${after}` : ''}`);
+        const res = await call(
+          provider.url,
+          'GET',
+          `/v1/charges?${window}&limit=4${after ? `&starting_after=${after}` : ''}`,
+        );
         expect(res.status).toBe(200);
         seen.push(...res.json.data);
         pages += 1;
@@ -160,7 +224,11 @@ describe('the mock provider API', () => {
     });
 
     it('treats the created window as half-open', async () => {
-      const res = await call(provider.url, 'GET', `/v1/charges?created[gte]=${base / 1000 + 1}&created[lt]=${base / 1000 + 3}&limit=100`);
+      const res = await call(
+        provider.url,
+        'GET',
+        `/v1/charges?created[gte]=${base / 1000 + 1}&created[lt]=${base / 1000 + 3}&limit=100`,
+      );
       expect(res.json.data.map((c: Charge) => c.metadata.transaction_id).sort()).toEqual(
         Array.from({ length: 10 }, (_, i) => `tx_page_${i + 5}`).sort(),
       );
@@ -181,7 +249,9 @@ describe('the mock provider API', () => {
   describe('refunds', () => {
     let chargeId = '';
     beforeAll(async () => {
-      chargeId = (await call(provider.url, 'POST', '/v1/charges', chargeBody('tx_refund', 1_000, now), 'k_refund_charge')).json.id;
+      chargeId = (
+        await call(provider.url, 'POST', '/v1/charges', chargeBody('tx_refund', 1_000, now), 'k_refund_charge')
+      ).json.id;
     });
 
     it('refunds part, replays by key, and never more than the charge even when asked at once', async () => {
@@ -192,7 +262,11 @@ describe('the mock provider API', () => {
       expect(replay.json).toEqual(part.json);
       expect(replay.headers['idempotent-replayed']).toBe('true');
       // 700 left; five concurrent 200s: three fit, two must be refused.
-      const burst = await Promise.all(Array.from({ length: 5 }, (_, i) => call(provider.url, 'POST', '/v1/refunds', { charge: chargeId, amount: 200 }, `k_rb${i}`)));
+      const burst = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          call(provider.url, 'POST', '/v1/refunds', { charge: chargeId, amount: 200 }, `k_rb${i}`),
+        ),
+      );
       expect(burst.filter((r) => r.status === 200)).toHaveLength(3);
       expect(burst.filter((r) => r.status === 400).every((r) => r.json.error.code === 'amount_too_large')).toBe(true);
       const after = await call(provider.url, 'GET', `/v1/charges/${chargeId}`);
@@ -215,7 +289,14 @@ describe('rate limiting', () => {
   const namespace = uniqueNamespace('provrl');
   let provider: Provider;
   beforeAll(async () => {
-    provider = await startProvider({ databaseUrl: DATABASE_URL, namespace, secret: SECRET, seed: 1, rateLimit: { perSecond: 0.5, burst: 2 }, reset: true });
+    provider = await startProvider({
+      databaseUrl: DATABASE_URL,
+      namespace,
+      secret: SECRET,
+      seed: 1,
+      rateLimit: { perSecond: 0.5, burst: 2 },
+      reset: true,
+    });
   });
   afterAll(async () => {
     await provider?.stop();

@@ -53,7 +53,8 @@ async function clusterPort(taken: number[]): Promise<number> {
 async function until(what: string, check: () => Promise<boolean>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server logs:\n${[...logs.values()].join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; server logs:\n${[...logs.values()].join('\n')}`);
     await sleep(100);
   }
 }
@@ -63,7 +64,24 @@ beforeAll(async () => {
   for (const port of ports) {
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--bind', '127.0.0.1', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     servers.push(child);
@@ -76,10 +94,19 @@ beforeAll(async () => {
     admin.on('error', () => {});
     admins.push(admin);
   }
-  await Promise.all(admins.map((a, i) => until(`redis-server on ${ports[i]}`, async () => (await a.ping()) === 'PONG', 10_000)));
+  await Promise.all(
+    admins.map((a, i) => until(`redis-server on ${ports[i]}`, async () => (await a.ping()) === 'PONG', 10_000)),
+  );
   seeds = ports.map((p) => `127.0.0.1:${p}`).join(',');
-  await run('redis-cli', ['--cluster', 'create', ...seeds.split(','), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 });
-  await until('cluster_state:ok on every node', async () => (await Promise.all(admins.map((a) => a.cluster('INFO')))).every((info) => /cluster_state:ok/.test(info)), 15_000);
+  await run('redis-cli', ['--cluster', 'create', ...seeds.split(','), '--cluster-replicas', '0', '--cluster-yes'], {
+    timeout: 20_000,
+  });
+  await until(
+    'cluster_state:ok on every node',
+    async () =>
+      (await Promise.all(admins.map((a) => a.cluster('INFO')))).every((info) => /cluster_state:ok/.test(info)),
+    15_000,
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -116,7 +143,27 @@ async function bench(strategy: string, extra: string[] = []) {
   const io = captureIO();
   const out = join(dir, `out-${strategy}`);
   const code = await main(
-    ['bench', '--strategy', strategy, '--redis-cluster', seeds, '--database-url', DATABASE_URL, '--stock', '100', '--buyers', '5000', '--skus', '12', '--concurrency', '32', '--json', '--out', out, ...extra],
+    [
+      'bench',
+      '--strategy',
+      strategy,
+      '--redis-cluster',
+      seeds,
+      '--database-url',
+      DATABASE_URL,
+      '--stock',
+      '100',
+      '--buyers',
+      '5000',
+      '--skus',
+      '12',
+      '--concurrency',
+      '32',
+      '--json',
+      '--out',
+      out,
+      ...extra,
+    ],
     io,
   );
   const report = io.stdout.length ? JSON.parse(io.stdout.join('')) : undefined;
@@ -125,24 +172,28 @@ async function bench(strategy: string, extra: string[] = []) {
 
 /** stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, every invariant, keys on more than one master. */
 async function sellsAllOnSeveralMasters(strategy: string) {
-    const r = await bench(strategy, ['--keep']);
-    expect(r.code, r.err).toBe(0);
-    const s = r.report.strategies[0];
-    expect(r.report.services.redis).toBe(`--redis-cluster ${seeds}`);
-    expect(s.sold).toBe(1_200);
-    expect(s.oversold).toBe(0);
-    expect(s.counters.errors).toBe(0);
-    expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
-    const perNode = await keysPerNode(strategy);
-    expect(perNode.filter((n) => n > 0).length, `keys per master: ${perNode.join(', ')}`).toBeGreaterThanOrEqual(2);
-    // 12 SKUs × their keys + the namespace's SKU list: all of them, wherever they landed
-    expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 3);
+  const r = await bench(strategy, ['--keep']);
+  expect(r.code, r.err).toBe(0);
+  const s = r.report.strategies[0];
+  expect(r.report.services.redis).toBe(`--redis-cluster ${seeds}`);
+  expect(s.sold).toBe(1_200);
+  expect(s.oversold).toBe(0);
+  expect(s.counters.errors).toBe(0);
+  expect(s.invariants.every((i: { ok: boolean }) => i.ok)).toBe(true);
+  const perNode = await keysPerNode(strategy);
+  expect(perNode.filter((n) => n > 0).length, `keys per master: ${perNode.join(', ')}`).toBeGreaterThanOrEqual(2);
+  // 12 SKUs × their keys + the namespace's SKU list: all of them, wherever they landed
+  expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThan(12 * 3);
 }
 
 describe('--redis-cluster is validated before anything connects', () => {
   it.each([
     ['one seed', '127.0.0.1:7000', ['127.0.0.1:7000']],
-    ['several seeds, spaces and a repeat dropped', 'a.example:7000, 10.0.0.2:7001,a.example:7000', ['a.example:7000', '10.0.0.2:7001']],
+    [
+      'several seeds, spaces and a repeat dropped',
+      'a.example:7000, 10.0.0.2:7001,a.example:7000',
+      ['a.example:7000', '10.0.0.2:7001'],
+    ],
     ['an IPv6 seed in brackets', '[::1]:7000', ['[::1]:7000']],
   ])('accepts %s', (_name, value, expected) => {
     expect(parseRedisCluster(value)).toEqual(expected);
@@ -169,22 +220,52 @@ describe('--redis-cluster is validated before anything connects', () => {
 
   it('bench exits 2 on a bad seed list, and on --redis-cluster with --redis-url', async () => {
     const io = captureIO();
-    expect(await main(['bench', '--strategy', 'lua', '--redis-cluster', 'nowhere', '--out', join(dir, 'bad')], io)).toBe(2);
+    expect(
+      await main(['bench', '--strategy', 'lua', '--redis-cluster', 'nowhere', '--out', join(dir, 'bad')], io),
+    ).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/--redis-cluster: "nowhere" in "nowhere" is not host:port/);
     const both = captureIO();
-    expect(await main(['bench', '--strategy', 'lua', '--redis-cluster', '127.0.0.1:7000', '--redis-url', 'redis://127.0.0.1:6379', '--out', join(dir, 'bad')], both)).toBe(2);
+    expect(
+      await main(
+        [
+          'bench',
+          '--strategy',
+          'lua',
+          '--redis-cluster',
+          '127.0.0.1:7000',
+          '--redis-url',
+          'redis://127.0.0.1:6379',
+          '--out',
+          join(dir, 'bad'),
+        ],
+        both,
+      ),
+    ).toBe(2);
     expect(both.stderr.join('\n')).toMatch(/--redis-cluster and --redis-url: give one/);
   });
 });
 
 describe('bench reports a cluster it cannot use with exit 6, naming the seeds', () => {
   it.each([
-    ['nothing listens on the seed', async () => `127.0.0.1:${await freePort()}`, /Redis Cluster at 127\.0\.0\.1:\d+ is not reachable/],
-    ['the seed is a Redis without cluster mode', async () => new URL(REDIS_URL).host, /is not reachable: .*cluster support disabled/],
+    [
+      'nothing listens on the seed',
+      async () => `127.0.0.1:${await freePort()}`,
+      /Redis Cluster at 127\.0\.0\.1:\d+ is not reachable/,
+    ],
+    [
+      'the seed is a Redis without cluster mode',
+      async () => new URL(REDIS_URL).host,
+      /is not reachable: .*cluster support disabled/,
+    ],
   ])('%s', async (_name, seed, message) => {
     const io = captureIO();
     const out = join(dir, 'unreachable');
-    expect(await main(['bench', '--strategy', 'lua', '--redis-cluster', await seed(), '--database-url', DATABASE_URL, '--out', out], io)).toBe(6);
+    expect(
+      await main(
+        ['bench', '--strategy', 'lua', '--redis-cluster', await seed(), '--database-url', DATABASE_URL, '--out', out],
+        io,
+      ),
+    ).toBe(6);
     expect(io.stderr.join('\n')).toMatch(message);
     expect(existsSync(out)).toBe(false);
   });
@@ -202,37 +283,55 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
     const k = skuKeys('ns', 'sku-1');
     const slots = new Set(await Promise.all(Object.values(k).map(slotOf)));
     expect(slots.size).toBe(1);
-    const perSku = new Set(await Promise.all(Array.from({ length: 12 }, (_, i) => slotOf(skuKeys('ns', `sku-${i}`).stock))));
+    const perSku = new Set(
+      await Promise.all(Array.from({ length: 12 }, (_, i) => slotOf(skuKeys('ns', `sku-${i}`).stock))),
+    );
     expect(perSku.size).toBeGreaterThan(1);
   });
 
-  it('lua: stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master', async () => {
-    await sellsAllOnSeveralMasters('lua');
-  }, BENCH_TIMEOUT);
+  it(
+    'lua: stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master',
+    async () => {
+      await sellsAllOnSeveralMasters('lua');
+    },
+    BENCH_TIMEOUT,
+  );
 
   // Three runs in a row, as CI runs this file: the consumers and reply readers of one run must not hold up the next.
-  it.each([1, 2, 3])('queue (run %i of 3): stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master', async () => {
-    await sellsAllOnSeveralMasters('queue');
-  }, BENCH_TIMEOUT);
+  it.each([1, 2, 3])(
+    'queue (run %i of 3): stock 100 × 12 SKUs, 5,000 buyers → exactly 1,200 sold, 0 oversold, keys on more than one master',
+    async () => {
+      await sellsAllOnSeveralMasters('queue');
+    },
+    BENCH_TIMEOUT,
+  );
 
-  it.each(['list', 'decr'])('%s sells exactly its stock on the cluster, and destroy() clears every master', async (strategy) => {
-    const r = await bench(strategy);
-    expect(r.code, r.err).toBe(0);
-    const s = r.report.strategies[0];
-    expect(s.sold).toBe(1_200);
-    expect(s.oversold).toBe(0);
-    expect(s.counters.errors).toBe(0);
-    expect(await keysPerNode(strategy)).toEqual([0, 0, 0]);
-  }, BENCH_TIMEOUT);
+  it.each(['list', 'decr'])(
+    '%s sells exactly its stock on the cluster, and destroy() clears every master',
+    async (strategy) => {
+      const r = await bench(strategy);
+      expect(r.code, r.err).toBe(0);
+      const s = r.report.strategies[0];
+      expect(s.sold).toBe(1_200);
+      expect(s.oversold).toBe(0);
+      expect(s.counters.errors).toBe(0);
+      expect(await keysPerNode(strategy)).toEqual([0, 0, 0]);
+    },
+    BENCH_TIMEOUT,
+  );
 
-  it('naive on Redis is still caught overselling on the cluster (exit 3)', async () => {
-    const r = await bench('naive', ['--naive-store', 'redis', '--concurrency', '64']);
-    expect(r.code, r.err).toBe(3);
-    const s = r.report.strategies[0];
-    expect(s.oversold).toBeGreaterThan(0);
-    expect(s.counters.errors).toBe(0);
-    expect(s.invariants.find((i: { name: string }) => i.name === 'no oversell')).toMatchObject({ ok: false });
-  }, BENCH_TIMEOUT);
+  it(
+    'naive on Redis is still caught overselling on the cluster (exit 3)',
+    async () => {
+      const r = await bench('naive', ['--naive-store', 'redis', '--concurrency', '64']);
+      expect(r.code, r.err).toBe(3);
+      const s = r.report.strategies[0];
+      expect(s.oversold).toBeGreaterThan(0);
+      expect(s.counters.errors).toBe(0);
+      expect(s.invariants.find((i: { name: string }) => i.name === 'no oversell')).toMatchObject({ ok: false });
+    },
+    BENCH_TIMEOUT,
+  );
 
   it('lua: release, sweep and snapshot work SKU by SKU across the masters', async () => {
     const namespace = uniqueNamespace('cluster');
@@ -244,7 +343,14 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
       const held = [];
       for (const { sku } of skus) {
         for (let i = 0; i < 3; i++) {
-          const r = await strategy.reserve({ sku, qty: 1, user: `u${i}`, idempotencyKey: `${sku}-${i}`, ttlMs: 1_000, now });
+          const r = await strategy.reserve({
+            sku,
+            qty: 1,
+            user: `u${i}`,
+            idempotencyKey: `${sku}-${i}`,
+            ttlMs: 1_000,
+            now,
+          });
           expect(r.ok).toBe(true);
           if (r.ok) held.push(r.reservation);
         }
@@ -257,7 +363,11 @@ describe('the Redis strategies on a three-master Redis Cluster', () => {
       expect(snap.skus.map((s) => s.sku)).toEqual(skus.map((s) => s.sku));
       expect(snap.skus.reduce((n, s) => n + s.available, 0)).toBe(6 * 5 - 1);
       expect(snap.ledger.filter((e) => e.state === 'expired')).toHaveLength(16);
-      const tags = new Set(await Promise.all(skus.map(async ({ sku }) => Number(await admins[0].cluster('KEYSLOT', skuKeys(namespace, sku).stock)))));
+      const tags = new Set(
+        await Promise.all(
+          skus.map(async ({ sku }) => Number(await admins[0].cluster('KEYSLOT', skuKeys(namespace, sku).stock))),
+        ),
+      );
       expect(tags.size).toBeGreaterThan(1);
     } finally {
       await strategy.destroy();
@@ -270,7 +380,25 @@ describe('simulate on the three-master Redis Cluster', () => {
   it('the smoke sale (sync, lua, rate limit on the cluster) passes every invariant', async () => {
     const io = captureIO();
     const out = join(mkdtempSync(join(tmpdir(), 'fs-cl-sim-')), 'out');
-    const code = await main(['simulate', '--scenario', 'scenarios/smoke.json', '--strategy', 'lua', '--workers', '1', '--redis-cluster', seeds, '--database-url', DATABASE_URL, '--json', '--out', out], io);
+    const code = await main(
+      [
+        'simulate',
+        '--scenario',
+        'scenarios/smoke.json',
+        '--strategy',
+        'lua',
+        '--workers',
+        '1',
+        '--redis-cluster',
+        seeds,
+        '--database-url',
+        DATABASE_URL,
+        '--json',
+        '--out',
+        out,
+      ],
+      io,
+    );
     const report = JSON.parse(io.stdout.join('\n'));
     expect(report.invariants.filter((i: { ok: boolean }) => !i.ok)).toEqual([]);
     expect(code).toBe(0);
@@ -282,7 +410,10 @@ describe('simulate on the three-master Redis Cluster', () => {
 
   it('async mode is refused on a cluster with exit 2 before anything starts', async () => {
     const io = captureIO();
-    const code = await main(['simulate', '--mode', 'async', '--redis-cluster', seeds, '--database-url', DATABASE_URL], io);
+    const code = await main(
+      ['simulate', '--mode', 'async', '--redis-cluster', seeds, '--database-url', DATABASE_URL],
+      io,
+    );
     expect(code).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/--redis-cluster: mode async is not cluster-ready/);
   });
@@ -291,7 +422,10 @@ describe('simulate on the three-master Redis Cluster', () => {
 describe('serve takes --redis-cluster as simulate does', () => {
   it('refuses it together with --redis-url, naming both, before anything starts', async () => {
     const io = captureIO();
-    const code = await main(['serve', '--redis-cluster', '127.0.0.1:7000', '--redis-url', REDIS_URL, '--database-url', DATABASE_URL], io);
+    const code = await main(
+      ['serve', '--redis-cluster', '127.0.0.1:7000', '--redis-url', REDIS_URL, '--database-url', DATABASE_URL],
+      io,
+    );
     expect(code).toBe(2);
     expect(io.stderr.join('\n')).toMatch(/--redis-cluster and --redis-url: give one/);
   });

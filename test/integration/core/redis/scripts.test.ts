@@ -37,16 +37,22 @@ describe('scripts', () => {
     }
   });
 
-  it.each(Object.values(ScriptCode).filter((c): c is ScriptCode => typeof c === 'number'))('turns code %i into an Error carrying it', (code) => {
-    const err = scriptError(code, 'reserveStock');
-    expect(err).toBeInstanceOf(ScriptError);
-    expect(err).toBeInstanceOf(Error);
-    expect(err.code).toBe(code);
-    expect(err.message).toContain(`code ${code}`);
-  });
+  it.each(Object.values(ScriptCode).filter((c): c is ScriptCode => typeof c === 'number'))(
+    'turns code %i into an Error carrying it',
+    (code) => {
+      const err = scriptError(code, 'reserveStock');
+      expect(err).toBeInstanceOf(ScriptError);
+      expect(err).toBeInstanceOf(Error);
+      expect(err.code).toBe(code);
+      expect(err.message).toContain(`code ${code}`);
+    },
+  );
 
   it('still turns an unknown code into an Error naming it', () => {
-    expect(scriptError(-99, 'x')).toMatchObject({ code: -99, message: expect.stringContaining('unexpected reply -99') });
+    expect(scriptError(-99, 'x')).toMatchObject({
+      code: -99,
+      message: expect.stringContaining('unexpected reply -99'),
+    });
   });
 });
 
@@ -65,7 +71,9 @@ describe('the reference reserve redis-benchmark runs', () => {
     expect(await raw.script('LOAD', luaScript('reserveStock').lua)).toBe(luaScript('reserveStock').sha);
     const replies = [];
     for (let i = 0; i < 4; i++) {
-      const args = reserveStockBenchmarkArgs(ns, 'hot', { now: 1_000 }).map((a) => a.replace('__rand_int__', String(i)));
+      const args = reserveStockBenchmarkArgs(ns, 'hot', { now: 1_000 }).map((a) =>
+        a.replace('__rand_int__', String(i)),
+      );
       replies.push(await raw.evalsha(luaScript('reserveStock').sha, ...(args as [string, ...string[]])));
     }
     expect(replies).toEqual([1, 1, 1, ScriptCode.SoldOut]);

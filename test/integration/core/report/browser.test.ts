@@ -84,7 +84,16 @@ describe('report.html in a browser, offline', () => {
   beforeAll(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -124,7 +133,27 @@ describe('report.html in a browser, offline', () => {
   it('bench atomic,lua: successes/s and p50/p99 bars side by side, invariants per strategy, nothing fetched', async () => {
     const io = captureIO();
     const out = join(mkdtempSync(join(tmpdir(), 'fs-report-')), 'out');
-    const code = await main(['bench', '--redis-url', REDIS_URL, '--database-url', DATABASE_URL, '--out', out, '--json', '--strategy', 'atomic,lua', '--buyers', '500', '--stock', '100', '--workers', '1'], io);
+    const code = await main(
+      [
+        'bench',
+        '--redis-url',
+        REDIS_URL,
+        '--database-url',
+        DATABASE_URL,
+        '--out',
+        out,
+        '--json',
+        '--strategy',
+        'atomic,lua',
+        '--buyers',
+        '500',
+        '--stock',
+        '100',
+        '--workers',
+        '1',
+      ],
+      io,
+    );
     expect(code).toBe(0);
     const report = JSON.parse(io.stdout.join('\n'));
 
@@ -138,7 +167,8 @@ describe('report.html in a browser, offline', () => {
     expectDrawn(r.charts);
     // two series (successes/s and attempts/s; p50 and p99) over two strategies
     expect(r.charts.map((c) => c.points)).toEqual([4, 4]);
-    for (const s of report.strategies) for (const inv of s.invariants) expect(r.text).toContain(`${s.strategy}\t${inv.name}`);
+    for (const s of report.strategies)
+      for (const inv of s.invariants) expect(r.text).toContain(`${s.strategy}\t${inv.name}`);
     expectScreenshot(r.screenshot);
   });
 });

@@ -52,7 +52,11 @@ describe('services started on demand', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'fs-noredis-')), 'out');
     const env = { ...process.env, PATH: '/nonexistent', REDIS_URL: '' };
     delete (env as Record<string, string | undefined>).REDIS_URL;
-    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'lua', '--out', out], { env, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'lua', '--out', out], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.status).toBe(6);
     expect(r.stderr).toMatch(/needs Redis and none is configured or installed/);
     expect(r.stderr).toMatch(/--redis-url/);
@@ -66,7 +70,12 @@ describe('services started on demand', () => {
     chmodSync(cwd, 0o755);
     const env = { ...process.env };
     delete env.DATABASE_URL;
-    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'naive', '--workers', '2', '--json'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'naive', '--workers', '2', '--json'], {
+      cwd,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.stderr).toMatch(/started embedded PostgreSQL/);
     expect(r.status).toBe(3);
     const report = JSON.parse(r.stdout);
@@ -75,12 +84,17 @@ describe('services started on demand', () => {
     expect(existsSync(join(cwd, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
   });
 
-  it('on the embedded PostgreSQL, prints flashsale\'s own lines only: initdb and server logs go to .flashsale/pg.log', () => {
+  it("on the embedded PostgreSQL, prints flashsale's own lines only: initdb and server logs go to .flashsale/pg.log", () => {
     const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-quiet-'));
     chmodSync(cwd, 0o755);
     const env = { ...process.env };
     delete env.DATABASE_URL;
-    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'atomic', '--buyers', '200', '--workers', '1'], { cwd, env, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'atomic', '--buyers', '200', '--workers', '1'], {
+      cwd,
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.status).toBe(0);
     const printed = `${r.stdout}\n${r.stderr}`;
     expect(printed).toMatch(/started embedded PostgreSQL/);
@@ -92,12 +106,16 @@ describe('services started on demand', () => {
 
   it('with a Redis that refuses connections, simulate exits 6 at once instead of hanging on what it opened first', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'fs-unreachable-'));
-    const r = spawnSync(process.execPath, [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')], {
-      cwd,
-      env: { ...process.env, DATABASE_URL },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'simulate', '--strategy', 'lua', '--redis-url', 'redis://127.0.0.1:1', '--out', join(cwd, 'out')],
+      {
+        cwd,
+        env: { ...process.env, DATABASE_URL },
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(r.error).toBeUndefined(); // not killed by the timeout
     expect(r.status).toBe(6);
     expect(r.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);
@@ -118,7 +136,27 @@ describe('Ctrl-C during a bench', () => {
   it('stops the load, still checks the ledger, writes a report marked interrupted and exits 130', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'fs-sigint-')), 'out');
     const env = { ...process.env, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' };
-    const child = spawn(process.execPath, [BIN, 'bench', '--strategy', 'lua,atomic', '--stock', '1000000', '--duration', '60', '--concurrency', '8', '--workers', '1', '--out', out, '--json'], { env });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'bench',
+        '--strategy',
+        'lua,atomic',
+        '--stock',
+        '1000000',
+        '--duration',
+        '60',
+        '--concurrency',
+        '8',
+        '--workers',
+        '1',
+        '--out',
+        out,
+        '--json',
+      ],
+      { env },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -146,7 +184,9 @@ describe('no service outlives a crashed run', () => {
       const s = await startRedisServer(${JSON.stringify(findOnPath('redis-server'))});
       console.log(new URL(s.url).port);
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const port = await new Promise<string>((r) => child.stdout.once('data', (d) => r(String(d).trim())));
     const ping = () => spawnSync('redis-cli', ['-p', port, 'ping'], { encoding: 'utf8' }).stdout.trim();
     expect(ping()).toBe('PONG');
@@ -168,7 +208,9 @@ describe('an embedded PostgreSQL left by a crashed run', () => {
       await startEmbeddedPostgres(${JSON.stringify(base)});
       console.log('up');
       setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise((r) => child.stdout.once('data', r));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));

@@ -48,7 +48,10 @@ describe('advisory strategy', () => {
 
   const fresh = async (stock: number, buckets = 8, perUserLimit = 0) => {
     const namespace = uniqueNamespace('advisory');
-    const strategy = new AdvisoryStrategy({ namespace, databaseUrl: DATABASE_URL, connections: 8 }, { buckets, maxRetries: 2, baseDelayMs: 1, maxDelayMs: 2 });
+    const strategy = new AdvisoryStrategy(
+      { namespace, databaseUrl: DATABASE_URL, connections: 8 },
+      { buckets, maxRetries: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    );
     opened.push(strategy);
     namespaceOf.set(strategy, namespace);
     await strategy.load([{ sku: 'hot', stock }], { perUserLimit });
@@ -61,13 +64,19 @@ describe('advisory strategy', () => {
     holders.push(client);
     await client.query('BEGIN');
     for (const b of buckets) {
-      const { rows } = await client.query('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok', [`${schemaName(namespace)}:${sku}:${b}`]);
+      const { rows } = await client.query('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS ok', [
+        `${schemaName(namespace)}:${sku}:${b}`,
+      ]);
       expect(rows[0].ok).toBe(true);
     }
   };
 
   const bucketRows = async (namespace: string) =>
-    (await raw.query<{ bucket: number; available: number }>(`SELECT bucket, available FROM ${schemaIdent(namespace)}.stock ORDER BY bucket`)).rows.map((r) => r.available);
+    (
+      await raw.query<{ bucket: number; available: number }>(
+        `SELECT bucket, available FROM ${schemaIdent(namespace)}.stock ORDER BY bucket`,
+      )
+    ).rows.map((r) => r.available);
 
   beforeAll(async () => {
     raw = await connectPostgres(DATABASE_URL, 'advisory test', 4);
@@ -145,14 +154,22 @@ describe('advisory strategy', () => {
   it('never oversells a hot SKU to 600 concurrent multi-unit buyers on four instances', async () => {
     const s = await fresh(50, 8, 4);
     const ns = namespaceOf.get(s)!;
-    const others = [1, 2, 3].map(() => new AdvisoryStrategy({ namespace: ns, databaseUrl: DATABASE_URL, connections: 8 }));
+    const others = [1, 2, 3].map(
+      () => new AdvisoryStrategy({ namespace: ns, databaseUrl: DATABASE_URL, connections: 8 }),
+    );
     const all = [s, ...others];
     try {
       const results = await Promise.all(
-        Array.from({ length: 600 }, (_, i) => all[i % all.length].reserve(req({ qty: 1 + (i % 3), user: `buyer${i % 150}` }))),
+        Array.from({ length: 600 }, (_, i) =>
+          all[i % all.length].reserve(req({ qty: 1 + (i % 3), user: `buyer${i % 150}` })),
+        ),
       );
       const grantedUnits = results.reduce((n, r) => n + (r.ok ? r.reservation.qty : 0), 0);
-      const report = checkInvariants({ snapshot: await s.snapshot(), perUserLimit: 4, buyerUnits: { hot: grantedUnits } });
+      const report = checkInvariants({
+        snapshot: await s.snapshot(),
+        perUserLimit: 4,
+        buyerUnits: { hot: grantedUnits },
+      });
       expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
       expect(report.skus[0].held).toBeLessThanOrEqual(50);
       expect(report.skus[0].available + report.skus[0].held).toBe(50);

@@ -183,7 +183,16 @@ type Op =
   | { kind: 'sweep' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('reserve' as const), user: fc.nat(5), qty: fc.integer({ min: 1, max: 3 }), key: fc.nat(30), ttl: fc.integer({ min: 100, max: 2_000 }) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('reserve' as const),
+      user: fc.nat(5),
+      qty: fc.integer({ min: 1, max: 3 }),
+      key: fc.nat(30),
+      ttl: fc.integer({ min: 100, max: 2_000 }),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('confirm' as const), pick: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('release' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 1_500 }) }) },
@@ -191,7 +200,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** What the holder was told, and what the ledger must say about the same reservation. */
-const told = (r: Reservation | LedgerEntry) => ({ id: r.id, sku: r.sku, qty: r.qty, user: r.user, idempotencyKey: r.idempotencyKey, expiresAt: r.expiresAt });
+const told = (r: Reservation | LedgerEntry) => ({
+  id: r.id,
+  sku: r.sku,
+  qty: r.qty,
+  user: r.user,
+  idempotencyKey: r.idempotencyKey,
+  expiresAt: r.expiresAt,
+});
 
 interface Answered {
   key: string;
@@ -214,23 +230,45 @@ type Outcome =
  * hold exactly one may win, and a refusal is fine only when the hold was not held, was expired
  * at the op's `now`, or another op of the batch took it.
  */
-function violations(answers: Answered[], outcomes: Outcome[], before: Map<string, ReservationState>, known: Map<string, Reservation>, fresh: Reservation[], ledger: LedgerEntry[]): string[] {
+function violations(
+  answers: Answered[],
+  outcomes: Outcome[],
+  before: Map<string, ReservationState>,
+  known: Map<string, Reservation>,
+  fresh: Reservation[],
+  ledger: LedgerEntry[],
+): string[] {
   const bad: string[] = [];
   const earlier = new Set(known.keys());
   for (const { key, op, at, result } of answers) {
     if (!result.ok) {
-      if (earlier.has(key)) bad.push(`reserve ${key} was refused (${result.reason}) though the key already has reservation ${known.get(key)!.id}`);
+      if (earlier.has(key))
+        bad.push(
+          `reserve ${key} was refused (${result.reason}) though the key already has reservation ${known.get(key)!.id}`,
+        );
       continue;
     }
     const r = result.reservation;
     const first = known.get(key);
     if (first) {
-      if (JSON.stringify(told(r)) !== JSON.stringify(told(first))) bad.push(`reserve ${key} answered ${JSON.stringify(told(r))}, its first answer was ${JSON.stringify(told(first))}`);
+      if (JSON.stringify(told(r)) !== JSON.stringify(told(first)))
+        bad.push(
+          `reserve ${key} answered ${JSON.stringify(told(r))}, its first answer was ${JSON.stringify(told(first))}`,
+        );
     } else known.set(key, r);
-    if (earlier.has(key) && !result.duplicate) bad.push(`reserve ${key} did not say duplicate, though the key was used in an earlier batch`);
+    if (earlier.has(key) && !result.duplicate)
+      bad.push(`reserve ${key} did not say duplicate, though the key was used in an earlier batch`);
     if (!result.duplicate) {
-      const asked = { id: r.id, sku: 'sku-1', qty: op.qty, user: `u${op.user}`, idempotencyKey: key, expiresAt: at + op.ttl };
-      if (JSON.stringify(told(r)) !== JSON.stringify(asked)) bad.push(`reserve ${key} granted ${JSON.stringify(told(r))} for ${JSON.stringify(asked)}`);
+      const asked = {
+        id: r.id,
+        sku: 'sku-1',
+        qty: op.qty,
+        user: `u${op.user}`,
+        idempotencyKey: key,
+        expiresAt: at + op.ttl,
+      };
+      if (JSON.stringify(told(r)) !== JSON.stringify(asked))
+        bad.push(`reserve ${key} granted ${JSON.stringify(told(r))} for ${JSON.stringify(asked)}`);
       if (fresh.some((f) => f.idempotencyKey === key)) bad.push(`reserve ${key} was granted as new twice`);
       fresh.push(r);
     }
@@ -247,7 +285,9 @@ function violations(answers: Answered[], outcomes: Outcome[], before: Map<string
   let expiredNow = 0;
   for (const e of ledger) {
     const pre = before.get(e.id);
-    const on = outcomes.filter((o): o is Exclude<Outcome, { kind: 'sweep' }> => o.kind !== 'sweep' && o.target.id === e.id);
+    const on = outcomes.filter(
+      (o): o is Exclude<Outcome, { kind: 'sweep' }> => o.kind !== 'sweep' && o.target.id === e.id,
+    );
     const confirmed = on.filter((o) => o.kind === 'confirm' && o.ok);
     const released = on.filter((o) => o.kind === 'release' && o.ok);
     const what = `${e.id} (${pre ?? 'new'} → ${e.state}, expires ${e.expiresAt}) after ${JSON.stringify(on.map((o) => ({ ...o, target: undefined })))}`;
@@ -282,70 +322,80 @@ describe.each(SAFE_STRATEGIES.map((s) => [s]))('strategy %s under random interle
   it('answers every reserve/confirm/release/expire truthfully and keeps every invariant', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 }), async (batches) => {
-        run += 1;
-        const h = await open(name, 6, 4);
-        const s = h.strategy;
-        try {
-          let now = T0;
-          const fresh: Reservation[] = [];
-          const known = new Map<string, Reservation>();
-          let before = new Map<string, ReservationState>();
-          for (const batch of batches) {
-            // Confirms and releases name holds granted in earlier batches, so which hold an op
-            // names does not depend on how this batch's reserves happen to interleave.
-            const targets = [...fresh];
-            const answers: Answered[] = [];
-            const outcomes: Outcome[] = [];
-            // The ops of one batch run concurrently: the store sees them interleaved. A tick
-            // moves the clock for the ops after it in the batch.
-            await Promise.all(
-              batch.map(async (op) => {
-                const at = now;
-                switch (op.kind) {
-                  case 'reserve': {
-                    const key = `r${run}-k${op.key}`;
-                    const result = await s.reserve({ sku: 'sku-1', qty: op.qty, user: `u${op.user}`, idempotencyKey: key, ttlMs: op.ttl, now: at });
-                    answers.push({ key, op, at, result });
-                    return;
+      fc.asyncProperty(
+        fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 8 }),
+        async (batches) => {
+          run += 1;
+          const h = await open(name, 6, 4);
+          const s = h.strategy;
+          try {
+            let now = T0;
+            const fresh: Reservation[] = [];
+            const known = new Map<string, Reservation>();
+            let before = new Map<string, ReservationState>();
+            for (const batch of batches) {
+              // Confirms and releases name holds granted in earlier batches, so which hold an op
+              // names does not depend on how this batch's reserves happen to interleave.
+              const targets = [...fresh];
+              const answers: Answered[] = [];
+              const outcomes: Outcome[] = [];
+              // The ops of one batch run concurrently: the store sees them interleaved. A tick
+              // moves the clock for the ops after it in the batch.
+              await Promise.all(
+                batch.map(async (op) => {
+                  const at = now;
+                  switch (op.kind) {
+                    case 'reserve': {
+                      const key = `r${run}-k${op.key}`;
+                      const result = await s.reserve({
+                        sku: 'sku-1',
+                        qty: op.qty,
+                        user: `u${op.user}`,
+                        idempotencyKey: key,
+                        ttlMs: op.ttl,
+                        now: at,
+                      });
+                      answers.push({ key, op, at, result });
+                      return;
+                    }
+                    case 'confirm': {
+                      if (!targets.length) return;
+                      const target = targets[op.pick % targets.length];
+                      outcomes.push({ kind: 'confirm', target, at, ok: await s.confirm(target, at) });
+                      return;
+                    }
+                    case 'release': {
+                      if (!targets.length) return;
+                      const target = targets[op.pick % targets.length];
+                      outcomes.push({ kind: 'release', target, ok: await s.release(target) });
+                      return;
+                    }
+                    case 'tick':
+                      now += op.ms;
+                      return;
+                    case 'sweep':
+                      outcomes.push({ kind: 'sweep', at, units: await s.sweepExpired(at) });
+                      return;
                   }
-                  case 'confirm': {
-                    if (!targets.length) return;
-                    const target = targets[op.pick % targets.length];
-                    outcomes.push({ kind: 'confirm', target, at, ok: await s.confirm(target, at) });
-                    return;
-                  }
-                  case 'release': {
-                    if (!targets.length) return;
-                    const target = targets[op.pick % targets.length];
-                    outcomes.push({ kind: 'release', target, ok: await s.release(target) });
-                    return;
-                  }
-                  case 'tick':
-                    now += op.ms;
-                    return;
-                  case 'sweep':
-                    outcomes.push({ kind: 'sweep', at, units: await s.sweepExpired(at) });
-                    return;
-                }
-              }),
-            );
-            const snapshot = await s.snapshot();
-            expect(violations(answers, outcomes, before, known, fresh, snapshot.ledger)).toEqual([]);
-            const report = checkInvariants({ snapshot, perUserLimit: 4 });
-            expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
-            before = new Map(snapshot.ledger.map((e) => [e.id, e.state]));
+                }),
+              );
+              const snapshot = await s.snapshot();
+              expect(violations(answers, outcomes, before, known, fresh, snapshot.ledger)).toEqual([]);
+              const report = checkInvariants({ snapshot, perUserLimit: 4 });
+              expect(report.invariants.filter((i) => !i.ok)).toEqual([]);
+              before = new Map(snapshot.ledger.map((e) => [e.id, e.state]));
+            }
+            // Once every hold has expired and been swept, nothing is lost: available + sold = initial.
+            await s.sweepExpired(now + 10_000);
+            const end = checkInvariants({ snapshot: await s.snapshot(), perUserLimit: 4 });
+            expect(end.ok).toBe(true);
+            expect(end.skus[0].held).toBe(0);
+            expect(end.skus[0].available + end.skus[0].sold).toBe(6);
+          } finally {
+            await shut(h);
           }
-          // Once every hold has expired and been swept, nothing is lost: available + sold = initial.
-          await s.sweepExpired(now + 10_000);
-          const end = checkInvariants({ snapshot: await s.snapshot(), perUserLimit: 4 });
-          expect(end.ok).toBe(true);
-          expect(end.skus[0].held).toBe(0);
-          expect(end.skus[0].available + end.skus[0].sold).toBe(6);
-        } finally {
-          await shut(h);
-        }
-      }),
+        },
+      ),
       { numRuns: 15 },
     );
   });

@@ -11,7 +11,12 @@ const T0 = 1_800_000_000_000;
 describe('naive strategy on Postgres', () => {
   const opened: Strategy[] = [];
   const fresh = async (stock: number, connections: number, perUserLimit = 0) => {
-    const s = await createStrategy('naive', { namespace: uniqueNamespace('naive'), databaseUrl: DATABASE_URL, connections, naiveStore: 'postgres' });
+    const s = await createStrategy('naive', {
+      namespace: uniqueNamespace('naive'),
+      databaseUrl: DATABASE_URL,
+      connections,
+      naiveStore: 'postgres',
+    });
     opened.push(s);
     await s.load([{ sku: 'sku-1', stock }], { perUserLimit });
     return s;
@@ -26,7 +31,9 @@ describe('naive strategy on Postgres', () => {
   it('is caught overselling: 64 concurrent buyers for stock 10 over a pool of 16', async () => {
     const s = await fresh(10, 16);
     const results = await Promise.all(
-      Array.from({ length: 64 }, (_, i) => s.reserve({ sku: 'sku-1', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 60_000, now: T0 })),
+      Array.from({ length: 64 }, (_, i) =>
+        s.reserve({ sku: 'sku-1', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 60_000, now: T0 }),
+      ),
     );
     const granted = results.filter((r) => r.ok).length;
     const report = checkInvariants({ snapshot: await s.snapshot(), perUserLimit: 0, buyerUnits: { 'sku-1': granted } });
@@ -41,7 +48,8 @@ describe('naive strategy on Postgres', () => {
 
   it('behaves correctly when nobody races it, so an oversell is the race and nothing else', async () => {
     const s = await fresh(3, 1, 2);
-    const reserve = (user: string, key: string, qty = 1) => s.reserve({ sku: 'sku-1', qty, user, idempotencyKey: key, ttlMs: 60_000, now: T0 });
+    const reserve = (user: string, key: string, qty = 1) =>
+      s.reserve({ sku: 'sku-1', qty, user, idempotencyKey: key, ttlMs: 60_000, now: T0 });
     const a = await reserve('ann', 'a1');
     expect(a).toMatchObject({ ok: true, duplicate: false });
     expect(await reserve('ann', 'a1')).toMatchObject({ ok: true, duplicate: true });

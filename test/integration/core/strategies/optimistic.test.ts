@@ -20,7 +20,10 @@ const req = (over: Partial<ReserveRequest> = {}): ReserveRequest => {
 describe('optimistic strategy', () => {
   const namespace = uniqueNamespace('optimistic');
   const s = schemaIdent(namespace);
-  const strategy = new OptimisticStrategy({ namespace, databaseUrl: DATABASE_URL, connections: 4 }, { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 2 });
+  const strategy = new OptimisticStrategy(
+    { namespace, databaseUrl: DATABASE_URL, connections: 4 },
+    { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  );
   let raw: pg.Pool;
 
   /** The next `n` version-checked writes find the row "already changed" and update nothing. */

@@ -26,9 +26,12 @@ describe('schema names', () => {
     expect(schemaName(namespace)).toBe(schema);
   });
 
-  it.each([['Run'], ['a-b'], ['x"; DROP SCHEMA public; --'], [''], ['n'.repeat(54)]])('refuses namespace %j', (namespace) => {
-    expect(() => schemaName(namespace)).toThrow(UsageError);
-  });
+  it.each([['Run'], ['a-b'], ['x"; DROP SCHEMA public; --'], [''], ['n'.repeat(54)]])(
+    'refuses namespace %j',
+    (namespace) => {
+      expect(() => schemaName(namespace)).toThrow(UsageError);
+    },
+  );
 });
 
 describe('the shared Postgres ledger', () => {
@@ -43,7 +46,13 @@ describe('the shared Postgres ledger', () => {
 
   beforeAll(async () => {
     raw = await connectPostgres(DATABASE_URL, 'ledger test', 2);
-    await s.load([{ sku: 'a', stock: 5 }, { sku: 'b', stock: 5 }], { perUserLimit: 2 });
+    await s.load(
+      [
+        { sku: 'a', stock: 5 },
+        { sku: 'b', stock: 5 },
+      ],
+      { perUserLimit: 2 },
+    );
   });
   afterAll(async () => {
     await raw.end();
@@ -58,7 +67,10 @@ describe('the shared Postgres ledger', () => {
   });
 
   it('sweeps expired holds of several SKUs and users at once, giving each user the allowance back', async () => {
-    const ann = [held(await reserve({ sku: 'a', user: 'ann', qty: 2 })), held(await reserve({ sku: 'b', user: 'ann', qty: 1, ttlMs: 5_000 }))];
+    const ann = [
+      held(await reserve({ sku: 'a', user: 'ann', qty: 2 })),
+      held(await reserve({ sku: 'b', user: 'ann', qty: 1, ttlMs: 5_000 })),
+    ];
     held(await reserve({ sku: 'b', user: 'bob', qty: 2 }));
     expect(await reserve({ sku: 'a', user: 'ann' })).toMatchObject({ ok: false, reason: 'limit_exceeded' });
     expect(await s.sweepExpired(T0 + 1_000)).toBe(4);
@@ -92,7 +104,9 @@ describe('the shared Postgres ledger', () => {
 
   it('drops the whole schema on destroy', async () => {
     await s.destroy();
-    const { rows } = await raw.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schemaName(namespace)]);
+    const { rows } = await raw.query('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [
+      schemaName(namespace),
+    ]);
     expect(rows[0].n).toBe(0);
     await expect(raw.query(`SELECT 1 FROM ${schemaIdent(namespace)}.stock`)).rejects.toMatchObject({ code: '42P01' });
   });
@@ -105,7 +119,9 @@ describe('pessimistic strategy', () => {
     try {
       await s.load([{ sku: 'a', stock: 50 }], { perUserLimit: 0 });
       const results = await Promise.all(
-        Array.from({ length: 300 }, (_, i) => s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 60_000, now: T0 })),
+        Array.from({ length: 300 }, (_, i) =>
+          s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 60_000, now: T0 }),
+        ),
       );
       expect(results.filter((r) => r.ok)).toHaveLength(50);
       expect(results.filter((r) => !r.ok && r.reason === 'sold_out')).toHaveLength(250);

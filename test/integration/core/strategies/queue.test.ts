@@ -2,7 +2,15 @@
 // sent twice or outlives its caller, and a restarted consumer finishing a dead one's work.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { CONSUMER_GROUP, decideBatch, messageFields, parseMessage, QueueStrategy, type BatchState, type QueueMessage } from '../../../../src/core/strategies/queue.js';
+import {
+  CONSUMER_GROUP,
+  decideBatch,
+  messageFields,
+  parseMessage,
+  QueueStrategy,
+  type BatchState,
+  type QueueMessage,
+} from '../../../../src/core/strategies/queue.js';
 import { processingKey, skuKeys } from '../../../../src/core/redis/keys.js';
 import { checkInvariants } from '../../../../src/core/invariants.js';
 import { REDIS_URL, uniqueNamespace } from '../../../helpers/services.js';
@@ -12,7 +20,17 @@ const T0 = 1_800_000_000_000;
 let n = 0;
 function msg(over: Partial<QueueMessage> = {}): QueueMessage {
   n += 1;
-  return { msgId: `${n}-0`, id: `r${n}`, qty: 1, expiresAt: T0, deadline: Number.MAX_SAFE_INTEGER, replyTo: 'reply', user: `u${n}`, key: `k${n}`, ...over };
+  return {
+    msgId: `${n}-0`,
+    id: `r${n}`,
+    qty: 1,
+    expiresAt: T0,
+    deadline: Number.MAX_SAFE_INTEGER,
+    replyTo: 'reply',
+    user: `u${n}`,
+    key: `k${n}`,
+    ...over,
+  };
 }
 
 function state(over: Partial<BatchState> = {}): BatchState {
@@ -46,7 +64,12 @@ describe('decideBatch', () => {
 
   it('answers a key already in the store with its reservation, and a re-delivered grant as granted', () => {
     const redelivered = msg({ key: 'mine' });
-    const st = state({ stored: new Map([['old', 'r-old'], ['mine', redelivered.id]]) });
+    const st = state({
+      stored: new Map([
+        ['old', 'r-old'],
+        ['mine', redelivered.id],
+      ]),
+    });
     const d = decideBatch([msg({ key: 'old' }), redelivered], st);
     expect(d[0]).toMatchObject({ kind: 'duplicate', of: 'r-old' });
     expect(d[1]).toMatchObject({ kind: 'applied' });
@@ -85,8 +108,10 @@ describe('queue on Redis', () => {
 
   /** The reply reader's connection id once it is blocked waiting for answers. */
   async function blockedReader(namespace: string): Promise<string> {
-    for (const until = Date.now() + 5_000; Date.now() < until; ) {
-      const line = ((await raw.call('CLIENT', 'LIST')) as string).split('\n').find((l) => l.includes(` name=fs:${namespace}:queue:replies `) && l.includes(' cmd=blmove '));
+    for (const until = Date.now() + 5_000; Date.now() < until;) {
+      const line = ((await raw.call('CLIENT', 'LIST')) as string)
+        .split('\n')
+        .find((l) => l.includes(` name=fs:${namespace}:queue:replies `) && l.includes(' cmd=blmove '));
       if (line) return /(?:^|\s)id=(\d+)/.exec(line)![1];
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -131,7 +156,8 @@ describe('queue on Redis', () => {
     const pending = s.reserve({ sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k1', ttlMs: 60_000, now: T0 });
     // A consumer reads the request and dies before deciding it.
     let read: unknown = null;
-    while (!read) read = await raw.xreadgroup('GROUP', CONSUMER_GROUP, 'dead', 'COUNT', 10, 'STREAMS', keys.stream, '>');
+    while (!read)
+      read = await raw.xreadgroup('GROUP', CONSUMER_GROUP, 'dead', 'COUNT', 10, 'STREAMS', keys.stream, '>');
     expect(((await raw.xpending(keys.stream, CONSUMER_GROUP)) as unknown[])[0]).toBe(1);
 
     const stop = await s.startBackground();
@@ -147,7 +173,9 @@ describe('queue on Redis', () => {
 
   it('grants a key sent twice before the consumer runs once, and answers both callers', async () => {
     const { s } = await open(5);
-    const twice = [1, 2].map(() => s.reserve({ sku: 'a', qty: 1, user: 'bob', idempotencyKey: 'click', ttlMs: 60_000, now: T0 }));
+    const twice = [1, 2].map(() =>
+      s.reserve({ sku: 'a', qty: 1, user: 'bob', idempotencyKey: 'click', ttlMs: 60_000, now: T0 }),
+    );
     await new Promise((r) => setTimeout(r, 50));
     cleanup.push(await s.startBackground());
     const [a, b] = await Promise.all(twice);
@@ -159,12 +187,26 @@ describe('queue on Redis', () => {
     expect(checkInvariants({ snapshot: snap, perUserLimit: 0 }).ok).toBe(true);
   });
 
-  it('does not grant a request that waited in the stream past its caller\'s deadline', async () => {
+  it("does not grant a request that waited in the stream past its caller's deadline", async () => {
     const { s, keys } = await open(5);
-    await raw.xadd(keys.stream, '*', ...messageFields({ id: 'gone', qty: 1, expiresAt: T0, deadline: Date.now() - 1, replyTo: 'nobody', user: 'u', key: 'late' }));
+    await raw.xadd(
+      keys.stream,
+      '*',
+      ...messageFields({
+        id: 'gone',
+        qty: 1,
+        expiresAt: T0,
+        deadline: Date.now() - 1,
+        replyTo: 'nobody',
+        user: 'u',
+        key: 'late',
+      }),
+    );
     cleanup.push(await s.startBackground());
     // a live request queued behind it is answered, so the late one has been seen by then
-    expect((await s.reserve({ sku: 'a', qty: 1, user: 'v', idempotencyKey: 'live', ttlMs: 60_000, now: T0 })).ok).toBe(true);
+    expect((await s.reserve({ sku: 'a', qty: 1, user: 'v', idempotencyKey: 'live', ttlMs: 60_000, now: T0 })).ok).toBe(
+      true,
+    );
     const snap = await s.snapshot();
     expect(snap.ledger.map((e) => e.idempotencyKey)).toEqual(['live']);
     expect(snap.skus[0].available).toBe(4);
@@ -174,9 +216,17 @@ describe('queue on Redis', () => {
   it('keeps deciding correctly while releases add stock behind the consumer', async () => {
     const { s } = await open(20);
     cleanup.push(await s.startBackground());
-    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `a${i}`, ttlMs: 60_000, now: T0 })));
+    const first = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `a${i}`, ttlMs: 60_000, now: T0 }),
+      ),
+    );
     const [more] = await Promise.all([
-      Promise.all(Array.from({ length: 200 }, (_, i) => s.reserve({ sku: 'a', qty: 1, user: `w${i}`, idempotencyKey: `b${i}`, ttlMs: 60_000, now: T0 }))),
+      Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          s.reserve({ sku: 'a', qty: 1, user: `w${i}`, idempotencyKey: `b${i}`, ttlMs: 60_000, now: T0 }),
+        ),
+      ),
       Promise.all(first.map((r) => (r.ok ? s.release(r.reservation) : false))),
     ]);
     expect(more.filter((r) => r.ok)).toHaveLength(20);

@@ -62,7 +62,9 @@ describe('big namespaces', () => {
     opened.push(s);
     await s.load([{ sku: 'a', stock: 3_000 }], { perUserLimit: 0 });
     const results = await Promise.all(
-      Array.from({ length: 2_500 }, (_, i) => s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 1_000, now: T0 })),
+      Array.from({ length: 2_500 }, (_, i) =>
+        s.reserve({ sku: 'a', qty: 1, user: `u${i}`, idempotencyKey: `k${i}`, ttlMs: 1_000, now: T0 }),
+      ),
     );
     expect(results.every((r) => r.ok)).toBe(true);
     const snap = await s.snapshot();
@@ -80,12 +82,20 @@ describe('destroy', () => {
     const ns = uniqueNamespace('d');
     const mine = lua(ns);
     const neighbour = lua(`${ns}x`);
-    await mine.load([{ sku: 'a', stock: 2 }, { sku: 'b', stock: 2 }], { perUserLimit: 0 });
+    await mine.load(
+      [
+        { sku: 'a', stock: 2 },
+        { sku: 'b', stock: 2 },
+      ],
+      { perUserLimit: 0 },
+    );
     await neighbour.load([{ sku: 'a', stock: 2 }], { perUserLimit: 0 });
     await mine.reserve({ sku: 'a', qty: 1, user: 'u', idempotencyKey: 'k', ttlMs: 1_000, now: T0 });
     expect(await raw.exists(skuKeys(ns, 'a').ledger, skuListKey(ns))).toBe(2);
     await mine.destroy();
-    expect(await raw.exists(...Object.values(skuKeys(ns, 'a')), ...Object.values(skuKeys(ns, 'b')), skuListKey(ns))).toBe(0);
+    expect(
+      await raw.exists(...Object.values(skuKeys(ns, 'a')), ...Object.values(skuKeys(ns, 'b')), skuListKey(ns)),
+    ).toBe(0);
     expect((await neighbour.snapshot()).skus).toEqual([{ sku: 'a', initial: 2, available: 2 }]);
   });
 
@@ -117,23 +127,26 @@ describe.each([
     }
   }
 
-  it.each(['take', 'record'] as const)('gives back the key, the allowance and any units taken when %s fails', async (step) => {
-    const ns = uniqueNamespace('undo');
-    const s = new Failing({ namespace: ns, redisUrl: REDIS_URL });
-    opened.push(s);
-    await s.load([{ sku: 'a', stock: 3 }], { perUserLimit: 2 });
-    const req = { sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 };
-    s.fail = step;
-    await expect(s.reserve(req)).rejects.toThrow(`${step} failed`);
-    const k = skuKeys(ns, 'a');
-    expect(await raw.hget(k.idem, 'k')).toBeNull();
-    expect(Number(await raw.hget(k.users, 'ann'))).toBe(0);
-    expect(await s.snapshot()).toMatchObject({ skus: [{ available: 3 }], ledger: [] });
-    // the same key, retried, is decided afresh (not in_progress) within the whole allowance
-    s.fail = undefined;
-    expect(await s.reserve(req)).toMatchObject({ ok: true, duplicate: false, reservation: { qty: 2 } });
-    expect((await s.snapshot()).skus[0].available).toBe(1);
-  });
+  it.each(['take', 'record'] as const)(
+    'gives back the key, the allowance and any units taken when %s fails',
+    async (step) => {
+      const ns = uniqueNamespace('undo');
+      const s = new Failing({ namespace: ns, redisUrl: REDIS_URL });
+      opened.push(s);
+      await s.load([{ sku: 'a', stock: 3 }], { perUserLimit: 2 });
+      const req = { sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 };
+      s.fail = step;
+      await expect(s.reserve(req)).rejects.toThrow(`${step} failed`);
+      const k = skuKeys(ns, 'a');
+      expect(await raw.hget(k.idem, 'k')).toBeNull();
+      expect(Number(await raw.hget(k.users, 'ann'))).toBe(0);
+      expect(await s.snapshot()).toMatchObject({ skus: [{ available: 3 }], ledger: [] });
+      // the same key, retried, is decided afresh (not in_progress) within the whole allowance
+      s.fail = undefined;
+      expect(await s.reserve(req)).toMatchObject({ ok: true, duplicate: false, reservation: { qty: 2 } });
+      expect((await s.snapshot()).skus[0].available).toBe(1);
+    },
+  );
 
   it('leaves a hold that was written before its reply got lost, and gives nothing back twice', async () => {
     const ns = uniqueNamespace('undo');
@@ -141,7 +154,9 @@ describe.each([
     opened.push(s);
     await s.load([{ sku: 'a', stock: 3 }], { perUserLimit: 2 });
     s.fail = 'reply';
-    await expect(s.reserve({ sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 })).rejects.toThrow('reply lost');
+    await expect(
+      s.reserve({ sku: 'a', qty: 2, user: 'ann', idempotencyKey: 'k', ttlMs: 1_000, now: T0 }),
+    ).rejects.toThrow('reply lost');
     const snap = await s.snapshot();
     expect(snap.skus[0].available).toBe(1);
     expect(snap.ledger).toMatchObject([{ qty: 2, user: 'ann', state: 'held' }]);

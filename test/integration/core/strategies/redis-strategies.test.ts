@@ -1,7 +1,13 @@
 // What sets each plain Redis strategy apart, on the real Redis.
 import { afterAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createStrategy, type ReserveRequest, type ReserveResult, type Strategy, type StrategyName } from '../../../../src/core/strategies/index.js';
+import {
+  createStrategy,
+  type ReserveRequest,
+  type ReserveResult,
+  type Strategy,
+  type StrategyName,
+} from '../../../../src/core/strategies/index.js';
 import { checkInvariants } from '../../../../src/core/invariants.js';
 import { skuKeys } from '../../../../src/core/redis/keys.js';
 import { ScriptCode } from '../../../../src/core/redis/scripts.js';
@@ -92,7 +98,9 @@ describe('naive on Redis (the negative control)', () => {
   it('oversells under concurrency, and the invariants catch it from its honest ledger', async () => {
     const ns = uniqueNamespace('naive');
     const s = await open('naive', 100, ns);
-    const others = await Promise.all([1, 2, 3].map(() => createStrategy('naive', { namespace: ns, redisUrl: REDIS_URL, naiveStore: 'redis' })));
+    const others = await Promise.all(
+      [1, 2, 3].map(() => createStrategy('naive', { namespace: ns, redisUrl: REDIS_URL, naiveStore: 'redis' })),
+    );
     const all = [s, ...others];
     const results = await Promise.all(Array.from({ length: 1_000 }, (_, i) => all[i % all.length].reserve(req())));
     await Promise.all(others.map((o) => o.close()));
@@ -102,25 +110,33 @@ describe('naive on Redis (the negative control)', () => {
     expect(snap.ledger).toHaveLength(granted);
     const report = checkInvariants({ snapshot: snap, perUserLimit: 0 });
     expect(report.ok).toBe(false);
-    expect(report.invariants.find((i) => i.name === 'no oversell')).toMatchObject({ ok: false, detail: expect.stringMatching(/^a: oversold by \d+/) });
+    expect(report.invariants.find((i) => i.name === 'no oversell')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^a: oversold by \d+/),
+    });
   });
 });
 
 describe('per-user limit before stock (docs/design.md#order-of-checks)', () => {
-  it.each(['lua', 'list', 'decr'] as const)('%s tells a user over the limit limit_exceeded even when the SKU is sold out', async (name) => {
-    const s = await createStrategy(name, { namespace: uniqueNamespace(name), redisUrl: REDIS_URL });
-    opened.push(s);
-    await s.load([{ sku: 'a', stock: 1 }], { perUserLimit: 1 });
-    expect((await s.reserve(req({ user: 'ann' }))).ok).toBe(true);
-    expect(await s.reserve(req({ user: 'ann' }))).toMatchObject({ ok: false, reason: 'limit_exceeded' });
-    expect(await s.reserve(req({ user: 'bob' }))).toMatchObject({ ok: false, reason: 'sold_out' });
-  });
+  it.each(['lua', 'list', 'decr'] as const)(
+    '%s tells a user over the limit limit_exceeded even when the SKU is sold out',
+    async (name) => {
+      const s = await createStrategy(name, { namespace: uniqueNamespace(name), redisUrl: REDIS_URL });
+      opened.push(s);
+      await s.load([{ sku: 'a', stock: 1 }], { perUserLimit: 1 });
+      expect((await s.reserve(req({ user: 'ann' }))).ok).toBe(true);
+      expect(await s.reserve(req({ user: 'ann' }))).toMatchObject({ ok: false, reason: 'limit_exceeded' });
+      expect(await s.reserve(req({ user: 'bob' }))).toMatchObject({ ok: false, reason: 'sold_out' });
+    },
+  );
 });
 
 /** The id of the client connection named `name` (CLIENT LIST), waiting for it to appear. */
 async function clientId(raw: Redis, name: string, cmd?: string): Promise<string> {
   for (;;) {
-    const line = ((await raw.call('CLIENT', 'LIST')) as string).split('\n').find((l) => l.includes(` name=${name} `) && (!cmd || l.includes(` cmd=${cmd} `)));
+    const line = ((await raw.call('CLIENT', 'LIST')) as string)
+      .split('\n')
+      .find((l) => l.includes(` name=${name} `) && (!cmd || l.includes(` cmd=${cmd} `)));
     if (line) return /(?:^|\s)id=(\d+)/.exec(line)![1];
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../../src/core/errors.js';
 import { planSimulate, type SimulateRequest } from '../../../../src/core/app/simulate.js';
 
-const request = (over: Partial<SimulateRequest> = {}): SimulateRequest => ({ transport: 'direct', shard: { index: 0, count: 1 }, thresholds: [], ...over });
+const request = (over: Partial<SimulateRequest> = {}): SimulateRequest => ({
+  transport: 'direct',
+  shard: { index: 0, count: 1 },
+  thresholds: [],
+  ...over,
+});
 
 describe('planSimulate', () => {
   it('plans the smoke scenario by default, with the stores its strategy and modes need', () => {
@@ -15,11 +20,13 @@ describe('planSimulate', () => {
   });
 
   it('refuses --target without the http transport, and a threshold it cannot judge', () => {
-    expect(() => planSimulate(request({ target: 'http://127.0.0.1:1' }))).toThrow(/^--target: drives a system over HTTP/);
+    expect(() => planSimulate(request({ target: 'http://127.0.0.1:1' }))).toThrow(
+      /^--target: drives a system over HTTP/,
+    );
     expect(() => planSimulate(request({ strategy: 'atomic', thresholds: ['nonsense.p99<1'] }))).toThrow(UsageError);
   });
 
-  it('uses the seed it is given instead of the scenario\'s', () => {
+  it("uses the seed it is given instead of the scenario's", () => {
     expect(planSimulate(request({ strategy: 'atomic', seed: 99 })).scenario.seed).toBe(99);
   });
 });

@@ -11,8 +11,17 @@ function fakeWorker(values: number[], i: number): WorkerResult {
   const h = newHistogram();
   for (const v of values) h.recordValue(v);
   return {
-    workerIndex: i, counters: { ...emptyCounters(), attempts: values.length, ok: 1 }, buyerUnits: { A: 1 }, soldOutBySku: {},
-    histogram: hdr.encodeIntoCompressedBase64(h), confirmHistogram: hdr.encodeIntoCompressedBase64(newHistogram()), startedAt: 1000 + i, endedAt: 3000 + i, elu: 0.5, loopDelayP99Ms: 1, errorSamples: [],
+    workerIndex: i,
+    counters: { ...emptyCounters(), attempts: values.length, ok: 1 },
+    buyerUnits: { A: 1 },
+    soldOutBySku: {},
+    histogram: hdr.encodeIntoCompressedBase64(h),
+    confirmHistogram: hdr.encodeIntoCompressedBase64(newHistogram()),
+    startedAt: 1000 + i,
+    endedAt: 3000 + i,
+    elu: 0.5,
+    loopDelayP99Ms: 1,
+    errorSamples: [],
   };
 }
 
@@ -24,7 +33,8 @@ describe('merging worker results', () => {
     const merged = mergeWorkerResults([fakeWorker(a, 0), fakeWorker(b, 1)], 8);
     const all = newHistogram();
     for (const v of [...a, ...b]) all.recordValue(v);
-    for (const p of [50, 90, 99, 99.9]) expect(merged.histogram.getValueAtPercentile(p)).toBe(all.getValueAtPercentile(p));
+    for (const p of [50, 90, 99, 99.9])
+      expect(merged.histogram.getValueAtPercentile(p)).toBe(all.getValueAtPercentile(p));
     expect(merged.counters.attempts).toBe(8000);
     expect(merged.buyerUnits).toEqual({ A: 2 });
     expect(merged.durationSec).toBeCloseTo(2.001, 3);

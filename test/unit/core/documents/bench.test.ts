@@ -21,9 +21,21 @@ describe('the bench document', () => {
   });
 
   it.each([
-    ['in a strategy', (d: Record<string, any>) => (d.strategies[0].lateness = 1), /^summary\.json: strategies\.0\.lateness: unknown field \(1\)/],
-    ['in the config', (d: Record<string, any>) => (d.config.rampUp = 5), /^summary\.json: config\.rampUp: unknown field \(5\)/],
-    ['in a baseline row', (d: Record<string, any>) => (d.baseline.rows[0].why = 'x'), /^summary\.json: baseline\.rows\.0\.why: unknown field \("x"\)/],
+    [
+      'in a strategy',
+      (d: Record<string, any>) => (d.strategies[0].lateness = 1),
+      /^summary\.json: strategies\.0\.lateness: unknown field \(1\)/,
+    ],
+    [
+      'in the config',
+      (d: Record<string, any>) => (d.config.rampUp = 5),
+      /^summary\.json: config\.rampUp: unknown field \(5\)/,
+    ],
+    [
+      'in a baseline row',
+      (d: Record<string, any>) => (d.baseline.rows[0].why = 'x'),
+      /^summary\.json: baseline\.rows\.0\.why: unknown field \("x"\)/,
+    ],
   ])('refuses an unknown field %s, naming its path', (_name, change, message) => {
     const doc = JSON.parse(JSON.stringify(benchDocument()));
     change(doc);

@@ -6,7 +6,8 @@ import { mergeSimulations } from '../../../../src/core/report/merge.js';
 import { simulateBoth, simulateOne } from '../../../helpers/documents.js';
 
 const roundTrip = (doc: unknown) => parseSummary(JSON.parse(JSON.stringify(doc)), 'summary.json');
-const shards = (make: (shard: { index: number; count: number }) => unknown) => [0, 1].map((index) => ({ file: `shard-${index}/summary.json`, doc: make({ index, count: 2 }) }));
+const shards = (make: (shard: { index: number; count: number }) => unknown) =>
+  [0, 1].map((index) => ({ file: `shard-${index}/summary.json`, doc: make({ index, count: 2 }) }));
 
 describe('the merged document', () => {
   it.each([
@@ -21,8 +22,16 @@ describe('the merged document', () => {
   });
 
   it.each([
-    ['in the merge notes', (d: Record<string, any>) => (d.merge.skew = 1), /^summary\.json: merge\.skew: unknown field \(1\)/],
-    ['in a shard record', (d: Record<string, any>) => (d.shards[1].host = 'b'), /^summary\.json: shards\.1\.host: unknown field \("b"\)/],
+    [
+      'in the merge notes',
+      (d: Record<string, any>) => (d.merge.skew = 1),
+      /^summary\.json: merge\.skew: unknown field \(1\)/,
+    ],
+    [
+      'in a shard record',
+      (d: Record<string, any>) => (d.shards[1].host = 'b'),
+      /^summary\.json: shards\.1\.host: unknown field \("b"\)/,
+    ],
   ])('refuses an unknown field %s, naming its path', (_name, change, message) => {
     const doc = JSON.parse(JSON.stringify(mergeSimulations(shards(simulateOne))));
     change(doc);

@@ -5,13 +5,18 @@ import { reconcileDocumentSchema } from '../../../../src/core/documents/reconcil
 import { checkShape } from '../../../../src/core/report/load.js';
 import { reconcileDocument } from '../../../helpers/documents.js';
 
-const roundTrip = (doc: unknown) => checkShape(reconcileDocumentSchema, JSON.parse(JSON.stringify(doc)), 'reconcile.json');
+const roundTrip = (doc: unknown) =>
+  checkShape(reconcileDocumentSchema, JSON.parse(JSON.stringify(doc)), 'reconcile.json');
 
 describe('the reconcile document', () => {
   it('round-trips, with and without the outcome of --fix', () => {
     expect(roundTrip(reconcileDocument())).toEqual(reconcileDocument());
     const fixed = reconcileDocument();
-    fixed.fixes = { applied: true, planned: { refund_charge: 1 }, outcome: { planned: 1, done: 1, skipped: 0, failed: [], refundedMinor: { EUR: 100 }, released: 0 } };
+    fixed.fixes = {
+      applied: true,
+      planned: { refund_charge: 1 },
+      outcome: { planned: 1, done: 1, skipped: 0, failed: [], refundedMinor: { EUR: 100 }, released: 0 },
+    };
     expect(roundTrip(fixed)).toEqual(fixed);
   });
 

@@ -21,9 +21,21 @@ describe('the simulate document', () => {
 
   it.each([
     ['at the top', (d: Record<string, any>) => (d.reserveP42 = 1), /^summary\.json: reserveP42: unknown field \(1\)/],
-    ['in a latency summary', (d: Record<string, any>) => (d.latencyMs.reserve.p42 = 3), /^summary\.json: latencyMs\.reserve\.p42: unknown field \(3\)/],
-    ['in the counters', (d: Record<string, any>) => (d.counters.refunds = 2), /^summary\.json: counters\.refunds: unknown field \(2\)/],
-    ['in a timeline bucket', (d: Record<string, any>) => (d.timeline.buckets[0].pay = {}), /^summary\.json: timeline\.buckets\.0\.pay: unknown field \(\{\}\)/],
+    [
+      'in a latency summary',
+      (d: Record<string, any>) => (d.latencyMs.reserve.p42 = 3),
+      /^summary\.json: latencyMs\.reserve\.p42: unknown field \(3\)/,
+    ],
+    [
+      'in the counters',
+      (d: Record<string, any>) => (d.counters.refunds = 2),
+      /^summary\.json: counters\.refunds: unknown field \(2\)/,
+    ],
+    [
+      'in a timeline bucket',
+      (d: Record<string, any>) => (d.timeline.buckets[0].pay = {}),
+      /^summary\.json: timeline\.buckets\.0\.pay: unknown field \(\{\}\)/,
+    ],
   ])('refuses an unknown field %s, naming its path', (_name, change, message) => {
     const doc = JSON.parse(JSON.stringify(simulateOne()));
     change(doc);

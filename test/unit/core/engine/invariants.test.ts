@@ -4,8 +4,21 @@ import { checkSaleInvariants } from '../../../../src/core/engine/invariants.js';
 import type { OrderRecord, SaleAudit } from '../../../../src/core/engine/types.js';
 import type { LedgerEntry } from '../../../../src/core/strategies/types.js';
 
-const entry = (id: string, state: LedgerEntry['state'], qty = 1): LedgerEntry => ({ id, sku: 'A', qty, user: `u${id}`, idempotencyKey: `c${id}`, state, expiresAt: 1 });
-const order = (id: string, reservationId: string, status: OrderRecord['status'], extra: Partial<OrderRecord> = {}): OrderRecord => ({
+const entry = (id: string, state: LedgerEntry['state'], qty = 1): LedgerEntry => ({
+  id,
+  sku: 'A',
+  qty,
+  user: `u${id}`,
+  idempotencyKey: `c${id}`,
+  state,
+  expiresAt: 1,
+});
+const order = (
+  id: string,
+  reservationId: string,
+  status: OrderRecord['status'],
+  extra: Partial<OrderRecord> = {},
+): OrderRecord => ({
   orderId: id,
   reservationId,
   clickId: `c${reservationId}`,
@@ -21,24 +34,49 @@ const order = (id: string, reservationId: string, status: OrderRecord['status'],
   ...(status === 'Paid' ? { chargeId: `ch${id}` } : {}),
   ...extra,
 });
-const sale = (o: OrderRecord) => ({ orderId: o.orderId, sku: o.sku, qty: o.qty, amountMinor: o.amountMinor, currency: o.currency, chargeId: o.chargeId!, at: 0 });
+const sale = (o: OrderRecord) => ({
+  orderId: o.orderId,
+  sku: o.sku,
+  qty: o.qty,
+  amountMinor: o.amountMinor,
+  currency: o.currency,
+  chargeId: o.chargeId!,
+  at: 0,
+});
 
 function consistent(): SaleAudit {
   const orders = [order('o1', '1', 'Paid'), order('o2', '2', 'Expired'), order('o3', '3', 'PendingPayment')];
   return {
     orders,
-    strategy: { skus: [{ sku: 'A', initial: 5, available: 3 }], ledger: [entry('1', 'sold'), entry('2', 'expired'), entry('3', 'held')] },
+    strategy: {
+      skus: [{ sku: 'A', initial: 5, available: 3 }],
+      ledger: [entry('1', 'sold'), entry('2', 'expired'), entry('3', 'held')],
+    },
     soldBySku: { A: 1 },
     sales: [sale(orders[0])],
   };
 }
 
-const failing = (audit: SaleAudit) => Object.fromEntries(checkSaleInvariants(audit, { perUserLimit: 0 }).filter((r) => !r.ok).map((r) => [r.name, r.detail]));
+const failing = (audit: SaleAudit) =>
+  Object.fromEntries(
+    checkSaleInvariants(audit, { perUserLimit: 0 })
+      .filter((r) => !r.ok)
+      .map((r) => [r.name, r.detail]),
+  );
 
 describe('the sale invariants', () => {
   it('all hold on consistent records', () => {
     const results = checkSaleInvariants(consistent(), { perUserLimit: 1 });
-    expect(results.map((r) => r.name)).toEqual(['no oversell', 'conservation', 'exactly once', 'per-user limit', 'one order per reservation', 'paid = sold', 'cache = record', 'paid once']);
+    expect(results.map((r) => r.name)).toEqual([
+      'no oversell',
+      'conservation',
+      'exactly once',
+      'per-user limit',
+      'one order per reservation',
+      'paid = sold',
+      'cache = record',
+      'paid once',
+    ]);
     expect(results.filter((r) => !r.ok)).toEqual([]);
   });
 

@@ -29,13 +29,24 @@ function fakeSale(stock: number): SaleApi & { hang: () => void; release: () => v
       // A real await, so concurrent requests interleave as they would against an engine.
       await tick();
       if (user === 'rate_limited') return { ok: false, reason: 'rate_limited', retryAfterMs: 1500 };
-      if ((REFUSALS as readonly string[]).includes(user)) return { ok: false, reason: user as (typeof REFUSALS)[number] };
+      if ((REFUSALS as readonly string[]).includes(user))
+        return { ok: false, reason: user as (typeof REFUSALS)[number] };
       const seen = byClick.get(clickId);
       if (seen) return { ...seen, duplicate: true };
       const available = left.get(sku) ?? stock;
       if (available < qty) return { ok: false, reason: 'sold_out' };
       left.set(sku, available - qty);
-      const outcome = { ok: true as const, orderId: `o${byClick.size + 1}`, reservationId: `r${byClick.size + 1}`, sku, qty, amountMinor: 1999 * qty, currency: 'EUR', expiresAt: EXPIRES, duplicate: false };
+      const outcome = {
+        ok: true as const,
+        orderId: `o${byClick.size + 1}`,
+        reservationId: `r${byClick.size + 1}`,
+        sku,
+        qty,
+        amountMinor: 1999 * qty,
+        currency: 'EUR',
+        expiresAt: EXPIRES,
+        duplicate: false,
+      };
       byClick.set(clickId, outcome);
       return outcome;
     },
@@ -44,7 +55,10 @@ function fakeSale(stock: number): SaleApi & { hang: () => void; release: () => v
       if (orderId.startsWith('declined-')) return { status: 'declined', orderId, code: 'card_declined', attempts: 1 };
       if (orderId.startsWith('expired-')) return { status: 'expired', orderId, refunded: true };
       if (orderId.startsWith('failed-')) return { status: 'failed', orderId, error: 'provider timeout', attempts: 3 };
-      if (orderId === 'boom') throw new Error('connect ECONNREFUSED redis://buyer:s3cret@10.0.0.9:6379\n    at Socket.connect (node:net:1:1)');
+      if (orderId === 'boom')
+        throw new Error(
+          'connect ECONNREFUSED redis://buyer:s3cret@10.0.0.9:6379\n    at Socket.connect (node:net:1:1)',
+        );
       const duplicate = paid.has(orderId);
       paid.add(orderId);
       return { status: 'paid', orderId, chargeId: `ch_${orderId}`, attempts: 1, duplicate };
@@ -99,16 +113,36 @@ describe('the sale API over HTTP', () => {
   });
 
   it('grants a new reservation with 201 and the engine outcome, field for field', async () => {
-    const res = await raw(server.url, 'POST', '/v1/reservations', { sku: 'cap', qty: 2, user: 'bob', clickId: 'new-1' });
+    const res = await raw(server.url, 'POST', '/v1/reservations', {
+      sku: 'cap',
+      qty: 2,
+      user: 'bob',
+      clickId: 'new-1',
+    });
     expect(res.status).toBe(201);
     const viaClient = await api.reserve({ sku: 'cap', qty: 1, user: 'bob', clickId: 'new-2' });
-    expect(viaClient).toEqual({ ok: true, orderId: expect.any(String), reservationId: expect.any(String), sku: 'cap', qty: 1, amountMinor: 1999, currency: 'EUR', expiresAt: EXPIRES, duplicate: false });
+    expect(viaClient).toEqual({
+      ok: true,
+      orderId: expect.any(String),
+      reservationId: expect.any(String),
+      sku: 'cap',
+      qty: 1,
+      amountMinor: 1999,
+      currency: 'EUR',
+      expiresAt: EXPIRES,
+      duplicate: false,
+    });
     expect(viaClient.ok && viaClient.orderId).not.toBe(res.json.orderId);
   });
 
   it('answers a double click with 200, duplicate: true and the order of the first click', async () => {
     const first = await api.reserve({ sku: 'mug', qty: 1, user: 'cy', clickId: 'dbl-1' });
-    const again = await raw(server.url, 'POST', '/v1/reservations', { sku: 'mug', qty: 1, user: 'cy', clickId: 'dbl-1' });
+    const again = await raw(server.url, 'POST', '/v1/reservations', {
+      sku: 'mug',
+      qty: 1,
+      user: 'cy',
+      clickId: 'dbl-1',
+    });
     const viaClient = await api.reserve({ sku: 'mug', qty: 1, user: 'cy', clickId: 'dbl-1' });
     expect(again.status).toBe(200);
     expect(again.json.duplicate).toBe(true);
@@ -125,20 +159,40 @@ describe('the sale API over HTTP', () => {
   });
 
   it.each(REFUSALS)('refuses %s with 409, mapped back to the same outcome', async (reason) => {
-    const res = await raw(server.url, 'POST', '/v1/reservations', { sku: 'hat', qty: 1, user: reason, clickId: `ref-${reason}` });
+    const res = await raw(server.url, 'POST', '/v1/reservations', {
+      sku: 'hat',
+      qty: 1,
+      user: reason,
+      clickId: `ref-${reason}`,
+    });
     expect([res.status, res.json]).toEqual([409, { ok: false, reason }]);
-    expect(await api.reserve({ sku: 'hat', qty: 1, user: reason, clickId: `ref-${reason}-c` })).toEqual({ ok: false, reason });
+    expect(await api.reserve({ sku: 'hat', qty: 1, user: reason, clickId: `ref-${reason}-c` })).toEqual({
+      ok: false,
+      reason,
+    });
   });
 
   it('refuses sold out when the stock cannot cover the quantity', async () => {
-    expect(await api.reserve({ sku: 'bag', qty: 11, user: 'eve', clickId: 'big-1' })).toEqual({ ok: false, reason: 'sold_out' });
+    expect(await api.reserve({ sku: 'bag', qty: 11, user: 'eve', clickId: 'big-1' })).toEqual({
+      ok: false,
+      reason: 'sold_out',
+    });
   });
 
   it('answers rate_limited with 429 and Retry-After in whole seconds rounded up', async () => {
-    const res = await raw(server.url, 'POST', '/v1/reservations', { sku: 'hat', qty: 1, user: 'rate_limited', clickId: 'rl-1' });
+    const res = await raw(server.url, 'POST', '/v1/reservations', {
+      sku: 'hat',
+      qty: 1,
+      user: 'rate_limited',
+      clickId: 'rl-1',
+    });
     expect(res.status).toBe(429);
     expect(res.headers['retry-after']).toBe('2');
-    expect(await api.reserve({ sku: 'hat', qty: 1, user: 'rate_limited', clickId: 'rl-2' })).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 1500 });
+    expect(await api.reserve({ sku: 'hat', qty: 1, user: 'rate_limited', clickId: 'rl-2' })).toEqual({
+      ok: false,
+      reason: 'rate_limited',
+      retryAfterMs: 1500,
+    });
   });
 
   it.each([
@@ -191,11 +245,18 @@ describe('the sale API over HTTP', () => {
     it('refuses path parameters over 200 characters', async () => {
       const sku = await raw(server.url, 'GET', `/v1/availability/${'s'.repeat(201)}`);
       const order = await raw(server.url, 'POST', `/v1/orders/${'o'.repeat(201)}/pay`);
-      expect([sku.status, sku.json.error.field, order.status, order.json.error.field]).toEqual([400, 'sku', 400, 'orderId']);
+      expect([sku.status, sku.json.error.field, order.status, order.json.error.field]).toEqual([
+        400,
+        'sku',
+        400,
+        'orderId',
+      ]);
     });
 
-    it('makes the client throw with the server\'s message', async () => {
-      await expect(api.reserve({ ...ok, qty: 0 })).rejects.toThrow(/HTTP 400 invalid_request: qty: expected a whole number from 1 to 1000, got 0/);
+    it("makes the client throw with the server's message", async () => {
+      await expect(api.reserve({ ...ok, qty: 0 })).rejects.toThrow(
+        /HTTP 400 invalid_request: qty: expected a whole number from 1 to 1000, got 0/,
+      );
     });
   });
 
@@ -214,14 +275,21 @@ describe('the sale API over HTTP', () => {
   });
 
   it('refuses a body over 16 KiB with 413 and closes the connection', async () => {
-    const res = await raw(server.url, 'POST', '/v1/reservations', { sku: 'hat', qty: 1, user: 'x'.repeat(20_000), clickId: 'big' });
+    const res = await raw(server.url, 'POST', '/v1/reservations', {
+      sku: 'hat',
+      qty: 1,
+      user: 'x'.repeat(20_000),
+      clickId: 'big',
+    });
     expect([res.status, res.json.error.code, res.headers.connection]).toEqual([413, 'body_too_large', 'close']);
   });
 
   it('turns an engine exception into a 500 with one redacted line, and the client throws it', async () => {
     const res = await raw(server.url, 'POST', '/v1/orders/boom/pay');
     expect(res.status).toBe(500);
-    expect(res.json).toEqual({ error: { code: 'internal', message: 'connect ECONNREFUSED redis://buyer:***@10.0.0.9:6379' } });
+    expect(res.json).toEqual({
+      error: { code: 'internal', message: 'connect ECONNREFUSED redis://buyer:***@10.0.0.9:6379' },
+    });
     expect(res.text).not.toContain('at Socket');
     expect(errors.length).toBeGreaterThan(0);
     const err = await api.pay({ orderId: 'boom' }).catch((e: unknown) => e);
@@ -236,7 +304,9 @@ describe('concurrent buyers through a pool of 8 connections', () => {
     const server = await serveSaleApi(fakeSale(50));
     const api = httpSaleApi(server.url, { connections: 8, pipelining, timeoutMs: 5_000 });
     try {
-      const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => api.reserve({ sku: 'gpu', qty: 1, user: `u${i}`, clickId: `c${i}` })));
+      const outcomes = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => api.reserve({ sku: 'gpu', qty: 1, user: `u${i}`, clickId: `c${i}` })),
+      );
       const granted = outcomes.filter((o) => o.ok);
       expect(granted).toHaveLength(50);
       expect(new Set(granted.map((o) => o.ok && o.orderId)).size).toBe(50);
@@ -307,17 +377,23 @@ describe('failures the client cannot map', () => {
     it('reads Retry-After when the body has no retryAfterMs', async () => {
       const api = httpSaleApi(base, { connections: 1, timeoutMs: 1_000 });
       try {
-        expect(await api.reserve({ sku: 'hat', qty: 1, user: 'u', clickId: 'c' })).toEqual({ ok: false, reason: 'rate_limited', retryAfterMs: 3000 });
+        expect(await api.reserve({ sku: 'hat', qty: 1, user: 'u', clickId: 'c' })).toEqual({
+          ok: false,
+          reason: 'rate_limited',
+          retryAfterMs: 3000,
+        });
       } finally {
         await api.close();
       }
     });
 
-    it('throws on a 502 that is not the engine\'s failed payment, and on a body outside the contract', async () => {
+    it("throws on a 502 that is not the engine's failed payment, and on a body outside the contract", async () => {
       const api = httpSaleApi(base, { connections: 1, timeoutMs: 1_000 });
       try {
         await expect(api.pay({ orderId: 'o1' })).rejects.toThrow(/HTTP 502: <html>Bad Gateway/);
-        await expect(api.availability('hat')).rejects.toThrow(/outside the sale API contract: available "lots" is not a number/);
+        await expect(api.availability('hat')).rejects.toThrow(
+          /outside the sale API contract: available "lots" is not a number/,
+        );
       } finally {
         await api.close();
       }

@@ -30,11 +30,21 @@ const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
   ...over,
 });
 
-const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({ transactionId: 't1', ...(l ? { local: l } : {}), charges });
+const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({
+  transactionId: 't1',
+  ...(l ? { local: l } : {}),
+  charges,
+});
 
 describe('what --fix would do about a duplicate', () => {
-  const dup = (status: LocalTxn['status']) => g1(local({ status }), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]);
-  const row = { break_id: 'brk', category: 'DUPLICATE_CHARGE' as const, transaction_id: 't1', order_id: 'o1' } as MismatchRow;
+  const dup = (status: LocalTxn['status']) =>
+    g1(local({ status }), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]);
+  const row = {
+    break_id: 'brk',
+    category: 'DUPLICATE_CHARGE' as const,
+    transaction_id: 't1',
+    order_id: 'o1',
+  } as MismatchRow;
   it('a sale that stands keeps the charge it is bound to and refunds the other', () => {
     expect(actionsFor(dup('succeeded'), row).map((a) => a.chargeId)).toEqual(['ch_2']);
   });

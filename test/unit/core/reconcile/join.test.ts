@@ -65,17 +65,23 @@ describe('mergeJoin', () => {
 
   it('throws when the provider side goes backwards', async () => {
     const charges = [charge({ id: 'x', transactionId: 'b' }), charge({ id: 'y', transactionId: 'a' })];
-    await expect(collect(mergeJoin(from([]), from(charges)))).rejects.toThrow('provider charges are not sorted by transaction id: "a" came after "b"');
+    await expect(collect(mergeJoin(from([]), from(charges)))).rejects.toThrow(
+      'provider charges are not sorted by transaction id: "a" came after "b"',
+    );
   });
 
   it('throws when the local side goes backwards', async () => {
     const locals = [local({ transactionId: 'b' }), local({ transactionId: 'a' })];
-    await expect(collect(mergeJoin(from(locals), from([])))).rejects.toThrow('local transactions are not sorted by transaction id: "a" came after "b"');
+    await expect(collect(mergeJoin(from(locals), from([])))).rejects.toThrow(
+      'local transactions are not sorted by transaction id: "a" came after "b"',
+    );
   });
 
   it('throws when the local side repeats an id', async () => {
     const locals = [local({ transactionId: 'a' }), local({ transactionId: 'a' })];
-    await expect(collect(mergeJoin(from(locals), from([])))).rejects.toThrow('local transactions repeat transaction id "a"');
+    await expect(collect(mergeJoin(from(locals), from([])))).rejects.toThrow(
+      'local transactions repeat transaction id "a"',
+    );
   });
 
   it('orders ids by code unit, as COLLATE "C" orders ASCII: "B" before "a", "a" before "a0"', async () => {

@@ -31,18 +31,51 @@ const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
   ...over,
 });
 
-const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({ transactionId: 't1', ...(l ? { local: l } : {}), charges });
+const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({
+  transactionId: 't1',
+  ...(l ? { local: l } : {}),
+  charges,
+});
 
 describe('classify', () => {
   const window = dayWindow('2026-11-21', 'UTC');
   const ctx: ClassifyContext = { window, nowMs: at('2026-11-22T06:00:00Z'), graceMs: 15 * 60_000 };
   const created = local().createdMs;
-  const group = (l: LocalTxn | undefined, charges: ProviderCharge[] = []): Group => ({ transactionId: 't1', local: l, charges });
+  const group = (l: LocalTxn | undefined, charges: ProviderCharge[] = []): Group => ({
+    transactionId: 't1',
+    local: l,
+    charges,
+  });
 
-  const cases: { name: string; group: Group; ctx?: Partial<ClassifyContext>; category: ReconCategory; action: MismatchRow['suggested_action']; delta: number }[] = [
-    { name: 'a paid sale with its settled charge matches', group: group(local(), [charge()]), category: 'MATCHED', action: 'none', delta: 0 },
-    { name: 'a failed sale with no charge matches', group: group(local({ status: 'failed', chargeId: null })), category: 'MATCHED', action: 'none', delta: 0 },
-    { name: 'a failed sale with a failed charge matches', group: group(local({ status: 'failed' }), [charge({ status: 'failed', settledMs: null })]), category: 'MATCHED', action: 'none', delta: 0 },
+  const cases: {
+    name: string;
+    group: Group;
+    ctx?: Partial<ClassifyContext>;
+    category: ReconCategory;
+    action: MismatchRow['suggested_action'];
+    delta: number;
+  }[] = [
+    {
+      name: 'a paid sale with its settled charge matches',
+      group: group(local(), [charge()]),
+      category: 'MATCHED',
+      action: 'none',
+      delta: 0,
+    },
+    {
+      name: 'a failed sale with no charge matches',
+      group: group(local({ status: 'failed', chargeId: null })),
+      category: 'MATCHED',
+      action: 'none',
+      delta: 0,
+    },
+    {
+      name: 'a failed sale with a failed charge matches',
+      group: group(local({ status: 'failed' }), [charge({ status: 'failed', settledMs: null })]),
+      category: 'MATCHED',
+      action: 'none',
+      delta: 0,
+    },
     {
       name: 'a refunded sale whose charge was refunded in full and settled that day matches',
       group: group(local({ status: 'refunded' }), [charge({ amountRefunded: 1000 })]),
@@ -66,8 +99,20 @@ describe('classify', () => {
       action: 'release_stock_and_fail_order',
       delta: -1000,
     },
-    { name: 'a refunded sale with no charge is missing at the provider and needs a person', group: group(local({ status: 'refunded' })), category: 'MISSING_AT_PROVIDER', action: 'investigate_status', delta: 0 },
-    { name: 'a charge with no sale is an orphan to refund', group: group(undefined, [charge()]), category: 'ORPHAN_CHARGE', action: 'refund_charge', delta: 1000 },
+    {
+      name: 'a refunded sale with no charge is missing at the provider and needs a person',
+      group: group(local({ status: 'refunded' })),
+      category: 'MISSING_AT_PROVIDER',
+      action: 'investigate_status',
+      delta: 0,
+    },
+    {
+      name: 'a charge with no sale is an orphan to refund',
+      group: group(undefined, [charge()]),
+      category: 'ORPHAN_CHARGE',
+      action: 'refund_charge',
+      delta: 1000,
+    },
     {
       name: 'a charge with no sale yet, younger than the grace, is pending (its order may be being marked paid)',
       group: group(undefined, [charge()]),
@@ -76,8 +121,20 @@ describe('classify', () => {
       action: 'wait',
       delta: 1000,
     },
-    { name: 'a partly refunded orphan still owes the rest', group: group(undefined, [charge({ amountRefunded: 400 })]), category: 'ORPHAN_CHARGE', action: 'refund_charge', delta: 600 },
-    { name: 'two live charges for one sale are a duplicate', group: group(local(), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]), category: 'DUPLICATE_CHARGE', action: 'refund_duplicates', delta: 1000 },
+    {
+      name: 'a partly refunded orphan still owes the rest',
+      group: group(undefined, [charge({ amountRefunded: 400 })]),
+      category: 'ORPHAN_CHARGE',
+      action: 'refund_charge',
+      delta: 600,
+    },
+    {
+      name: 'two live charges for one sale are a duplicate',
+      group: group(local(), [charge(), charge({ id: 'ch_2', createdMs: charge().createdMs + 5 })]),
+      category: 'DUPLICATE_CHARGE',
+      action: 'refund_duplicates',
+      delta: 1000,
+    },
     {
       name: 'a duplicate wins over a currency difference (rule a before c)',
       group: group(local(), [charge({ currency: 'USD' }), charge({ id: 'ch_2' })]),
@@ -94,22 +151,52 @@ describe('classify', () => {
     },
     {
       name: 'a failed retry next to the bound charge is not a duplicate',
-      group: group(local({ chargeId: 'ch_2' }), [charge({ status: 'failed', settledMs: null }), charge({ id: 'ch_2' })]),
+      group: group(local({ chargeId: 'ch_2' }), [
+        charge({ status: 'failed', settledMs: null }),
+        charge({ id: 'ch_2' }),
+      ]),
       category: 'MATCHED',
       action: 'none',
       delta: 0,
     },
     {
       name: 'without a bound charge id the first live charge is the primary',
-      group: group(local({ chargeId: null }), [charge({ id: 'ch_0', status: 'failed', amount: 7, settledMs: null }), charge()]),
+      group: group(local({ chargeId: null }), [
+        charge({ id: 'ch_0', status: 'failed', amount: 7, settledMs: null }),
+        charge(),
+      ]),
       category: 'MATCHED',
       action: 'none',
       delta: 0,
     },
-    { name: 'a charge in another currency is a currency mismatch with no delta', group: group(local(), [charge({ currency: 'USD' })]), category: 'CURRENCY_MISMATCH', action: 'investigate_currency', delta: 0 },
-    { name: 'a charge of another amount is an amount mismatch', group: group(local(), [charge({ amount: 1100 })]), category: 'AMOUNT_MISMATCH', action: 'investigate_amount', delta: 100 },
-    { name: 'an amount difference wins over a status difference (rule d before e)', group: group(local(), [charge({ amount: 1100, status: 'failed' })]), category: 'AMOUNT_MISMATCH', action: 'investigate_amount', delta: -1000 },
-    { name: 'a paid sale whose charge failed is a status mismatch', group: group(local(), [charge({ status: 'failed', settledMs: null })]), category: 'STATUS_MISMATCH', action: 'investigate_status', delta: -1000 },
+    {
+      name: 'a charge in another currency is a currency mismatch with no delta',
+      group: group(local(), [charge({ currency: 'USD' })]),
+      category: 'CURRENCY_MISMATCH',
+      action: 'investigate_currency',
+      delta: 0,
+    },
+    {
+      name: 'a charge of another amount is an amount mismatch',
+      group: group(local(), [charge({ amount: 1100 })]),
+      category: 'AMOUNT_MISMATCH',
+      action: 'investigate_amount',
+      delta: 100,
+    },
+    {
+      name: 'an amount difference wins over a status difference (rule d before e)',
+      group: group(local(), [charge({ amount: 1100, status: 'failed' })]),
+      category: 'AMOUNT_MISMATCH',
+      action: 'investigate_amount',
+      delta: -1000,
+    },
+    {
+      name: 'a paid sale whose charge failed is a status mismatch',
+      group: group(local(), [charge({ status: 'failed', settledMs: null })]),
+      category: 'STATUS_MISMATCH',
+      action: 'investigate_status',
+      delta: -1000,
+    },
     {
       name: 'a paid sale whose charge was refunded is a status mismatch',
       group: group(local(), [charge({ amountRefunded: 1000 })]),
@@ -141,7 +228,10 @@ describe('classify', () => {
     },
     {
       name: 'a failed sale bound to its failed charge, with a second charge that succeeded beside it, is a status mismatch',
-      group: group(local({ status: 'failed', chargeId: 'ch_1' }), [charge({ status: 'failed', settledMs: null }), charge({ id: 'ch_2', createdMs: at('2026-11-21T10:00:05Z') })]),
+      group: group(local({ status: 'failed', chargeId: 'ch_1' }), [
+        charge({ status: 'failed', settledMs: null }),
+        charge({ id: 'ch_2', createdMs: at('2026-11-21T10:00:05Z') }),
+      ]),
       category: 'STATUS_MISMATCH',
       action: 'investigate_status',
       delta: 1000,
@@ -168,32 +258,68 @@ describe('classify', () => {
       action: 'expect_settlement_other_day',
       delta: 0,
     },
-    { name: 'a charge not settled yet is settled on another day', group: group(local(), [charge({ settledMs: null })]), category: 'SETTLED_OTHER_DAY', action: 'expect_settlement_other_day', delta: 0 },
-    { name: 'a charge settled in the last millisecond of the day matches', group: group(local(), [charge({ settledMs: window.endMs - 1 })]), category: 'MATCHED', action: 'none', delta: 0 },
+    {
+      name: 'a charge not settled yet is settled on another day',
+      group: group(local(), [charge({ settledMs: null })]),
+      category: 'SETTLED_OTHER_DAY',
+      action: 'expect_settlement_other_day',
+      delta: 0,
+    },
+    {
+      name: 'a charge settled in the last millisecond of the day matches',
+      group: group(local(), [charge({ settledMs: window.endMs - 1 })]),
+      category: 'MATCHED',
+      action: 'none',
+      delta: 0,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
       const out = classify(c.group, { ...ctx, ...c.ctx });
-      expect(out && { category: out.category, action: out.row.suggested_action, delta: out.row.delta_minor }).toEqual({ category: c.category, action: c.action, delta: c.delta });
+      expect(out && { category: out.category, action: out.row.suggested_action, delta: out.row.delta_minor }).toEqual({
+        category: c.category,
+        action: c.action,
+        delta: c.delta,
+      });
       expect(out!.row.category).toBe(c.category);
       expect(out!.row.break_id).toBe(breakId('2026-11-21', 't1', c.category));
     });
   }
 
   const nulls: { name: string; group: Group; ctx?: Partial<ClassifyContext> }[] = [
-    { name: 'an orphan refunded in full owes nobody anything', group: group(undefined, [charge({ amountRefunded: 1000 })]) },
-    { name: 'a failed charge with no sale owes nobody anything', group: group(undefined, [charge({ status: 'failed' })]) },
-    { name: 'a pending charge with no sale holds no money yet', group: group(undefined, [charge({ status: 'pending' })]) },
-    { name: 'a sale made the day before belongs to that day, even with its charge in this one', group: group(local({ createdMs: window.startMs - 1 }), [charge({ createdMs: window.startMs })]) },
-    { name: 'a sale made at the end instant belongs to the next day', group: group(local({ createdMs: window.endMs })) },
-    { name: 'an orphan charged the next day belongs to that day', group: group(undefined, [charge({ createdMs: window.endMs })]) },
+    {
+      name: 'an orphan refunded in full owes nobody anything',
+      group: group(undefined, [charge({ amountRefunded: 1000 })]),
+    },
+    {
+      name: 'a failed charge with no sale owes nobody anything',
+      group: group(undefined, [charge({ status: 'failed' })]),
+    },
+    {
+      name: 'a pending charge with no sale holds no money yet',
+      group: group(undefined, [charge({ status: 'pending' })]),
+    },
+    {
+      name: 'a sale made the day before belongs to that day, even with its charge in this one',
+      group: group(local({ createdMs: window.startMs - 1 }), [charge({ createdMs: window.startMs })]),
+    },
+    {
+      name: 'a sale made at the end instant belongs to the next day',
+      group: group(local({ createdMs: window.endMs })),
+    },
+    {
+      name: 'an orphan charged the next day belongs to that day',
+      group: group(undefined, [charge({ createdMs: window.endMs })]),
+    },
   ];
   for (const c of nulls) {
     it(`${c.name} (null)`, () => expect(classify(c.group, { ...ctx, ...c.ctx })).toBeNull());
   }
 
-  it('keeps a sale made at 23:59:59.999 whose charge came after midnight on the sale\'s day', () => {
-    const g = group(local({ createdMs: window.endMs - 1 }), [charge({ createdMs: window.endMs + 1000, settledMs: window.endMs + 5000 })]);
+  it("keeps a sale made at 23:59:59.999 whose charge came after midnight on the sale's day", () => {
+    const g = group(local({ createdMs: window.endMs - 1 }), [
+      charge({ createdMs: window.endMs + 1000, settledMs: window.endMs + 5000 }),
+    ]);
     expect(classify(g, ctx)?.category).toBe('SETTLED_OTHER_DAY');
     expect(classify(g, { ...ctx, window: dayWindow('2026-11-22', 'UTC') })).toBeNull();
   });
@@ -231,7 +357,13 @@ describe('classify', () => {
   it('fills an orphan row from its live charge, with no local side', () => {
     const g = group(undefined, [
       charge({ id: 'ch_1', orderId: null, status: 'failed', createdMs: at('2026-11-21T09:00:00Z'), currency: 'SEK' }),
-      charge({ id: 'ch_2', orderId: 'o9', amountRefunded: 250, createdMs: at('2026-11-21T09:30:00Z'), currency: 'SEK' }),
+      charge({
+        id: 'ch_2',
+        orderId: 'o9',
+        amountRefunded: 250,
+        createdMs: at('2026-11-21T09:30:00Z'),
+        currency: 'SEK',
+      }),
     ]);
     const row = classify(g, ctx)!.row;
     expect(row).toMatchObject({
@@ -250,11 +382,19 @@ describe('classify', () => {
 
   it('fills a missing-at-provider row with an empty provider side', () => {
     const row = classify(group(local()), ctx)!.row;
-    expect(row).toMatchObject({ provider_charge_ids: [], provider_status: '', provider_amount_minor: null, provider_time: '', local_amount_minor: 1000 });
+    expect(row).toMatchObject({
+      provider_charge_ids: [],
+      provider_status: '',
+      provider_amount_minor: null,
+      provider_time: '',
+      local_amount_minor: 1000,
+    });
   });
 
   it('marks a primary refunded in full as +refunded', () => {
-    expect(classify(group(local({ status: 'refunded' }), [charge({ amountRefunded: 1000 })]), ctx)!.row.provider_status).toBe('succeeded+refunded');
+    expect(
+      classify(group(local({ status: 'refunded' }), [charge({ amountRefunded: 1000 })]), ctx)!.row.provider_status,
+    ).toBe('succeeded+refunded');
   });
 });
 
@@ -278,7 +418,10 @@ describe('breakId', () => {
 
 describe('an orphan is reported on one day only', () => {
   it('charges either side of midnight belong to the day of the first one', () => {
-    const g = g1(undefined, [charge({ createdMs: at('2026-11-21T23:59:30Z') }), charge({ id: 'ch_2', createdMs: at('2026-11-22T00:00:30Z') })]);
+    const g = g1(undefined, [
+      charge({ createdMs: at('2026-11-21T23:59:30Z') }),
+      charge({ id: 'ch_2', createdMs: at('2026-11-22T00:00:30Z') }),
+    ]);
     const ctx = { nowMs: at('2026-11-25T00:00:00Z'), graceMs: 0 };
     expect(classify(g, { ...ctx, window: dayWindow('2026-11-21', 'UTC') })?.category).toBe('ORPHAN_CHARGE');
     expect(classify(g, { ...ctx, window: dayWindow('2026-11-22', 'UTC') })).toBeNull();

@@ -41,11 +41,31 @@ describe('Summary', () => {
 
   const verdicts: { name: string; adds: ReconCategory[]; incomplete: boolean; verdict: string }[] = [
     { name: 'a day with nothing in it is reconciled', adds: [], incomplete: false, verdict: 'RECONCILED' },
-    { name: 'matched and pending only is reconciled', adds: ['MATCHED', 'PENDING'], incomplete: false, verdict: 'RECONCILED' },
-    { name: 'one settlement on another day is a break', adds: ['MATCHED', 'SETTLED_OTHER_DAY'], incomplete: false, verdict: 'BREAKS' },
+    {
+      name: 'matched and pending only is reconciled',
+      adds: ['MATCHED', 'PENDING'],
+      incomplete: false,
+      verdict: 'RECONCILED',
+    },
+    {
+      name: 'one settlement on another day is a break',
+      adds: ['MATCHED', 'SETTLED_OTHER_DAY'],
+      incomplete: false,
+      verdict: 'BREAKS',
+    },
     { name: 'one orphan is a break', adds: ['ORPHAN_CHARGE'], incomplete: false, verdict: 'BREAKS' },
-    { name: 'an incomplete read is incomplete even with breaks', adds: ['ORPHAN_CHARGE'], incomplete: true, verdict: 'INCOMPLETE' },
-    { name: 'an incomplete read is incomplete even when all matched', adds: ['MATCHED'], incomplete: true, verdict: 'INCOMPLETE' },
+    {
+      name: 'an incomplete read is incomplete even with breaks',
+      adds: ['ORPHAN_CHARGE'],
+      incomplete: true,
+      verdict: 'INCOMPLETE',
+    },
+    {
+      name: 'an incomplete read is incomplete even when all matched',
+      adds: ['MATCHED'],
+      incomplete: true,
+      verdict: 'INCOMPLETE',
+    },
   ];
   for (const v of verdicts) {
     it(v.name, () => {
@@ -86,7 +106,14 @@ describe('the report writer', () => {
   });
   const rows = [
     row('=HYPERLINK("x")'),
-    row('t1', { category: 'DUPLICATE_CHARGE', provider_charge_ids: ['ch_1', 'ch_2'], delta_minor: 500, order_id: '+1', provider_status: 'succeeded', suggested_action: 'refund_duplicates' }),
+    row('t1', {
+      category: 'DUPLICATE_CHARGE',
+      provider_charge_ids: ['ch_1', 'ch_2'],
+      delta_minor: 500,
+      order_id: '+1',
+      provider_status: 'succeeded',
+      suggested_action: 'refund_duplicates',
+    }),
     row('t2', { order_id: '-2', currency: '@EUR', local_status: '\tx' }),
     row('t3', { order_id: 'a,b\nc' }),
   ];
@@ -99,20 +126,30 @@ describe('the report writer', () => {
     const w = openReportWriter(dir);
     for (const r of rs) await w.add(r);
     const s = summaryOf(rs);
-    return w.finish({ date: '2026-11-21', tz: 'UTC', window: { start: '2026-11-21T00:00:00.000Z', end: '2026-11-22T00:00:00.000Z' }, verdict: s.verdict(false), summary: s.lines() });
+    return w.finish({
+      date: '2026-11-21',
+      tz: 'UTC',
+      window: { start: '2026-11-21T00:00:00.000Z', end: '2026-11-22T00:00:00.000Z' },
+      verdict: s.verdict(false),
+      summary: s.lines(),
+    });
   }
 
   it('writes byte-identical files for the same rows twice', async () => {
     const base = scratch();
     const a = await write(join(base, 'a'), rows);
     const b = await write(join(base, 'b'), rows);
-    for (const f of ['mismatches.csv', 'mismatches.json']) expect(readFileSync(join(a, f), 'utf8')).toBe(readFileSync(join(b, f), 'utf8'));
+    for (const f of ['mismatches.csv', 'mismatches.json'])
+      expect(readFileSync(join(a, f), 'utf8')).toBe(readFileSync(join(b, f), 'utf8'));
     expect(readdirSync(a).sort()).toEqual(['mismatches.csv', 'mismatches.json']);
   });
 
   it('heads the CSV with the row keys in declaration order', async () => {
     const w = dayWindow('2026-11-21', 'UTC');
-    const classified = classify({ transactionId: 't1', charges: [charge()] }, { window: w, nowMs: w.endMs, graceMs: 0 })!;
+    const classified = classify(
+      { transactionId: 't1', charges: [charge()] },
+      { window: w, nowMs: w.endMs, graceMs: 0 },
+    )!;
     expect([...MISMATCH_COLUMNS]).toEqual(Object.keys(classified.row));
     const dir = await write(join(scratch(), 'r'), rows);
     expect(readFileSync(join(dir, 'mismatches.csv'), 'utf8').split('\n')[0]).toBe(MISMATCH_COLUMNS.join(','));
@@ -150,7 +187,11 @@ describe('the report writer', () => {
 
   it('writes a parseable report with no rows', async () => {
     const dir = await write(join(scratch(), 'r'), []);
-    expect(JSON.parse(readFileSync(join(dir, 'mismatches.json'), 'utf8'))).toMatchObject({ verdict: 'RECONCILED', summary: [], mismatches: [] });
+    expect(JSON.parse(readFileSync(join(dir, 'mismatches.json'), 'utf8'))).toMatchObject({
+      verdict: 'RECONCILED',
+      summary: [],
+      mismatches: [],
+    });
     expect(readFileSync(join(dir, 'mismatches.csv'), 'utf8')).toBe(`${MISMATCH_COLUMNS.join(',')}\n`);
   });
 
@@ -183,7 +224,9 @@ describe('the report writer', () => {
   it('refuses rows out of transaction-id order, which would make the files depend on run order', async () => {
     const w = openReportWriter(join(scratch(), 'r'));
     await w.add(row('b'));
-    await expect(w.add(row('a'))).rejects.toThrow('report rows must arrive in transaction-id order: "a" came after "b"');
+    await expect(w.add(row('a'))).rejects.toThrow(
+      'report rows must arrive in transaction-id order: "a" came after "b"',
+    );
     await w.abort();
   });
 
@@ -196,12 +239,20 @@ describe('the report writer', () => {
       s.add(r.category, r.currency, r.delta_minor);
       await w.add(r);
     }
-    const dir = await w.finish({ date: '2026-11-21', tz: 'UTC', window: { start: 'a', end: 'b' }, verdict: s.verdict(false), summary: s.lines() });
+    const dir = await w.finish({
+      date: '2026-11-21',
+      tz: 'UTC',
+      window: { start: 'a', end: 'b' },
+      verdict: s.verdict(false),
+      summary: s.lines(),
+    });
     const csvLines = readFileSync(join(dir, 'mismatches.csv'), 'utf8').trimEnd().split('\n');
     expect(csvLines).toHaveLength(n + 1);
     expect(csvLines.at(-1)).toContain(',t0049999,');
     const doc = JSON.parse(readFileSync(join(dir, 'mismatches.json'), 'utf8'));
     expect(doc.mismatches).toHaveLength(n);
-    expect(doc.summary).toEqual([{ category: 'MISSING_AT_PROVIDER', currency: 'EUR', count: n, netMinor: -500 * n, grossMinor: 500 * n }]);
+    expect(doc.summary).toEqual([
+      { category: 'MISSING_AT_PROVIDER', currency: 'EUR', count: n, netMinor: -500 * n, grossMinor: 500 * n },
+    ]);
   });
 });

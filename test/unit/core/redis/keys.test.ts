@@ -65,7 +65,13 @@ describe('script calls', () => {
   });
 
   it('gives reserveStock ARGV as idempotency key (the reservation id), qty, user, expiresAt, limit', () => {
-    expect(reserveStockArgv({ qty: 2, user: 'u', idempotencyKey: 'k', expiresAt: 99, perUserLimit: 4 })).toEqual(['k', 2, 'u', 99, 4]);
+    expect(reserveStockArgv({ qty: 2, user: 'u', idempotencyKey: 'k', expiresAt: 99, perUserLimit: 4 })).toEqual([
+      'k',
+      2,
+      'u',
+      99,
+      4,
+    ]);
   });
 
   it('gives confirmHold the ledger then the holds', () => {
@@ -78,18 +84,21 @@ describe('script calls', () => {
   it.each([
     ['counter', 'stock'],
     ['list', 'tokens'],
-  ] as const)('gives releaseHold and expireHolds the %s store first, for release and for sweep alike', (units, first) => {
-    const [rk, ra] = releaseHoldCall(k, units, 'r1');
-    expect(rk).toEqual([k[first], k.ledger, k.holds, k.users]);
-    expect(rk).toHaveLength(luaScript('releaseHold').numberOfKeys);
-    expect(ra).toEqual([units, 'r1']);
-    const [sk, sa] = sweepExpiredCall(k, units, 7, 500);
-    expect(sk).toEqual(rk);
-    expect(sk).toHaveLength(luaScript('expireHolds').numberOfKeys);
-    expect(sa).toEqual([units, 7, 500]);
-  });
+  ] as const)(
+    'gives releaseHold and expireHolds the %s store first, for release and for sweep alike',
+    (units, first) => {
+      const [rk, ra] = releaseHoldCall(k, units, 'r1');
+      expect(rk).toEqual([k[first], k.ledger, k.holds, k.users]);
+      expect(rk).toHaveLength(luaScript('releaseHold').numberOfKeys);
+      expect(ra).toEqual([units, 'r1']);
+      const [sk, sa] = sweepExpiredCall(k, units, 7, 500);
+      expect(sk).toEqual(rk);
+      expect(sk).toHaveLength(luaScript('expireHolds').numberOfKeys);
+      expect(sa).toEqual([units, 7, 500]);
+    },
+  );
 
-  it('puts the reply processing list under the reply list\'s hash tag', () => {
+  it("puts the reply processing list under the reply list's hash tag", () => {
     const reply = replyKey('run1', 'inst');
     expect(hashTag(processingKey(reply))).toBe('run1');
     expect(processingKey(reply)).not.toBe(reply);

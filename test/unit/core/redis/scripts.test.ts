@@ -11,13 +11,18 @@ const scripts = readdirSync(LUA_DIR)
   .map(({ file, m }) => ({ file, name: m![1], raw: readFileSync(new URL(file, LUA_DIR), 'utf8') }));
 const include = (name: string): string => readFileSync(new URL(`includes/${name}.lua`, LUA_DIR), 'utf8').trimEnd();
 const asking = (name: string): string[] =>
-  scripts.filter((s) => s.raw.includes(`--#include ${name}\n`)).map((s) => s.name).sort();
+  scripts
+    .filter((s) => s.raw.includes(`--#include ${name}\n`))
+    .map((s) => s.name)
+    .sort();
 
 describe('Lua includes', () => {
   it('writes the ledger entry once, for every script that writes or reads one', () => {
     expect(asking('ledger-entry')).toEqual(['confirmHold', 'expireHolds', 'releaseHold', 'reserveStock']);
     // what the strings are about: the format itself is in the include, not in the scripts
-    expect(include('ledger-entry')).toContain('<state char><qty>:<expiresAt>:<byte length of user>:<user><idempotency key>');
+    expect(include('ledger-entry')).toContain(
+      '<state char><qty>:<expiresAt>:<byte length of user>:<user><idempotency key>',
+    );
     for (const s of scripts) expect(s.raw).not.toMatch(/'h' \.\.|':' \.\./);
   });
 

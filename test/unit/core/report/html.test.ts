@@ -24,13 +24,22 @@ const simulateSummary = (over: Record<string, unknown> = {}) => ({
       { t: 0, started: 20, completed: 10, orders: 8, reserve: { count: 18, p50: 1, p95: 2, p99: 3 } },
       { t: 250, started: 10, completed: 20, orders: 2, reserve: { count: 0, p50: 0, p95: 0, p99: 0 } },
     ],
-    stock: [{ t: 10, sku: hostile, available: 10 }, { t: 260, sku: hostile, available: 0 }],
+    stock: [
+      { t: 10, sku: hostile, available: 10 },
+      { t: 260, sku: hostile, available: 0 },
+    ],
   },
   ...over,
 });
 
 /** The chart specs the page will hand to uPlot. */
-function specs(html: string): { title: string; kind: string; x: number[]; categories?: string[]; series: { label: string; values: (number | null)[] }[] }[] {
+function specs(html: string): {
+  title: string;
+  kind: string;
+  x: number[];
+  categories?: string[];
+  series: { label: string; values: (number | null)[] }[];
+}[] {
   const m = html.match(/<script type="application\/json" id="flashsale-charts">([\s\S]*?)<\/script>/);
   expect(m).not.toBeNull();
   return JSON.parse(m![1]!);
@@ -45,7 +54,11 @@ describe('renderHtml', () => {
     expect(reportKind(doc)).toBe(kind);
   });
 
-  it.each([['null', null], ['an array', []], ['a reconcile summary', { verdict: 'ok', summary: [] }]])('refuses %s with a usage error naming summary.json', (_name, doc) => {
+  it.each([
+    ['null', null],
+    ['an array', []],
+    ['a reconcile summary', { verdict: 'ok', summary: [] }],
+  ])('refuses %s with a usage error naming summary.json', (_name, doc) => {
     expect(() => renderHtml(doc)).toThrow(UsageError);
     expect(() => renderHtml(doc)).toThrow(/^summary\.json: .*expected (an object|a simulate summary)/);
   });
@@ -71,8 +84,16 @@ describe('renderHtml', () => {
   it('plots per-second rates from bucket counts, and no reserve latency where no reserve was sent', () => {
     const [throughput, latency, stock, outcomes] = specs(renderHtml(simulateSummary()));
     expect(throughput!.x).toEqual([0, 0.25]);
-    expect(throughput!.series.map((s) => s.values)).toEqual([[80, 40], [40, 80], [32, 8]]);
-    expect(latency!.series.map((s) => s.values)).toEqual([[1, null], [2, null], [3, null]]);
+    expect(throughput!.series.map((s) => s.values)).toEqual([
+      [80, 40],
+      [40, 80],
+      [32, 8],
+    ]);
+    expect(latency!.series.map((s) => s.values)).toEqual([
+      [1, null],
+      [2, null],
+      [3, null],
+    ]);
     expect(stock!.series[0]!.values).toEqual([10, 0]);
     expect(outcomes!.kind).toBe('bars');
     expect(outcomes!.series[0]!.values[outcomes!.categories!.indexOf('sold out')]).toBe(20);
@@ -85,16 +106,36 @@ describe('renderHtml', () => {
   });
 
   it('draws one section per mode for --mode both', () => {
-    const html = renderHtml({ ok: true, mode: 'both', strategy: 'lua', scenario: 'smoke', runs: [simulateSummary({ mode: 'sync' }), simulateSummary({ mode: 'async' })] });
+    const html = renderHtml({
+      ok: true,
+      mode: 'both',
+      strategy: 'lua',
+      scenario: 'smoke',
+      runs: [simulateSummary({ mode: 'sync' }), simulateSummary({ mode: 'async' })],
+    });
     expect(specs(html)).toHaveLength(8);
     expect(html).toMatch(/<h2>sync run[\s\S]*<h2>async run/);
   });
 
   it('puts the strategies of a bench side by side, with their p50 and p99', () => {
-    const strategy = (name: string, p50: number, p99: number) => ({ strategy: name, successPerSec: 100, attemptsPerSec: 500, latencyMs: { p50, p99 }, invariants: [{ name: 'no oversell', ok: true, detail: '' }], ok: true });
-    const html = renderHtml({ ok: true, config: { stock: 100, skus: 1, buyers: 500 }, strategies: [strategy('atomic', 2, 9), strategy('lua', 1, 3)] });
+    const strategy = (name: string, p50: number, p99: number) => ({
+      strategy: name,
+      successPerSec: 100,
+      attemptsPerSec: 500,
+      latencyMs: { p50, p99 },
+      invariants: [{ name: 'no oversell', ok: true, detail: '' }],
+      ok: true,
+    });
+    const html = renderHtml({
+      ok: true,
+      config: { stock: 100, skus: 1, buyers: 500 },
+      strategies: [strategy('atomic', 2, 9), strategy('lua', 1, 3)],
+    });
     const [throughput, latency] = specs(html);
     expect(throughput!.categories).toEqual(['atomic', 'lua']);
-    expect(latency!.series.map((s) => [s.label, s.values])).toEqual([['p50', [2, 1]], ['p99', [9, 3]]]);
+    expect(latency!.series.map((s) => [s.label, s.values])).toEqual([
+      ['p50', [2, 1]],
+      ['p99', [9, 3]],
+    ]);
   });
 });

@@ -9,12 +9,28 @@ import type { SimWorkerResult } from '../../../../src/core/simulate/worker.js';
 
 let n = 0;
 const order = (createdAt: number, updatedAt: number, status: OrderStatus, qty = 1, sku = 'A'): OrderRecord => ({
-  orderId: `o${++n}`, reservationId: `r${n}`, clickId: `c${n}`, sku, qty, user: `u${n}`, amountMinor: 100, currency: 'EUR', status, transactionId: `t${n}`, createdAt, updatedAt,
+  orderId: `o${++n}`,
+  reservationId: `r${n}`,
+  clickId: `c${n}`,
+  sku,
+  qty,
+  user: `u${n}`,
+  amountMinor: 100,
+  currency: 'EUR',
+  status,
+  transactionId: `t${n}`,
+  createdAt,
+  updatedAt,
 });
 
 describe('no oversell at any moment', () => {
   it('passes units handed on as holds expire, even in the same millisecond', () => {
-    const orders = [order(0, 10, 'Expired'), order(10, 20, 'Paid'), order(5, 10, 'PaymentFailed'), order(10, 10, 'Paid')];
+    const orders = [
+      order(0, 10, 'Expired'),
+      order(10, 20, 'Paid'),
+      order(5, 10, 'PaymentFailed'),
+      order(10, 10, 'Paid'),
+    ];
     expect(peakOversell(orders, { A: 2 })).toMatchObject({ ok: true });
   });
   it('catches holds that overlapped beyond the stock although they all ended', () => {
@@ -24,7 +40,9 @@ describe('no oversell at any moment', () => {
     expect(r.detail).toMatch(/^A: 4 units held or sold at once at 1970-01-01T00:00:00.020Z, stock 2 \(oversold by 2\)/);
   });
   it('keeps paid units for good', () => {
-    expect(peakOversell([order(0, 1, 'Paid'), order(5, 6, 'Paid'), order(100, 200, 'Expired')], { A: 2 }).ok).toBe(false);
+    expect(peakOversell([order(0, 1, 'Paid'), order(5, 6, 'Paid'), order(100, 200, 'Expired')], { A: 2 }).ok).toBe(
+      false,
+    );
   });
 });
 
@@ -32,20 +50,38 @@ describe('orders = buyers', () => {
   it('must match exactly when nothing errored, and may exceed by the errors otherwise', () => {
     const c = { ...emptyJourneyCounters(), orders: 10 };
     expect(ordersMatchBuyers(c, 10).ok).toBe(true);
-    expect(ordersMatchBuyers(c, 11)).toMatchObject({ ok: false, detail: '11 orders recorded but buyers were told of 10 new ones' });
+    expect(ordersMatchBuyers(c, 11)).toMatchObject({
+      ok: false,
+      detail: '11 orders recorded but buyers were told of 10 new ones',
+    });
     expect(ordersMatchBuyers({ ...c, errors: 2 }, 12).ok).toBe(true);
     expect(ordersMatchBuyers({ ...c, errors: 2 }, 13).ok).toBe(false);
   });
 });
 
 describe('merging simulate workers', () => {
-  const worker = (i: number, values: number[], refusals: Record<number, number>, lastGrantMs: number): SimWorkerResult => {
+  const worker = (
+    i: number,
+    values: number[],
+    refusals: Record<number, number>,
+    lastGrantMs: number,
+  ): SimWorkerResult => {
     const h = newHistogram();
     for (const v of values) h.recordValue(v);
     return {
-      workerIndex: i, counters: { ...emptyJourneyCounters(), journeys: values.length, soldOut: 3 }, reserve: encodeHistogram(h), pay: encodeHistogram(newHistogram()),
-      endToEnd: encodeHistogram(h), lateness: encodeHistogram(newHistogram()), droppedLate: 1, droppedInFlightCap: 2, peakInFlight: 5,
-      fairness: { refusals: { A: refusals }, lastGrantMs: { A: lastGrantMs } }, startedAt: 1000 + i, endedAt: 2000 + i, errorSamples: [],
+      workerIndex: i,
+      counters: { ...emptyJourneyCounters(), journeys: values.length, soldOut: 3 },
+      reserve: encodeHistogram(h),
+      pay: encodeHistogram(newHistogram()),
+      endToEnd: encodeHistogram(h),
+      lateness: encodeHistogram(newHistogram()),
+      droppedLate: 1,
+      droppedInFlightCap: 2,
+      peakInFlight: 5,
+      fairness: { refusals: { A: refusals }, lastGrantMs: { A: lastGrantMs } },
+      startedAt: 1000 + i,
+      endedAt: 2000 + i,
+      errorSamples: [],
     };
   };
   it('adds counters and drops, merges histograms, and counts refusals before a later grant as unfair', () => {
@@ -63,7 +99,17 @@ describe('a buyer journey', () => {
   const scenario = {
     buyers: { checkAvailability: true, bots: { fraction: 0, requestsPerArrival: 1 }, qty: { min: 1, max: 1 } },
   } as unknown as import('../../../../src/core/scenario.js').Scenario;
-  const buyer = { index: 1, atMs: 5, user: 'u1', sku: 'A', qty: 1, bot: false, abandon: false, doubleClick: false, retry: false };
+  const buyer = {
+    index: 1,
+    atMs: 5,
+    user: 'u1',
+    sku: 'A',
+    qty: 1,
+    bot: false,
+    abandon: false,
+    doubleClick: false,
+    retry: false,
+  };
   it('leaves without reserving when the page shows the SKU sold out, and counts as turned away', async () => {
     const { newRecorder, runJourney } = await import('../../../../src/core/simulate/journey.js');
     const calls: string[] = [];
@@ -85,7 +131,10 @@ describe('a buyer journey', () => {
     const clicks: string[] = [];
     const api = {
       availability: async () => ({ sku: 'A', available: 5 }),
-      reserve: async (r: { clickId: string }) => (clicks.push(r.clickId), { ok: false as const, reason: 'sold_out' as const }),
+      reserve: async (r: { clickId: string }) => (
+        clicks.push(r.clickId),
+        { ok: false as const, reason: 'sold_out' as const }
+      ),
       pay: async () => ({ status: 'failed' as const, orderId: '', error: '', attempts: 0 }),
       close: async () => {},
     };

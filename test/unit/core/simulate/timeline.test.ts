@@ -1,6 +1,13 @@
 // The simulate time series: buckets per worker, their merge, and the stock sampler.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MAX_BUCKETS, MAX_STOCK_SKUS, mergeTimelines, sampleStock, TimelineRecorder, type WorkerTimeline } from '../../../../src/core/simulate/timeline.js';
+import {
+  MAX_BUCKETS,
+  MAX_STOCK_SKUS,
+  mergeTimelines,
+  sampleStock,
+  TimelineRecorder,
+  type WorkerTimeline,
+} from '../../../../src/core/simulate/timeline.js';
 
 const total = (t: WorkerTimeline, k: 'started' | 'completed' | 'orders') => t[k].reduce((n, v) => n + v, 0);
 
@@ -30,7 +37,7 @@ describe('a worker timeline', () => {
 });
 
 describe('merging worker timelines', () => {
-  it('adds counts and histograms, re-bucketing the finer worker to the coarser one\'s width', () => {
+  it("adds counts and histograms, re-bucketing the finer worker to the coarser one's width", () => {
     const fine = new TimelineRecorder();
     const coarse = new TimelineRecorder();
     for (const ms of [0, 300, 600]) fine.noteStarted(ms);
@@ -40,7 +47,10 @@ describe('merging worker timelines', () => {
     coarse.noteReserve(100, 2_000);
     const m = mergeTimelines([fine.toJSON(), coarse.toJSON(), undefined]);
     expect(m.bucketMs).toBe(500);
-    expect(m.buckets.slice(0, 2).map((b) => [b.t, b.started])).toEqual([[0, 2], [500, 1]]);
+    expect(m.buckets.slice(0, 2).map((b) => [b.t, b.started])).toEqual([
+      [0, 2],
+      [500, 1],
+    ]);
     expect(m.buckets.reduce((n, b) => n + b.completed, 0)).toBe(MAX_BUCKETS + 1);
     expect(m.buckets[0]!.reserve.count).toBe(3);
     expect(m.buckets[0]!.reserve.p99).toBeGreaterThanOrEqual(2.9);
@@ -83,10 +93,14 @@ describe('sampling stock', () => {
   it('loses a point, not the run, when a read fails', async () => {
     vi.useFakeTimers();
     let calls = 0;
-    const sampler = sampleStock(async () => {
-      if (++calls === 1) throw new Error('connection reset');
-      return 3;
-    }, ['A'], Date.now());
+    const sampler = sampleStock(
+      async () => {
+        if (++calls === 1) throw new Error('connection reset');
+        return 3;
+      },
+      ['A'],
+      Date.now(),
+    );
     await vi.advanceTimersByTimeAsync(600);
     const samples = await sampler.stop();
     expect(samples.map((s) => s.available)).toEqual([3, 3, 3]);

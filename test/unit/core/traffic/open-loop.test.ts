@@ -56,16 +56,36 @@ class VirtualClock implements Clock {
 }
 
 const arrivals = (p: Profile) => shardArrivals(compileProfile(p));
-const steady = (perSec: number, ms: number): Profile => ({ stages: [{ durationMs: 0, target: perSec }, { durationMs: ms, target: perSec }] });
+const steady = (perSec: number, ms: number): Profile => ({
+  stages: [
+    { durationMs: 0, target: perSec },
+    { durationMs: ms, target: perSec },
+  ],
+});
 const ms = (us: number) => us / 1000;
 
 describe('the open-loop scheduler', () => {
   it('drops arrivals past maxInFlight as in-flight-cap drops when nothing completes', async () => {
     const clock = new VirtualClock();
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(100, 1000)), start: clock.now(), maxInFlight: 10, clock, drainTimeoutMs: 1000, fire: () => new Promise(() => {}) }),
+      runOpenLoop({
+        schedule: arrivals(steady(100, 1000)),
+        start: clock.now(),
+        maxInFlight: 10,
+        clock,
+        drainTimeoutMs: 1000,
+        fire: () => new Promise(() => {}),
+      }),
     );
-    expect(r.counts).toEqual({ due: 100, started: 10, completed: 0, errors: 0, unfinished: 10, dropped: { late: 0, inFlightCap: 90 }, peakInFlight: 10 });
+    expect(r.counts).toEqual({
+      due: 100,
+      started: 10,
+      completed: 0,
+      errors: 0,
+      unfinished: 10,
+      dropped: { late: 0, inFlightCap: 90 },
+      peakInFlight: 10,
+    });
     expect(r.latency.totalCount).toBe(0);
     expect(r.interrupted).toBe(false);
     // It gave up waiting after the drain timeout instead of hanging on the stuck arrivals.
@@ -75,7 +95,13 @@ describe('the open-loop scheduler', () => {
   it('measures latency from the intended time, so a slow fire shows in the histogram', async () => {
     const clock = new VirtualClock();
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(10, 2000)), start: clock.now(), maxInFlight: 100, clock, fire: () => clock.sleep(50) }),
+      runOpenLoop({
+        schedule: arrivals(steady(10, 2000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        fire: () => clock.sleep(50),
+      }),
     );
     expect(r.counts.completed).toBe(20);
     expect(r.latency.totalCount).toBe(20);
@@ -88,7 +114,13 @@ describe('the open-loop scheduler', () => {
     const clock = new VirtualClock();
     clock.oversleepMs = 30;
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(1, 20_000)), start: clock.now(), maxInFlight: 100, clock, fire: () => clock.sleep(50) }),
+      runOpenLoop({
+        schedule: arrivals(steady(1, 20_000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        fire: () => clock.sleep(50),
+      }),
     );
     expect(r.counts.started).toBe(20);
     expect(r.counts.dropped).toEqual({ late: 0, inFlightCap: 0 });
@@ -105,7 +137,14 @@ describe('the open-loop scheduler', () => {
     clock.oversleepMs = 150;
     let fired = 0;
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(1, 20_000)), start: clock.now(), maxInFlight: 100, clock, maxLatenessMs: 100, fire: async () => void fired++ }),
+      runOpenLoop({
+        schedule: arrivals(steady(1, 20_000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        maxLatenessMs: 100,
+        fire: async () => void fired++,
+      }),
     );
     expect(fired).toBe(0);
     expect(r.counts).toMatchObject({ due: 20, started: 0, dropped: { late: 20, inFlightCap: 0 } });
@@ -116,7 +155,14 @@ describe('the open-loop scheduler', () => {
     const clock = new VirtualClock();
     clock.oversleepMs = 150;
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(1, 5000)), start: clock.now(), maxInFlight: 100, clock, maxLatenessMs: 200, fire: async () => {} }),
+      runOpenLoop({
+        schedule: arrivals(steady(1, 5000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        maxLatenessMs: 200,
+        fire: async () => {},
+      }),
     );
     expect(r.counts).toMatchObject({ started: 5, completed: 5, dropped: { late: 0, inFlightCap: 0 } });
   });
@@ -148,7 +194,9 @@ describe('the open-loop scheduler', () => {
   it('lets completions free slots during a burst of arrivals due at once', async () => {
     const clock = new VirtualClock();
     const burst: Arrival[] = Array.from({ length: 200 }, (_, index) => ({ index, atMs: 0 }));
-    const r = await clock.drive(runOpenLoop({ schedule: burst, start: clock.now(), maxInFlight: 10, clock, fire: async () => {} }));
+    const r = await clock.drive(
+      runOpenLoop({ schedule: burst, start: clock.now(), maxInFlight: 10, clock, fire: async () => {} }),
+    );
     expect(r.counts.started).toBeGreaterThan(10);
     expect(r.counts.started + r.counts.dropped.inFlightCap).toBe(200);
     expect(r.counts.completed).toBe(r.counts.started);
@@ -224,7 +272,14 @@ describe('the open-loop scheduler', () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const r = await clock.drive(
-      runOpenLoop({ schedule: arrivals(steady(10, 1000)), start: clock.now(), maxInFlight: 100, clock, drainTimeoutMs: 100, fire: () => gate }),
+      runOpenLoop({
+        schedule: arrivals(steady(10, 1000)),
+        start: clock.now(),
+        maxInFlight: 100,
+        clock,
+        drainTimeoutMs: 100,
+        fire: () => gate,
+      }),
     );
     release();
     await new Promise((res) => setImmediate(res));
@@ -232,7 +287,9 @@ describe('the open-loop scheduler', () => {
   });
 
   it('rejects a maxInFlight below 1', async () => {
-    await expect(runOpenLoop({ schedule: [], start: 0, maxInFlight: 0, fire: async () => {} })).rejects.toThrow(/maxInFlight: 0/);
+    await expect(runOpenLoop({ schedule: [], start: 0, maxInFlight: 0, fire: async () => {} })).rejects.toThrow(
+      /maxInFlight: 0/,
+    );
   });
 });
 

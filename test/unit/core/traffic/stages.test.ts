@@ -3,7 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { UsageError } from '../../../../src/core/errors.js';
-import { compileProfile, parseShard, shardArrivals, shardCount, subShard, type Profile, type Shard } from '../../../../src/core/traffic/stages.js';
+import {
+  compileProfile,
+  parseShard,
+  shardArrivals,
+  shardCount,
+  subShard,
+  type Profile,
+  type Shard,
+} from '../../../../src/core/traffic/stages.js';
 
 // Spike 0 → 1,000/s in 1 s (500 buyers), hold 2 s (2,000), decay to 0 in 1 s (500).
 const spike: Profile = {
@@ -88,7 +96,11 @@ describe('a staged arrival profile', () => {
   it('keeps arrivals in order and inside the profile for any profile', () => {
     const stage = fc.record({
       durationMs: fc.integer({ min: 0, max: 5000 }),
-      target: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3000 }), fc.double({ min: 0, max: 2000, noNaN: true })),
+      target: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.double({ min: 0, max: 2000, noNaN: true }),
+      ),
     });
     fc.assert(
       fc.property(fc.array(stage, { minLength: 1, maxLength: 6 }), (stages) => {
@@ -120,8 +132,21 @@ describe('a staged arrival profile', () => {
   it.each([
     ['no stages', { stages: [] }, /^stages: /],
     ['a negative target', { stages: [{ durationMs: 10, target: -5 }] }, /^stages\[0\]\.target: -5 /],
-    ['a NaN duration', { stages: [{ durationMs: 10, target: 5 }, { durationMs: NaN, target: 5 }] }, /^stages\[1\]\.durationMs: NaN /],
-    ['an infinite start rate', { startRate: Infinity, stages: [{ durationMs: 10, target: 5 }] }, /^startRate: Infinity /],
+    [
+      'a NaN duration',
+      {
+        stages: [
+          { durationMs: 10, target: 5 },
+          { durationMs: NaN, target: 5 },
+        ],
+      },
+      /^stages\[1\]\.durationMs: NaN /,
+    ],
+    [
+      'an infinite start rate',
+      { startRate: Infinity, stages: [{ durationMs: 10, target: 5 }] },
+      /^startRate: Infinity /,
+    ],
     ['a fractional buyer cap', { maxArrivals: 2.5, stages: [{ durationMs: 10, target: 5 }] }, /^maxArrivals: 2.5 /],
   ])('rejects %s, naming the field', (_name, profile, message) => {
     expect(() => compileProfile(profile as Profile)).toThrow(UsageError);
@@ -170,7 +195,12 @@ describe('sharding the arrivals', () => {
 
   it('computes arrivals as they are asked for, not up front', () => {
     // A billion arrivals: materialising them would not finish; taking three must be instant.
-    const s = compileProfile({ stages: [{ durationMs: 1_000_000, target: 1_000_000 }, { durationMs: 1_000_000, target: 1_000_000 }] });
+    const s = compileProfile({
+      stages: [
+        { durationMs: 1_000_000, target: 1_000_000 },
+        { durationMs: 1_000_000, target: 1_000_000 },
+      ],
+    });
     expect(s.count).toBe(1_500_000_000);
     const it = shardArrivals(s, { index: 1, count: 4 });
     const first = [it.next().value, it.next().value, it.next().value];

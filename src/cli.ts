@@ -66,24 +66,36 @@ export function handleError(err: unknown, io: CommandIO, verbose: boolean): numb
   return ExitCode.Internal;
 }
 
+/** 128 + SIGTERM's number, what a shell reports for a process ended by it. */
+const SIGTERM_EXIT = 143;
+
 export async function main(argv: string[], io: CommandIO = processIO): Promise<number> {
   let code: number = ExitCode.Ok;
   const program = buildProgram(io, (c) => (code = c));
-  const onSigint = () => {
+  // SIGTERM (a CI job cancelled, a pod stopped) drains like Ctrl-C: the run stops issuing load,
+  // judges what happened and writes its report marked interrupted, then exits 143 instead of 130.
+  // A second signal, or one while nothing is running, exits at once, through 'exit', so child
+  // services (redis-server, Postgres) are stopped too.
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
     if (interruptAll()) {
-      io.info('\ninterrupted: finishing what is in flight, then stopping (Ctrl-C again to quit at once)');
+      stoppedBy = signal;
+      const again = signal === 'SIGINT' ? 'Ctrl-C again' : 'a second signal';
+      io.info(
+        `\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}: finishing what is in flight, then stopping (${again} to quit at once)`,
+      );
       return;
     }
-    io.info('\ninterrupted; stopping services');
-    process.exit(ExitCode.Interrupted);
+    io.info(`\n${signal === 'SIGINT' ? 'interrupted' : 'terminated'}; stopping services`);
+    process.exit(signal === 'SIGINT' ? ExitCode.Interrupted : SIGTERM_EXIT);
   };
-  // SIGTERM exits through 'exit', so child services (redis-server, Postgres) are stopped too.
-  const onSigterm = () => process.exit(143);
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return code;
+    return stoppedBy === 'SIGTERM' && code === ExitCode.Interrupted ? SIGTERM_EXIT : code;
   } catch (err) {
     return handleError(err, io, argv.includes('--verbose'));
   } finally {

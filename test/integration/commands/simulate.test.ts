@@ -139,6 +139,42 @@ describe('Ctrl-C during simulate', () => {
   });
 });
 
+describe('SIGTERM during simulate', () => {
+  it('drains like Ctrl-C: the report is written, marked interrupted, and the exit code is 143', async () => {
+    const out = tmpOut();
+    const file = scenarioFile('smoke.json', (s) => (s.traffic.stages[1].durationMs = 30_000));
+    const child = spawn(process.execPath, [
+      resolve('bin/flashsale.js'),
+      'simulate',
+      ...services,
+      '--scenario',
+      file,
+      '--strategy',
+      'lua',
+      '--workers',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 4_000));
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    expect(stderr).toMatch(/terminated: finishing what is in flight/);
+    expect(code).toBe(143);
+    const report = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(report.interrupted).toBe(true);
+    expect(report.counters.journeys).toBeGreaterThan(0);
+    expect(report.counters.journeys).toBeLessThan(16_000);
+    expect(names(report)).toEqual([]);
+    expect(JSON.parse(stdout).interrupted).toBe(true);
+  });
+});
+
 describe('simulate --shard with the closed model', () => {
   it('two shards of a 200-journey closed run take 100 journeys each, not 200', async () => {
     const file = scenarioFile('smoke.json', (s) => {

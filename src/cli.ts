@@ -29,7 +29,7 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.info(s) })
     .addHelpText(
       'after',
-      '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale reconcile --date 2026-11-21 --tz Europe/Berlin\n  $ flashsale serve --port 8080\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable, 130 interrupted (report written)',
+      '\nExamples:\n  $ flashsale simulate\n  $ flashsale bench --strategy all\n  $ flashsale bench --strategy lua --duration 10 --stock 1000000 --reference\n  $ flashsale reconcile --date 2026-11-21 --tz Europe/Berlin\n  $ flashsale serve --port 8080\n  $ flashsale provider --secret change-me-0123456789 --port 4242\n\nExit codes: 0 ok, 1 internal error, 2 bad usage, 3 invariant broken, 4 threshold failed, 5 mismatches, 6 service unreachable, 130 interrupted by Ctrl-C and 143 by SIGTERM (report written)',
     );
   for (const command of [
     simulateCommand(io, setExit),

@@ -1,8 +1,6 @@
 // JUnit XML for CI dashboards (GitLab, Jenkins, GitHub test reporters): one <testsuite> per
 // run (a simulate mode, a bench strategy), one <testcase> per invariant and per threshold.
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
-import { UsageError } from './errors.js';
+import { checkJUnitFile } from './out-dir.js';
 import type { InvariantResult } from './invariants.js';
 import { formatValue, type ThresholdResult } from './thresholds.js';
 
@@ -97,18 +95,9 @@ export function renderJUnit(name: string, suites: JUnitSuite[]): string {
 }
 
 /** Before any load: a --junit path that can never be written fails now, not after the run. */
+/** Refuses a --junit path that is a directory, someone else's file, or not writable (exit 2). */
 export function checkJUnitTarget(file: string): void {
-  let isDir = false;
-  try {
-    isDir = statSync(file).isDirectory();
-  } catch {
-    // not there yet: it will be created, with its parent directories
-  }
-  if (isDir)
-    throw new UsageError(
-      `--junit: expected a file path, got ${file}, which is a directory`,
-      `for example --junit ${join(file, 'junit.xml')}`,
-    );
+  checkJUnitFile(file);
 }
 
 export { writeFileAtomic } from './output.js';

@@ -4,6 +4,7 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { onInterrupt, StopFlag } from '../interrupt.js';
 import { defaultOutDir, writeReport } from '../output.js';
+import { checkOutDir } from '../out-dir.js';
 import { runBench, type Progress } from '../bench/run.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/render.js';
 import { runReference } from '../bench/reference.js';
@@ -68,6 +69,8 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
   const thresholds = parseThresholds(request.thresholds, BENCH_METRICS);
   if (request.junit) checkJUnitTarget(request.junit);
   const baselines = planBaselines(request, config);
+  const outDir = request.out ?? defaultOutDir('bench');
+  checkOutDir(outDir, 'bench');
   const storeOfStrategy = (s: BenchConfig['strategies'][number]) => storeOf(s, { naiveStore: config.naiveStore });
   const need = new Set(config.strategies.map(storeOfStrategy));
   if (request.reference) {
@@ -110,7 +113,6 @@ export async function bench(request: BenchRequest, hooks: BenchHooks): Promise<B
     const ok = results.every((r) => r.ok);
     const judged = results.map((r) => evaluateThresholds(thresholds, BENCH_METRICS, r));
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
-    const outDir = request.out ?? defaultOutDir('bench');
     const interrupted = stop.raised;
     const document: BenchDocument = {
       ok,

@@ -3,6 +3,7 @@
 import { ExitCode } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { defaultOutDir } from '../output.js';
+import { checkOutDir } from '../out-dir.js';
 import { dayWindow } from '../reconcile/day.js';
 import { renderReconcile } from '../reconcile/render.js';
 import { reconcile } from '../reconcile/run.js';
@@ -48,6 +49,8 @@ export function resolveDate(date: string, tz: string, now = Date.now()): string 
 
 export async function reconcileDay(request: ReconcileRequest, log: (line: string) => void): Promise<ReconcileOutcome> {
   const window = dayWindow(resolveDate(request.date, request.tz), request.tz);
+  const outDir = request.out ?? defaultOutDir(`reconcile-${window.date}`);
+  checkOutDir(outDir, 'reconcile');
   const services = await resolveServices(new Set(['postgres']), { databaseUrl: request.databaseUrl, log });
   const controller = new AbortController();
   const off = onInterrupt(() => controller.abort());
@@ -59,7 +62,7 @@ export async function reconcileDay(request: ReconcileRequest, log: (line: string
       databaseUrl: services.databaseUrl!,
       namespace: request.namespace,
       providerUrl: request.providerUrl,
-      outDir: request.out ?? defaultOutDir(`reconcile-${window.date}`),
+      outDir,
       fix: request.fix,
       concurrency: request.concurrency,
       pager: { timeoutMs: request.pageTimeoutMs },

@@ -3,6 +3,7 @@
 import { dirname, join } from 'node:path';
 import { ExitCode } from '../errors.js';
 import { defaultOutDir, writeFileAtomic, writeReport } from '../output.js';
+import { checkOutDir } from '../out-dir.js';
 import { renderBenchNotes, renderBenchTable, renderReference } from '../bench/render.js';
 import { renderBaselineComparison } from '../bench/baseline.js';
 import { renderModeComparison, renderSimulation } from '../simulate/render.js';
@@ -88,13 +89,14 @@ export function reprintReport(dir: string): ReportOutcome {
 }
 
 export function mergeReports(dirs: string[], out: string | undefined): ReportOutcome {
+  const outDir = out ?? defaultOutDir('merge');
+  checkOutDir(outDir, 'merge');
   const merged = mergeSimulations(
     dirs.map((d) => {
       const { file, raw: doc } = readSummaryJson(d);
       return { file, doc };
     }),
   );
-  const outDir = out ?? defaultOutDir('merge');
   merged.outDir = outDir;
   // checked like any saved run: what `report DIR` will read back from the merged directory
   const saved = parseSummary(merged, outDir);

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { ExitCode, UsageError } from '../errors.js';
 import { onInterrupt, StopFlag } from '../interrupt.js';
 import { defaultOutDir, writeReport } from '../output.js';
+import { checkOutDir } from '../out-dir.js';
 import { loadScenario, type Scenario } from '../scenario.js';
 import { resolveServices } from '../services/resolve.js';
 import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/render.js';
@@ -70,6 +71,8 @@ export interface SimulatePlan {
   why: string;
   thresholds: Threshold[];
   need: Set<'redis' | 'postgres'>;
+  /** Where the report goes: checked with the rest, so a bad --out costs no run. */
+  outDir: string;
 }
 
 export interface SimulateOutcome {
@@ -95,6 +98,8 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
     SIMULATE_METRICS,
   );
   if (request.junit) checkJUnitTarget(request.junit);
+  const outDir = request.out ?? defaultOutDir('simulate');
+  checkOutDir(outDir, 'simulate');
   const modes: SimulateMode[] = mode === 'both' ? ['sync', 'async'] : [mode];
   const need = new Set([storeOf(strategy), 'postgres' as const]);
   if (scenario.rateLimit || modes.includes('async')) need.add('redis');
@@ -103,7 +108,7 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
       '--redis-cluster: mode async is not cluster-ready yet (its event streams assume one server); use --mode sync on a cluster',
     );
   }
-  return { request, scenario, modes, strategy, why, thresholds, need };
+  return { request, scenario, modes, strategy, why, thresholds, need, outDir };
 }
 
 export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks): Promise<SimulateOutcome> {
@@ -145,7 +150,7 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
       hooks.afterMode?.();
     }
     const interrupted = stop.raised;
-    const outDir = request.out ?? defaultOutDir('simulate');
+    const { outDir } = plan;
     const judged = runs.map((r) => evaluateThresholds(plan.thresholds, SIMULATE_METRICS, r));
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
     const summaries: SimulateRunDocument[] = runs.map(({ orders: _o, ...rest }, i) => ({

@@ -175,9 +175,11 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
       // Closed model: this worker's share of this shard's virtual buyers, journeys back to back.
       // Slot = (shard, worker): each takes every slots-th journey index from its own, so the
       // shards of one run (--shard i/n) and their workers never run the same journey twice.
-      const slots = task.shard.count * task.workers;
+      // With fewer buyers than slots, only the first `buyers` slots have any, and the journey
+      // indices are strided over those alone: a slot without buyers must not own indices nobody runs.
+      const slots = Math.min(task.shard.count * task.workers, t.buyers);
       const slot = task.shard.index + task.shard.count * task.workerIndex;
-      const mine = Math.floor(t.buyers / slots) + (slot < t.buyers % slots ? 1 : 0);
+      const mine = slot >= slots ? 0 : Math.floor(t.buyers / slots) + (slot < t.buyers % slots ? 1 : 0);
       const total = t.iterations;
       const deadline = t.durationMs !== undefined ? task.start + t.durationMs : undefined;
       let next = slot;

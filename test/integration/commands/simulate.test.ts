@@ -192,4 +192,28 @@ describe('simulate --shard with the closed model', () => {
       expect(r.report.counters.journeys).toBe(100);
     }
   }, 60_000);
+
+  it('runs every iteration asked for when there are fewer buyers than worker threads', async () => {
+    const file = scenarioFile('smoke.json', (s) => {
+      s.traffic = { model: 'closed', buyers: 1, iterations: 200 };
+      s.thresholds = {};
+    });
+    const r = await simulate(['--scenario', file, '--strategy', 'lua', '--workers', '4']);
+    expect(names(r.report)).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.report.counters.journeys).toBe(200);
+  }, 60_000);
+
+  it('two shards of one buyer each, two workers each, still run 200 journeys between them', async () => {
+    const file = scenarioFile('smoke.json', (s) => {
+      s.traffic = { model: 'closed', buyers: 2, iterations: 200 };
+      s.thresholds = {};
+    });
+    const runs = await Promise.all(
+      ['0/2', '1/2'].map(async (shard) =>
+        simulate(['--scenario', file, '--strategy', 'lua', '--workers', '2', '--shard', shard]),
+      ),
+    );
+    expect(runs.map((r) => r.report.counters.journeys)).toEqual([100, 100]);
+  }, 60_000);
 });

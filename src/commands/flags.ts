@@ -3,17 +3,18 @@
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { parseRedisCluster } from '../core/redis/client.js';
+import { urlOf } from '../core/validate.js';
 
 /** --redis-url, --redis-cluster, --database-url: the stores a command may be pointed at. */
 export const serviceFlags = {
-  redisUrl: z.string().optional(),
+  redisUrl: urlOf(['redis', 'rediss'], 'a Redis server').optional(),
   redisCluster: z.string().optional(),
-  databaseUrl: z.string().optional(),
+  databaseUrl: urlOf(['postgres', 'postgresql'], 'a PostgreSQL database').optional(),
 };
 
 /** --provider-url and --provider-secret (the secret defaults to FLASHSALE_PROVIDER_SECRET). */
 export const providerFlags = {
-  providerUrl: z.string().optional(),
+  providerUrl: urlOf(['http', 'https'], 'a payment provider serving the charges API').optional(),
   providerSecret: z.string().optional(),
 };
 

@@ -6,7 +6,7 @@ import type { CommandIO } from '../core/io.js';
 import { printResult } from '../core/io.js';
 import { reconcileDay, type ReconcileRequest } from '../core/app/reconcile.js';
 import { parseDuration } from '../core/reconcile/day.js';
-import { parseOptions, toFlag, wholeNumber } from '../core/validate.js';
+import { parseOptions, toFlag, urlOf, wholeNumber } from '../core/validate.js';
 import { outputFlags, serviceFlags } from './flags.js';
 
 const flags = {
@@ -18,7 +18,7 @@ const flags = {
     .string()
     .regex(/^[a-z0-9_]{1,40}$/, { message: 'lower-case letters, digits and _ (1 to 40), as simulate prints it' })
     .optional(),
-  providerUrl: z.string().url({ message: 'an http:// URL of a provider serving GET /v1/charges' }).optional(),
+  providerUrl: urlOf(['http', 'https'], 'a provider serving GET /v1/charges').optional(),
   concurrency: wholeNumber(1, 32),
   pageTimeout: wholeNumber(50, 600_000),
   databaseUrl: serviceFlags.databaseUrl,

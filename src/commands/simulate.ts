@@ -9,7 +9,7 @@ import type { Scenario } from '../core/scenario.js';
 import { metricNames } from '../core/thresholds.js';
 import { SIMULATE_METRICS } from '../core/simulate/metrics.js';
 import { parseShard } from '../core/traffic/stages.js';
-import { oneOf, parseOptions, toFlag, wholeNumber } from '../core/validate.js';
+import { oneOf, parseOptions, toFlag, urlOf, wholeNumber } from '../core/validate.js';
 import { outputFlags, providerFlags, serviceChoice, serviceFlags, thresholdFlags } from './flags.js';
 
 const flags = {
@@ -17,7 +17,7 @@ const flags = {
   strategy: z.string().optional(),
   mode: oneOf(['sync', 'async', 'both']).optional(),
   transport: oneOf(['direct', 'http']),
-  target: z.string().url({ message: 'an http:// URL of a system serving the sale API' }).optional(),
+  target: urlOf(['http', 'https'], 'a system serving the sale API').optional(),
   workers: wholeNumber(1, 64).optional(),
   shard: z.string().default('0/1'),
   seed: wholeNumber(0, 2 ** 32 - 1).optional(),

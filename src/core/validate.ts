@@ -50,3 +50,18 @@ export function parseOptions<S extends z.ZodRawShape>(
 export function toFlag(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
+
+/** A URL with one of `schemes` (e.g. ['http', 'https']); `what` says what it must point at. */
+export function urlOf(schemes: readonly string[], what: string) {
+  const shown = schemes.map((s) => `${s}://`).join(' or ');
+  return z.string().refine(
+    (text) => {
+      try {
+        return schemes.includes(new URL(text).protocol.replace(/:$/, ''));
+      } catch {
+        return false;
+      }
+    },
+    { message: `${shown.startsWith('http') ? 'an' : 'a'} ${shown} URL of ${what}` },
+  );
+}

@@ -55,7 +55,28 @@ describe('simulate flags', () => {
       /^--workers: expected a whole number from 1 to 64/,
     );
     expect(refused(() => simulateRequest({ threshold: [], target: 'nope' })).message).toMatch(
-      /^--target: expected an http:\/\/ URL/,
+      /^--target: expected an http:\/\/ or https:\/\/ URL of a system serving the sale API, got "nope"/,
+    );
+  });
+});
+
+describe('URL flags', () => {
+  it('refuse a scheme the service does not speak, naming the flag (exit 2, not an internal error)', () => {
+    const base = { threshold: [] };
+    expect(refused(() => simulateRequest({ ...base, transport: 'http', target: 'ftp://127.0.0.1:1' })).message).toBe(
+      '--target: expected an http:// or https:// URL of a system serving the sale API, got "ftp://127.0.0.1:1"',
+    );
+    expect(refused(() => simulateRequest({ ...base, providerUrl: 'nonsense' })).message).toMatch(
+      /^--provider-url: expected an http:\/\/ or https:\/\/ URL/,
+    );
+    expect(refused(() => simulateRequest({ ...base, redisUrl: 'http://127.0.0.1:6379' })).message).toMatch(
+      /^--redis-url: expected a redis:\/\/ or rediss:\/\/ URL/,
+    );
+    expect(refused(() => benchRequest({ databaseUrl: 'mysql://127.0.0.1/x' })).message).toMatch(
+      /^--database-url: expected a postgres:\/\/ or postgresql:\/\/ URL/,
+    );
+    expect(simulateRequest({ ...base, redisUrl: 'rediss://h:6380', databaseUrl: 'postgresql://u@h/db' })).toMatchObject(
+      { redisUrl: 'rediss://h:6380' },
     );
   });
 });

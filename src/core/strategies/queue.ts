@@ -84,7 +84,7 @@ export function decideBatch(msgs: QueueMessage[], st: BatchState): Decision[] {
     if (stored === msg.id) return { kind: 'applied', msg };
     if (stored !== undefined) return { kind: 'duplicate', msg, of: stored };
     if (msg.deadline < st.now) return { kind: 'late', msg };
-    // The per-user limit before the stock, as in reserveStock-4.lua (DESIGN.md's order).
+    // The per-user limit before the stock, as in reserveStock-4.lua (docs/design.md#order-of-checks).
     const mine = st.users.get(msg.user) ?? 0;
     if (st.perUserLimit > 0 && mine + msg.qty > st.perUserLimit)
       return { kind: 'refuse', msg, reason: 'limit_exceeded' };

@@ -106,31 +106,39 @@ describe('simulate refuses a bad scenario with exit 2 before starting anything',
   });
 });
 
+/** A 30 s sale stopped by `signal` 4 s in: what the process printed, its exit code and its report. */
+async function stoppedBy(signal: 'SIGINT' | 'SIGTERM') {
+  const out = tmpOut();
+  const file = scenarioFile('smoke.json', (s) => (s.traffic.stages[1].durationMs = 30_000));
+  const child = spawn(process.execPath, [
+    resolve('bin/flashsale.js'),
+    'simulate',
+    ...services,
+    '--scenario',
+    file,
+    '--strategy',
+    'lua',
+    '--workers',
+    '1',
+    '--out',
+    out,
+    '--json',
+  ]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  await new Promise((r) => setTimeout(r, 4_000));
+  child.kill(signal);
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  return { code, stdout, stderr, report: () => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) };
+}
+
 describe('Ctrl-C during simulate', () => {
   it('stops the arrivals, judges what happened, writes a report marked interrupted and exits 130', async () => {
-    const out = tmpOut();
-    const file = scenarioFile('smoke.json', (s) => (s.traffic.stages[1].durationMs = 30_000));
-    const child = spawn(process.execPath, [
-      resolve('bin/flashsale.js'),
-      'simulate',
-      ...services,
-      '--scenario',
-      file,
-      '--strategy',
-      'lua',
-      '--workers',
-      '1',
-      '--out',
-      out,
-      '--json',
-    ]);
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    await new Promise((r) => setTimeout(r, 4_000));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const { code, stdout, report: read } = await stoppedBy('SIGINT');
     expect(code).toBe(130);
-    const report = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    const report = read();
     expect(report.interrupted).toBe(true);
     expect(report.counters.journeys).toBeGreaterThan(0);
     expect(report.counters.journeys).toBeLessThan(16_000);
@@ -141,32 +149,10 @@ describe('Ctrl-C during simulate', () => {
 
 describe('SIGTERM during simulate', () => {
   it('drains like Ctrl-C: the report is written, marked interrupted, and the exit code is 143', async () => {
-    const out = tmpOut();
-    const file = scenarioFile('smoke.json', (s) => (s.traffic.stages[1].durationMs = 30_000));
-    const child = spawn(process.execPath, [
-      resolve('bin/flashsale.js'),
-      'simulate',
-      ...services,
-      '--scenario',
-      file,
-      '--strategy',
-      'lua',
-      '--workers',
-      '1',
-      '--out',
-      out,
-      '--json',
-    ]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    await new Promise((r) => setTimeout(r, 4_000));
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const { code, stdout, stderr, report: read } = await stoppedBy('SIGTERM');
     expect(stderr).toMatch(/terminated: finishing what is in flight/);
     expect(code).toBe(143);
-    const report = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    const report = read();
     expect(report.interrupted).toBe(true);
     expect(report.counters.journeys).toBeGreaterThan(0);
     expect(report.counters.journeys).toBeLessThan(16_000);

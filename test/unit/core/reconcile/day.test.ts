@@ -2,8 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../../src/core/errors.js';
 import { dayWindow, parseDuration } from '../../../../src/core/reconcile/day.js';
-
-const at = (iso: string) => Date.parse(iso);
+import { at } from '../../../helpers/reconcile.js';
 
 const isoOf = (ms: number) => new Date(ms).toISOString();
 

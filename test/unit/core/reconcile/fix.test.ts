@@ -1,40 +1,8 @@
 // reconcile: what --fix would do about a duplicate.
 import { describe, expect, it } from 'vitest';
-import { type Group } from '../../../../src/core/reconcile/join.js';
 import { actionsFor } from '../../../../src/core/reconcile/fix.js';
-import type { LocalTxn, MismatchRow, ProviderCharge } from '../../../../src/core/reconcile/types.js';
-
-const at = (iso: string) => Date.parse(iso);
-
-const local = (over: Partial<LocalTxn> = {}): LocalTxn => ({
-  transactionId: 't1',
-  orderId: 'o1',
-  amountMinor: 1000,
-  currency: 'EUR',
-  status: 'succeeded',
-  chargeId: 'ch_1',
-  createdMs: at('2026-11-21T10:00:00Z'),
-  ...over,
-});
-
-const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
-  id: 'ch_1',
-  transactionId: 't1',
-  orderId: 'o1',
-  amount: 1000,
-  amountRefunded: 0,
-  currency: 'EUR',
-  status: 'succeeded',
-  createdMs: at('2026-11-21T10:00:01Z'),
-  settledMs: at('2026-11-21T12:00:00Z'),
-  ...over,
-});
-
-const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({
-  transactionId: 't1',
-  ...(l ? { local: l } : {}),
-  charges,
-});
+import type { LocalTxn, MismatchRow } from '../../../../src/core/reconcile/types.js';
+import { local, charge, g1 } from '../../../helpers/reconcile.js';
 
 describe('what --fix would do about a duplicate', () => {
   const dup = (status: LocalTxn['status']) =>

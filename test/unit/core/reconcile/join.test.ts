@@ -1,33 +1,7 @@
 // reconcile: the merge join of local transactions and provider charges by transaction id.
 import { describe, expect, it } from 'vitest';
 import { mergeJoin } from '../../../../src/core/reconcile/join.js';
-import type { LocalTxn, ProviderCharge } from '../../../../src/core/reconcile/types.js';
-
-const at = (iso: string) => Date.parse(iso);
-
-const local = (over: Partial<LocalTxn> = {}): LocalTxn => ({
-  transactionId: 't1',
-  orderId: 'o1',
-  amountMinor: 1000,
-  currency: 'EUR',
-  status: 'succeeded',
-  chargeId: 'ch_1',
-  createdMs: at('2026-11-21T10:00:00Z'),
-  ...over,
-});
-
-const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
-  id: 'ch_1',
-  transactionId: 't1',
-  orderId: 'o1',
-  amount: 1000,
-  amountRefunded: 0,
-  currency: 'EUR',
-  status: 'succeeded',
-  createdMs: at('2026-11-21T10:00:01Z'),
-  settledMs: at('2026-11-21T12:00:00Z'),
-  ...over,
-});
+import { local, charge } from '../../../helpers/reconcile.js';
 
 async function* from<T>(items: T[]): AsyncGenerator<T> {
   for (const item of items) yield item;

@@ -4,38 +4,7 @@ import { dayWindow } from '../../../../src/core/reconcile/day.js';
 import { type Group } from '../../../../src/core/reconcile/join.js';
 import { breakId, classify, type ClassifyContext } from '../../../../src/core/reconcile/match.js';
 import type { LocalTxn, MismatchRow, ProviderCharge, ReconCategory } from '../../../../src/core/reconcile/types.js';
-
-const at = (iso: string) => Date.parse(iso);
-
-const local = (over: Partial<LocalTxn> = {}): LocalTxn => ({
-  transactionId: 't1',
-  orderId: 'o1',
-  amountMinor: 1000,
-  currency: 'EUR',
-  status: 'succeeded',
-  chargeId: 'ch_1',
-  createdMs: at('2026-11-21T10:00:00Z'),
-  ...over,
-});
-
-const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
-  id: 'ch_1',
-  transactionId: 't1',
-  orderId: 'o1',
-  amount: 1000,
-  amountRefunded: 0,
-  currency: 'EUR',
-  status: 'succeeded',
-  createdMs: at('2026-11-21T10:00:01Z'),
-  settledMs: at('2026-11-21T12:00:00Z'),
-  ...over,
-});
-
-const g1 = (l: LocalTxn | undefined, charges: ProviderCharge[]): Group => ({
-  transactionId: 't1',
-  ...(l ? { local: l } : {}),
-  charges,
-});
+import { at, local, charge, g1 } from '../../../helpers/reconcile.js';
 
 describe('classify', () => {
   const window = dayWindow('2026-11-21', 'UTC');

@@ -6,22 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { dayWindow } from '../../../../src/core/reconcile/day.js';
 import { breakId, classify } from '../../../../src/core/reconcile/match.js';
 import { MISMATCH_COLUMNS, openReportWriter, Summary } from '../../../../src/core/reconcile/report.js';
-import type { MismatchRow, ProviderCharge, ReconCategory } from '../../../../src/core/reconcile/types.js';
-
-const at = (iso: string) => Date.parse(iso);
-
-const charge = (over: Partial<ProviderCharge> = {}): ProviderCharge => ({
-  id: 'ch_1',
-  transactionId: 't1',
-  orderId: 'o1',
-  amount: 1000,
-  amountRefunded: 0,
-  currency: 'EUR',
-  status: 'succeeded',
-  createdMs: at('2026-11-21T10:00:01Z'),
-  settledMs: at('2026-11-21T12:00:00Z'),
-  ...over,
-});
+import type { MismatchRow, ReconCategory } from '../../../../src/core/reconcile/types.js';
+import { charge } from '../../../helpers/reconcile.js';
 
 describe('Summary', () => {
   it('sums net and gross per category and currency, listed in category order then currency', () => {

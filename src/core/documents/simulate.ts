@@ -2,7 +2,7 @@
 // mode, or with --mode both the same per mode under `runs`. The run's result types in
 // simulate/run.ts are these types, so a new figure is typed here once and `report DIR` reads it back.
 import { z } from 'zod';
-import type { OrderFinality } from '../engine/types.js';
+import type { OrderFinality, RecoveryTally } from '../engine/types.js';
 import type { InvariantResult } from '../invariants.js';
 import type { Fault } from '../provider/faults.js';
 import { CATEGORIES } from '../reconcile/categories.js';
@@ -126,6 +126,19 @@ export const faultSchema = z
   })
   .strict();
 
+export const recoveryTallySchema = z
+  .object({
+    paid: int,
+    refunded: int,
+    released: int,
+    declined: int,
+    noCharge: int,
+    waiting: int,
+    errors: int,
+    lastError: str.optional(),
+  })
+  .strict();
+
 /** Everything a simulate run measured and judged, but its orders (those go to orders.csv). */
 export const simulationSchema = z
   .object({
@@ -159,6 +172,8 @@ export const simulationSchema = z
     invariants: z.array(invariantSchema),
     skus: z.array(skuSummarySchema),
     providerFaults: z.array(faultSchema),
+    /** What payment recovery finished (docs/design.md#payment-recovery); absent for an external target. */
+    recovery: recoveryTallySchema.optional(),
     errorSamples: z.array(str),
     /** Compressed base64 HDR histograms (µs): what `flashsale report merge` adds up exactly. */
     histograms: objectOf(SIMULATE_HISTOGRAMS, str),
@@ -229,6 +244,7 @@ export type SavedSimulateRun = z.infer<typeof savedSimulateRunSchema>;
 // A fault's kind and category are unions over there and plain strings in the document.
 export type _Checked = [
   Assert<Same<z.infer<typeof finalitySchema>, OrderFinality>>,
+  Assert<Same<z.infer<typeof recoveryTallySchema>, RecoveryTally>>,
   Assert<Same<InvariantDocument, InvariantResult>>,
   Assert<Fault extends z.infer<typeof faultSchema> ? true : false>,
 ];

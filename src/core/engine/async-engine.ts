@@ -40,11 +40,13 @@ import {
 } from './async-events.js';
 import { newOrderOf, openSaleEngine, reserveOutcome, SaleRequestError, settled, type SaleSteps } from './engine.js';
 import { worstCaseMs } from './payments.js';
+import type { RecoveryOptions } from './recovery.js';
 import type {
   Engine,
   EngineConfig,
   PayOutcome,
   PayRequest,
+  RecoveryTally,
   ReserveOutcome,
   ReserveRequest,
   SaleAudit,
@@ -405,6 +407,18 @@ class AsyncSaleEngine implements AsyncEngine {
 
   sweep(now: number): Promise<{ units: number; orders: number }> {
     return this.inner.sweep(now);
+  }
+
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void> {
+    return this.inner.startRecovery(opts);
+  }
+
+  drainRecovery(deadline: number, settleMs: number): Promise<{ owed: number; tally: RecoveryTally }> {
+    return this.inner.drainRecovery(deadline, settleMs);
+  }
+
+  recoveryOwed(): Promise<number> {
+    return this.inner.recoveryOwed();
   }
 
   startSweeper(): () => Promise<void> {

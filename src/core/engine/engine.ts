@@ -16,9 +16,10 @@ import { connectPostgres, fillPool } from '../postgres/client.js';
 import { connectRedis, connectRedisCluster, type RedisConnection } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
 import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
-import { OrderStore, orderSchemaIdent, type NewOrder, type StoredOrder } from './orders.js';
+import { OrderStore, orderSchemaIdent, reservationOf, type NewOrder, type StoredOrder } from './orders.js';
 import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
 import { RateLimiter } from './rate-limit.js';
+import { PaymentRecovery, type RecoveryOptions } from './recovery.js';
 import { startSweepLoop } from './sweeper.js';
 import type {
   Engine,
@@ -27,6 +28,7 @@ import type {
   OrderRecord,
   PayOutcome,
   PayRequest,
+  RecoveryTally,
   ReserveOutcome,
   ReserveRequest,
   SaleAudit,
@@ -133,6 +135,7 @@ export interface SaleSteps extends Omit<Engine, 'reserve'> {
 export class SaleEngine implements Engine, SaleSteps {
   readonly orders: OrderStore;
   private readonly payments: PaymentClient;
+  private readonly recovery: PaymentRecovery;
   private readonly limiter?: RateLimiter;
   private readonly skus: Map<string, SkuConfig>;
   private readonly sweepers = new Set<() => Promise<void>>();
@@ -149,6 +152,7 @@ export class SaleEngine implements Engine, SaleSteps {
     if (redis && config.rateLimit)
       this.limiter = new RateLimiter(defineScripts(redis), config.namespace, config.rateLimit);
     this.skus = new Map(config.skus.map((s) => [s.sku, s]));
+    this.recovery = new PaymentRecovery(this.orders, strategy, this.payments);
   }
 
   async setup(): Promise<void> {
@@ -221,29 +225,37 @@ export class SaleEngine implements Engine, SaleSteps {
     const t0 = req.now ?? Date.now();
     const started = performance.now();
     const now = () => Math.round(t0 + (performance.now() - started));
-    const order = await this.orders.get(req.orderId);
+    // The common case in one round trip: the order is opened for payment (payment recovery's mark
+    // goes on before the charge request can go out) and read.
+    const worst = worstCaseMs(this.config.payment);
+    const begun = await this.orders.beginCharge(req.orderId, t0, t0 + worst);
+    const order = begun ?? (await this.orders.get(req.orderId));
     if (!order) throw new SaleRequestError('unknown_order', `no order "${req.orderId}" in this sale`);
-    if (order.status !== 'PendingPayment') return settled(order);
-    if (order.chargeId) return this.awaitFinal(order.orderId);
-    if (t0 + worstCaseMs(this.config.payment) > order.expiresAt) {
-      // Charging now could outlast the hold: the buyer would be charged for units back on sale.
+    if (!begun) {
+      if (order.status !== 'PendingPayment') return settled(order);
+      if (order.chargeId) return this.awaitFinal(order.orderId);
+      // Pending and unclaimed, yet not opened: the hold ends before a charge started now surely
+      // would. Charging could outlast it: the buyer would be charged for units back on sale.
       if (!(await this.orders.markExpired(order, t0))) return this.answerFromRecord(order.orderId);
       await this.strategy.release(reservationOf(order));
       return { status: 'expired', orderId: order.orderId, refunded: false };
     }
     // The whole charge, every retry included, ends by the worst case counted from the start of
     // this pay, which the check above put before the hold's end: the time spent reading the order
-    // counts against it. Real time, not the caller's clock (tests move theirs).
-    const answer = await this.payments.charge(
-      order,
-      Date.now() + worstCaseMs(this.config.payment) - (performance.now() - started),
-    );
+    // counts against it. Real time, not the caller's clock (tests move theirs). An answer that
+    // never comes leaves the order to payment recovery (its mark is on).
+    const answer = await this.payments.charge(order, Date.now() + worst - (performance.now() - started));
     if (answer.kind === 'failed')
       return { status: 'failed', orderId: order.orderId, error: answer.error, attempts: answer.attempts };
     if (answer.kind === 'declined') {
       if (!(await this.orders.markDeclined(order, answer.chargeId, answer.code, now())))
         return this.answerFromRecord(order.orderId);
-      await this.strategy.release(reservationOf(order));
+      // The decline is the buyer's answer whatever happens next; units a failed release leaves
+      // held are payment recovery's to give back.
+      await this.strategy
+        .release(reservationOf(order))
+        .then(() => this.orders.settleRecovery(order.orderId, 'release'))
+        .catch(() => undefined);
       return { status: 'declined', orderId: order.orderId, code: answer.code, attempts: answer.attempts };
     }
     return this.finalizeCharge(order, answer, now);
@@ -273,7 +285,11 @@ export class SaleEngine implements Engine, SaleSteps {
     if (await this.strategy.confirm(reservationOf(order), now())) {
       if (await this.orders.markPaid(order, chargeId, now()))
         return { status: 'paid', orderId: order.orderId, chargeId, attempts, duplicate: false };
-      // Unreachable while we hold the claim; if it happens the records must say so, not a buyer's answer.
+      // Payment recovery may have finished the order while this payer was slow: the record says.
+      const current = await this.orders.get(order.orderId);
+      if (current?.status === 'Paid' && current.chargeId === chargeId)
+        return { status: 'paid', orderId: order.orderId, chargeId, attempts, duplicate: false };
+      // Otherwise unreachable while we hold the claim; if it happens the records must say so.
       throw new Error(
         `order ${order.orderId}: hold confirmed and charge ${chargeId} claimed, but the order could not be marked Paid`,
       );
@@ -322,6 +338,24 @@ export class SaleEngine implements Engine, SaleSteps {
     const units = await this.strategy.sweepExpired(now);
     const orders = await this.orders.expireDue(now);
     return { units, orders };
+  }
+
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void> {
+    const stop = startSweepLoop({ intervalMs: opts.intervalMs, sweep: (now) => this.recovery.pass(now, opts) });
+    this.sweepers.add(stop);
+    return async () => {
+      this.sweepers.delete(stop);
+      await stop();
+    };
+  }
+
+  async drainRecovery(deadline: number, settleMs: number): Promise<{ owed: number; tally: RecoveryTally }> {
+    const owed = await this.recovery.drain(deadline, settleMs);
+    return { owed, tally: { ...this.recovery.totals } };
+  }
+
+  recoveryOwed(): Promise<number> {
+    return this.orders.recoveryOwed();
   }
 
   startSweeper(): () => Promise<void> {
@@ -425,17 +459,6 @@ export function orderFinality(orders: OrderRecord[]): OrderFinality {
     p95Ms: at(0.95),
     maxMs: spans.length ? spans[spans.length - 1] : 0,
     ...(spans.length ? { lastFinalAt } : {}),
-  };
-}
-
-export function reservationOf(o: StoredOrder): Reservation {
-  return {
-    id: o.reservationId,
-    sku: o.sku,
-    qty: o.qty,
-    user: o.user,
-    idempotencyKey: o.clickId,
-    expiresAt: o.expiresAt,
   };
 }
 

@@ -38,12 +38,27 @@ CREATE TABLE ${s}.orders (
   charge_id text,
   decline_code text,
   refunded boolean NOT NULL DEFAULT false,
+  -- What payment recovery still owes the order (docs/design.md#payment-recovery): 'lookup' from
+  -- the moment a charge request may be out until its outcome is recorded, 'refund' for a charge
+  -- taken on an order that did not keep its units, 'release' for units a failed order still holds.
+  recovery text CHECK (recovery IN ('lookup', 'refund', 'release')),
+  recovery_since timestamptz,
   created_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
   UNIQUE (sku, reservation_id),
   UNIQUE (sku, click_id)
 );
 CREATE INDEX orders_pending_expiry ON ${s}.orders (expires_at) WHERE status = 'PendingPayment';
+CREATE INDEX orders_recovery ON ${s}.orders (recovery_since) WHERE recovery IS NOT NULL;
+-- One row: what \`flashsale recover\` needs to reopen a sale whose run died (docs/design.md#payment-recovery).
+CREATE TABLE ${s}.sale (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  config jsonb NOT NULL,
+  owner_pid int NOT NULL,
+  owner_host text NOT NULL,
+  started_at timestamptz NOT NULL,
+  ended_at timestamptz
+);
 CREATE TABLE ${s}.sales (
   order_id text PRIMARY KEY REFERENCES ${s}.orders,
   sku text NOT NULL,

@@ -4,11 +4,15 @@
 //
 // Every status change is a conditional UPDATE on the order's current status, so two workers, a
 // retried request and the sweeper can race on one order and exactly one of them moves it.
+// Past 400 lines on purpose: the recovery columns (what payment recovery still owes an order) are
+// set and cleared by the same conditional UPDATEs, and only side by side can one check that every
+// status change leaves them right (docs/design.md#payment-recovery).
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { msToTs, tsToMs } from '../postgres/sql-time.js';
 import { inTransaction } from '../postgres/transaction.js';
 import { ddl } from './orders-schema.js';
+import type { Reservation } from '../strategies/types.js';
 import type { OrderRecord, OrderStatus, SaleRecord } from './types.js';
 
 export { orderSchemaIdent } from './orders-schema.js';
@@ -22,9 +26,26 @@ export interface NewOrder extends Pick<
   now: number;
 }
 
+export type RecoveryOwed = 'lookup' | 'refund' | 'release';
+
 export interface StoredOrder extends OrderRecord {
   expiresAt: number;
   refunded: boolean;
+  /** What payment recovery still owes this order, and since when (docs/design.md#payment-recovery). */
+  recovery?: RecoveryOwed;
+  recoverySince?: number;
+}
+
+/** The strategy's hold behind an order. */
+export function reservationOf(o: StoredOrder): Reservation {
+  return {
+    id: o.reservationId,
+    sku: o.sku,
+    qty: o.qty,
+    user: o.user,
+    idempotencyKey: o.clickId,
+    expiresAt: o.expiresAt,
+  };
 }
 
 interface Row {
@@ -42,12 +63,15 @@ interface Row {
   charge_id: string | null;
   decline_code: string | null;
   refunded: boolean;
+  recovery: RecoveryOwed | null;
+  recovery_ms: number | null;
   created_ms: number;
   updated_ms: number;
 }
 
 const COLUMNS = `order_id, reservation_id, click_id, sku, qty, user_id, amount_minor::text, currency, status, transaction_id,
-  ${tsToMs('expires_at')} AS expires_ms, charge_id, decline_code, refunded, ${tsToMs('created_at')} AS created_ms, ${tsToMs('updated_at')} AS updated_ms`;
+  ${tsToMs('expires_at')} AS expires_ms, charge_id, decline_code, refunded,
+  recovery, ${tsToMs('recovery_since')} AS recovery_ms, ${tsToMs('created_at')} AS created_ms, ${tsToMs('updated_at')} AS updated_ms`;
 
 function toOrder(r: Row): StoredOrder {
   return {
@@ -65,6 +89,7 @@ function toOrder(r: Row): StoredOrder {
     transactionId: r.transaction_id,
     expiresAt: r.expires_ms,
     refunded: r.refunded,
+    ...(r.recovery ? { recovery: r.recovery, recoverySince: r.recovery_ms ?? r.updated_ms } : {}),
     createdAt: r.created_ms,
     updatedAt: r.updated_ms,
   };
@@ -234,14 +259,35 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
   }
 
   /**
+   * Opens a payment: the pending, unclaimed order whose hold outlasts `latestEnd` (the latest a
+   * charge started now can end) is marked as owing payment recovery a lookup from `now` on, before
+   * the charge request goes out. A payer that dies or gives up from here on leaves the order to
+   * recovery, which asks the provider what became of the charge. Undefined: the order is not in
+   * that state (the caller reads it to say why). Each new pay of the order restarts the clock.
+   */
+  async beginCharge(orderId: string, now: number, latestEnd: number): Promise<StoredOrder | undefined> {
+    const { rows } = await this.pool.query<Row>({
+      name: 'order_begin_charge',
+      text: `UPDATE ${this.s}.orders SET recovery = 'lookup', recovery_since = ${msToTs('$2')}
+WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id IS NULL AND expires_at >= ${msToTs('$3')}
+RETURNING ${COLUMNS}`,
+      values: [orderId, Math.round(now), Math.round(latestEnd)],
+    });
+    return rows[0] ? toOrder(rows[0]) : undefined;
+  }
+
+  /**
    * Binds a charge the provider accepted to the still-pending order. Exactly one pay wins it;
    * from then on the sweeper leaves the order alone, so a hold that runs out while the winner
-   * confirms cannot turn a charged order into an Expired one behind its back.
+   * confirms cannot turn a charged order into an Expired one behind its back. Recovery's clock
+   * restarts: a claimed order is the winner's to finish, and recovery's only once it has had ample
+   * time to (its payer died between the claim and the sale).
    */
   async claimCharge(orderId: string, chargeId: string, now: number): Promise<boolean> {
     const { rowCount } = await this.pool.query({
       name: 'order_claim_charge',
-      text: `UPDATE ${this.s}.orders SET charge_id = $2, updated_at = ${msToTs('$3')} WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id IS NULL`,
+      text: `UPDATE ${this.s}.orders SET charge_id = $2, recovery = 'lookup', recovery_since = ${msToTs('$3')}, updated_at = ${msToTs('$3')}
+WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id IS NULL`,
       values: [orderId, chargeId, now],
     });
     return rowCount === 1;
@@ -256,7 +302,7 @@ ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
     const { rows } = await this.pool.query<{ paid: number }>({
       name: 'order_mark_paid',
       text: `WITH paid AS (
-  UPDATE ${this.s}.orders SET status = 'Paid', updated_at = ${msToTs('$3')}
+  UPDATE ${this.s}.orders SET status = 'Paid', recovery = NULL, recovery_since = NULL, updated_at = ${msToTs('$3')}
   WHERE order_id = $1 AND status = 'PendingPayment' AND charge_id = $2
   RETURNING order_id, sku, qty, amount_minor, currency, transaction_id
 ), sale AS (
@@ -274,7 +320,9 @@ SELECT count(*)::int AS paid FROM paid`,
   async markDeclined(order: StoredOrder, chargeId: string | undefined, code: string, now: number): Promise<boolean> {
     return inTransaction(this.pool, async (c) => {
       const { rowCount } = await c.query(
-        `UPDATE ${this.s}.orders SET status = 'PaymentFailed', decline_code = $2, charge_id = coalesce(charge_id, $3), updated_at = ${msToTs('$4')}
+        // Its units are owed back until release() says so (recovery gives them back otherwise).
+        `UPDATE ${this.s}.orders SET status = 'PaymentFailed', decline_code = $2, charge_id = coalesce(charge_id, $3),
+  recovery = 'release', recovery_since = ${msToTs('$4')}, updated_at = ${msToTs('$4')}
 WHERE order_id = $1 AND status = 'PendingPayment'`,
         [order.orderId, code, chargeId ?? null, now],
       );
@@ -300,7 +348,12 @@ WHERE order_id = $1 AND status = 'PendingPayment'`,
     }
     return inTransaction(this.pool, async (c) => {
       const { rowCount } = await c.query(
-        `UPDATE ${this.s}.orders SET status = 'Expired', charge_id = $2, refunded = $4, updated_at = ${msToTs('$3')}
+        // A charge not refunded yet is owed a refund: recovery asks again until the provider agrees.
+        // An order already Expired keeps the end it was given: binding the charge later does not
+        // lengthen its life (the sweep over order lifetimes would see it overlap the next holder).
+        `UPDATE ${this.s}.orders SET status = 'Expired', charge_id = $2, refunded = $4,
+  recovery = CASE WHEN $4 THEN NULL ELSE 'refund' END, recovery_since = CASE WHEN $4 THEN NULL ELSE ${msToTs('$3')} END,
+  updated_at = CASE WHEN status = 'Expired' THEN updated_at ELSE ${msToTs('$3')} END
 WHERE order_id = $1 AND status IN ('Expired', 'PendingPayment') AND coalesce(charge_id, $2) = $2`,
         [order.orderId, charge.id, now, charge.refunded],
       );
@@ -309,6 +362,40 @@ WHERE order_id = $1 AND status IN ('Expired', 'PendingPayment') AND coalesce(cha
       if (charge.refunded) await this.recordTransaction(c, order, 'refunded', charge.id, now);
       return true;
     });
+  }
+
+  /** Recovery's work on this order is done: clears what it owed, if it still owes exactly that. */
+  async settleRecovery(orderId: string, owed: RecoveryOwed): Promise<boolean> {
+    const { rowCount } = await this.pool.query({
+      name: 'order_settle_recovery',
+      text: `UPDATE ${this.s}.orders SET recovery = NULL, recovery_since = NULL WHERE order_id = $1 AND recovery = $2`,
+      values: [orderId, owed],
+    });
+    return rowCount === 1;
+  }
+
+  /**
+   * The orders recovery owes something to, longest waiting first, that have waited long enough:
+   * since `before` (epoch ms), or since `claimedBefore` for a pending order whose charge a payer
+   * has claimed (it is that payer's to finish while it lives).
+   */
+  async recoveryDue(before: number, claimedBefore: number, limit: number): Promise<StoredOrder[]> {
+    const { rows } = await this.pool.query<Row>({
+      name: 'order_recovery_due',
+      text: `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE recovery IS NOT NULL
+AND recovery_since <= CASE WHEN status = 'PendingPayment' AND charge_id IS NOT NULL THEN ${msToTs('$2')} ELSE ${msToTs('$1')} END
+ORDER BY recovery_since, order_id LIMIT $3`,
+      values: [Math.round(before), Math.round(claimedBefore), limit],
+    });
+    return rows.map(toOrder);
+  }
+
+  /** How many orders recovery still owes something to (none: every payment outcome is known). */
+  async recoveryOwed(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${this.s}.orders WHERE recovery IS NOT NULL`,
+    );
+    return rows[0].n;
   }
 
   private async recordTransaction(

@@ -9,6 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { signToken } from '../provider/token.js';
+import { toProviderCharge } from '../reconcile/provider-charge.js';
+import type { ProviderCharge } from '../reconcile/types.js';
 import type { PaymentConfig } from './types.js';
 
 /** What the engine needs of an order to charge it. */
@@ -125,6 +127,31 @@ export class PaymentClient {
     throw new Error(
       `refund of ${chargeId} (order ${orderId}) failed: ${reply ? `provider answered ${reply.status}: ${JSON.stringify(reply.body)}` : error}`,
     );
+  }
+
+  /**
+   * What became of a transaction at the provider: its charges, found by the transaction id the
+   * charge carried in its metadata (Stripe's charge search). A lookup, never a new charge: this is
+   * how payment recovery learns the outcome of a charge whose answer never came
+   * (docs/design.md#payment-recovery). Throws when the provider gives no usable answer.
+   */
+  async lookup(transactionId: string): Promise<ProviderCharge[]> {
+    const query = new URLSearchParams({ query: `metadata['transaction_id']:'${transactionId}'`, limit: '100' });
+    const res = await this.pool.request({
+      path: `${this.basePath}/v1/charges/search?${query.toString()}`,
+      method: 'GET',
+      signal: AbortSignal.timeout(Math.max(1000, this.config.timeoutMs)),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200)
+      throw new Error(`charge search for ${transactionId}: provider answered ${res.statusCode}: ${text.slice(0, 200)}`);
+    const body = JSON.parse(text) as { data?: unknown };
+    if (!Array.isArray(body.data))
+      throw new Error(`charge search for ${transactionId}: the answer has no data list: ${text.slice(0, 200)}`);
+    // Search matches on the field; keep only exact matches all the same (a provider's search may be fuzzy).
+    return body.data
+      .map((c) => toProviderCharge(c as Record<string, unknown>))
+      .filter((c) => c.transactionId === transactionId);
   }
 
   /**

@@ -2,6 +2,7 @@
 // direct transport, or over HTTP by `flashsale serve` clients) and what the harness needs to run
 // and judge a sale (Engine).
 import type { StrategyName, LedgerEntry, SkuSnapshot } from '../strategies/types.js';
+import type { RecoveryOptions } from './recovery.js';
 
 export interface SkuConfig {
   sku: string;
@@ -161,11 +162,42 @@ export interface OrderFinality {
   lastFinalAt?: number;
 }
 
+/** What payment recovery did (docs/design.md#payment-recovery); `waiting`: owed, not final yet. */
+export interface RecoveryTally {
+  /** Charges found or claimed whose hold still stood: the order is Paid. */
+  paid: number;
+  /** Charges refunded (the order did not keep its units): the order is Expired. */
+  refunded: number;
+  /** Units of failed orders given back. */
+  released: number;
+  /** Charges the provider failed: the order is PaymentFailed. */
+  declined: number;
+  /** Payments the provider has no charge for: nothing moved, the order goes on. */
+  noCharge: number;
+  waiting: number;
+  /** Attempts that could not finish an order (a store or the provider did not answer); retried. */
+  errors: number;
+  lastError?: string;
+}
+
 export interface Engine extends SaleApi {
   /** Once per sale, in one process: load stock, create the order tables. */
   setup(): Promise<void>;
   /** Expires holds and their orders while the sale runs; the returned function stops it. */
   startSweeper(): () => Promise<void>;
+  /**
+   * Payment recovery beside the sweeper: every `intervalMs`, a pass over the orders whose payment
+   * outcome is unknown (docs/design.md#payment-recovery). The returned function stops it; never
+   * rejects (what a pass could not finish waits for the next one).
+   */
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void>;
+  /**
+   * Recovery's last word, with every payer gone: passes until nothing is owed or `deadline`.
+   * Resolves to the orders still owed (-1: the records could not be read) and the totals so far.
+   */
+  drainRecovery(deadline: number, settleMs: number): Promise<{ owed: number; tally: RecoveryTally }>;
+  /** How many orders payment recovery still owes a lookup, a refund or a release. */
+  recoveryOwed(): Promise<number>;
   /** One sweep at `now`: expired holds back to stock, their pending orders to Expired. */
   sweep(now: number): Promise<{ units: number; orders: number }>;
   audit(): Promise<SaleAudit>;

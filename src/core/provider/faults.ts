@@ -152,7 +152,8 @@ export function decide(
 export interface Fault {
   transaction_id: string;
   expected: ReconCategory;
-  kind: FaultKind;
+  /** What was injected; `unrecovered`: a charge the run left live with no Paid order (engine/money.ts). */
+  kind: FaultKind | 'unrecovered';
   /** Which attempt at the transaction (1-based) it was injected into. */
   attempt: number;
   detail?: Record<string, string | number | boolean>;

@@ -160,6 +160,31 @@ export function parseListQuery(params: URLSearchParams) {
   };
 }
 
+/** The metadata fields a charge search may ask for (the ones flashsale's charges carry). */
+const SEARCH_FIELDS = ['transaction_id', 'order_id'] as const;
+export type SearchField = (typeof SEARCH_FIELDS)[number];
+
+/**
+ * Stripe's search query, the one clause flashsale needs of it: `metadata['transaction_id']:'txn_…'`
+ * (double quotes too). Payment recovery finds an order's charge with it, never by charging again.
+ */
+export function parseSearchQuery(params: URLSearchParams): { field: SearchField; value: string; limit: number } {
+  for (const key of params.keys()) {
+    if (key !== 'query' && key !== 'limit')
+      throw new RequestError(400, 'parameter_unknown', `${key}: unknown parameter; known: query, limit`, key);
+  }
+  const query = params.get('query') ?? '';
+  const m = /^\s*metadata\[(['"])([a-z_]+)\1\]\s*:\s*(['"])([^'"]*)\3\s*$/.exec(query);
+  if (!m || !(SEARCH_FIELDS as readonly string[]).includes(m[2]))
+    throw new RequestError(
+      400,
+      'parameter_invalid',
+      `query: expected metadata['<field>']:'<value>' with field one of ${SEARCH_FIELDS.join(', ')}, got ${JSON.stringify(query.slice(0, 80))}`,
+      'query',
+    );
+  return { field: m[2] as SearchField, value: m[4], limit: whole('limit', params.get('limit'), 1, MAX_PAGE) ?? 10 };
+}
+
 /** The same request, whatever the key order of its JSON: what an Idempotency-Key is bound to. */
 export function fingerprint(value: unknown): string {
   const canonical = (v: unknown): unknown =>

@@ -298,6 +298,21 @@ ORDER BY c.created, c.id LIMIT $4`,
     return { data: rows.slice(0, q.limit) as Charge[], has_more: rows.length > q.limit };
   }
 
+  /** The charges whose metadata `field` is `value`, newest first (Stripe's search order). */
+  async search(field: 'transaction_id' | 'order_id', value: string, limit: number): Promise<Charge[]> {
+    const { rows } = await this.pool.query(
+      `SELECT ${CHARGE_COLUMNS} FROM ${this.s}.charges WHERE ${field} = $1 ORDER BY created DESC, id DESC LIMIT $2`,
+      [value, limit],
+    );
+    return rows as Charge[];
+  }
+
+  /** Every charge of the namespace: the provider's side of the run's money = orders check. */
+  async all(): Promise<Charge[]> {
+    const { rows } = await this.pool.query(`SELECT ${CHARGE_COLUMNS} FROM ${this.s}.charges ORDER BY created, id`);
+    return rows as Charge[];
+  }
+
   async get(id: string): Promise<Charge | undefined> {
     const { rows } = await this.pool.query(`SELECT ${CHARGE_COLUMNS} FROM ${this.s}.charges WHERE id = $1`, [id]);
     return rows[0] as Charge | undefined;

@@ -30,6 +30,7 @@ import {
   parseChargeRequest,
   parseListQuery,
   parseRefundRequest,
+  parseSearchQuery,
   readJson,
   RequestError,
   sendJson,
@@ -70,6 +71,8 @@ export interface Provider {
   stop(): Promise<void>;
   /** The ground truth so far: `provider-faults.json`. */
   faults(): Fault[];
+  /** Every charge in the ledger, as the API shows them (read directly, not through the list). */
+  charges(): Promise<Charge[]>;
 }
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
@@ -302,6 +305,18 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
         );
       return sendJson(res, 200, { object: 'list', ...page });
     }
+    if (url.pathname === '/v1/charges/search' && req.method === 'GET') {
+      const q = parseSearchQuery(url.searchParams);
+      // One more than asked for tells whether there are more, as with the list.
+      const found = await ledger.search(q.field, q.value, q.limit + 1);
+      const data = found.slice(0, q.limit);
+      return sendJson(res, 200, {
+        object: 'search_result',
+        url: '/v1/charges/search',
+        data,
+        has_more: found.length > q.limit,
+      });
+    }
     if (one && req.method === 'GET') {
       const found = await ledger.get(decodeURIComponent(one[1]));
       if (!found) throw new RequestError(404, 'resource_missing', `no such charge: ${one[1]}`, 'id');
@@ -363,6 +378,7 @@ export async function startProvider(opts: ProviderOptions): Promise<Provider> {
   return {
     url: `http://127.0.0.1:${port}`,
     faults: () => injector.list(),
+    charges: () => ledger.all(),
     async stop() {
       stopping.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

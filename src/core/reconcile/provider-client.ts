@@ -10,7 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { redact, ServiceError } from '../errors.js';
 import { backoffMs } from '../engine/payments.js';
-import type { ProviderCharge, ProviderStatus } from './types.js';
+import { toProviderCharge } from './provider-charge.js';
+import type { ProviderCharge } from './types.js';
+
+export { toProviderCharge };
 
 /** Stripe's (and the mock's) largest page. */
 export const PAGE_LIMIT = 100;
@@ -57,36 +60,6 @@ export interface ListStats {
 }
 
 type Raw = Record<string, unknown>;
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const int = (v: unknown, what: string): number => {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v))
-    throw new Error(`provider sent a charge whose ${what} is not a whole number: ${JSON.stringify(v)}`);
-  return v;
-};
-const STATUSES = new Set<ProviderStatus>(['succeeded', 'failed', 'pending']);
-
-/** A charge off the wire, checked: a provider that sends something else is an error, not a silent skip. */
-export function toProviderCharge(c: Raw): ProviderCharge {
-  const id = str(c.id);
-  if (!id) throw new Error(`provider sent a charge without an id: ${JSON.stringify(c).slice(0, 200)}`);
-  const meta = (c.metadata && typeof c.metadata === 'object' ? c.metadata : {}) as Raw;
-  const status = c.status as ProviderStatus;
-  if (!STATUSES.has(status)) throw new Error(`provider sent charge ${id} with status ${JSON.stringify(c.status)}`);
-  const settled = c.settled_at === null || c.settled_at === undefined ? null : int(c.settled_at, 'settled_at') * 1000;
-  return {
-    id,
-    // A charge nobody tagged still has to be accounted for: it joins as an orphan under its own id.
-    transactionId: str(meta.transaction_id) ?? `(none: ${id})`,
-    orderId: str(meta.order_id),
-    amount: int(c.amount, 'amount'),
-    amountRefunded: c.amount_refunded === undefined ? 0 : int(c.amount_refunded, 'amount_refunded'),
-    currency: String(c.currency ?? '').toUpperCase(),
-    status,
-    createdMs: int(c.created, 'created') * 1000,
-    settledMs: settled,
-  };
-}
 
 export class ProviderReader {
   private readonly pool: Pool;
@@ -250,7 +223,10 @@ export class ProviderReader {
         const body = (await res.body.json().catch(() => ({}))) as Raw;
         const e = (body.error && typeof body.error === 'object' ? body.error : {}) as Raw;
         if (res.statusCode === 200)
-          return { refundId: str(body.id), amount: typeof body.amount === 'number' ? body.amount : 0 };
+          return {
+            refundId: typeof body.id === 'string' ? body.id : null,
+            amount: typeof body.amount === 'number' ? body.amount : 0,
+          };
         if (res.statusCode === 400 && e.code === 'charge_already_refunded') return { refundId: null, amount: 0 };
         last = `${res.statusCode} ${String(e.code ?? '')}: ${String(e.message ?? '')}`;
         if (res.statusCode < 500 && res.statusCode !== 409 && res.statusCode !== 429) break;

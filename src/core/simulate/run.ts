@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { SIMULATE_HISTOGRAMS, type Simulation, type SkuSummary } from '../documents/simulate.js';
 import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
-import type { Engine, EngineConfig, OrderFinality, OrderRecord, SaleApi } from '../engine/types.js';
+import type { Engine, EngineConfig, OrderFinality, OrderRecord, RecoveryTally, SaleApi } from '../engine/types.js';
+import type { Fault, Provider } from '../provider/index.js';
+import type { ProviderCharge } from '../reconcile/types.js';
 import type { InvariantResult } from '../invariants.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
@@ -34,6 +36,11 @@ export interface SimulateOptions {
   providerUrl?: string;
   providerSecret?: string;
   stop?: SharedArrayBuffer;
+  /**
+   * false: a negative control, the sale without payment recovery (as flashsale ran before it had
+   * one); money = orders must then catch what the engine gave up on. Default true.
+   */
+  paymentRecovery?: boolean;
   /** Called a few times a second with totals over all workers (for a live line on a terminal). */
   onProgress?: (p: LiveProgress) => void;
 }
@@ -128,6 +135,48 @@ export function ordersMatchBuyers(c: JourneyCounters, recorded: number): Invaria
   };
 }
 
+/**
+ * money = orders from the provider's side: the mock's own ledger, or another provider's list of
+ * the charges created since the run started (charges of other sales there are not judged). The
+ * planted faults come back with every charge nobody recovered labelled as reconcile will see it.
+ */
+async function checkMoney(
+  orders: OrderRecord[],
+  provider: Provider | undefined,
+  providerUrl: string | undefined,
+  planted: Fault[],
+  startedAt: number,
+): Promise<{ invariant: InvariantResult; faults: Fault[] }> {
+  const { moneyMatchesOrders, faultsAfterRun } = await import('../engine/money.js');
+  const { toProviderCharge, ProviderReader } = await import('../reconcile/provider-client.js');
+  let charges: ProviderCharge[] = [];
+  try {
+    if (provider)
+      charges = (await provider.charges()).map((c) => toProviderCharge(c as unknown as Record<string, unknown>));
+    else if (providerUrl) {
+      const reader = new ProviderReader(providerUrl);
+      try {
+        // A minute of slack each side: the provider's clock is not ours.
+        const gte = Math.floor((startedAt || Date.now()) / 1000) - 60;
+        for await (const page of reader.charges(gte, Math.ceil(Date.now() / 1000) + 60)) charges.push(...page);
+      } finally {
+        await reader.close();
+      }
+    }
+  } catch (err) {
+    return {
+      invariant: {
+        name: 'money = orders',
+        ok: false,
+        detail: `the provider's charges could not be read: ${err instanceof Error ? err.message : String(err)}`,
+      },
+      faults: planted,
+    };
+  }
+  const check = moneyMatchesOrders(charges, orders, { planted, foreignCharges: !provider });
+  return { invariant: check.invariant, faults: faultsAfterRun(planted, check.breaks) };
+}
+
 /** The engine of a mode; the async one's consumers run in the process that calls setup(). */
 export async function openEngine(mode: 'sync' | 'async', config: EngineConfig): Promise<Engine> {
   if (mode === 'async') return (await import('../engine/async-engine.js')).createAsyncEngine(config);
@@ -193,6 +242,15 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       });
   let server: { url: string; stop(): Promise<void> } | undefined;
   let stopSweeper: (() => Promise<void>) | undefined;
+  let stopRecovery: (() => Promise<void>) | undefined;
+  const { recoveryTimings, emptyRecoveryTally } = await import('../engine/recovery.js');
+  const f = scenario.payment.faults;
+  const recovery = recoveryTimings(
+    engineConfig.payment,
+    provider
+      ? { timeout: f.timeout, timeoutHoldMs: f.timeoutHoldMs, latency: f.latency, latencyMs: f.latencyMs }
+      : undefined,
+  );
   let stockSampler: ReturnType<typeof sampleStock> | undefined;
   const pool = new Piscina({
     filename: WORKER,
@@ -204,6 +262,9 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     if (engine) {
       await engine.setup();
       stopSweeper = engine.startSweeper();
+      // Beside the sweeper: payments whose outcome never came back are looked up while the sale runs.
+      if (opts.paymentRecovery !== false)
+        stopRecovery = engine.startRecovery({ ...recovery, intervalMs: Math.min(1_000, engineConfig.sweepIntervalMs) });
       if (opts.transport === 'http') {
         const { serveSaleApi } = await import('../http/server.js');
         server = await serveSaleApi(engine as SaleApi, { port: 0 });
@@ -261,6 +322,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     const stockSamples = (await stockSampler?.stop()) ?? [];
     await stopSweeper?.();
     stopSweeper = undefined;
+    await stopRecovery?.();
+    stopRecovery = undefined;
     const merged = mergeSimResults(results);
     const durationSec = Math.max(0.001, (merged.endedAt - merged.startedAt) / 1000);
     // Rates are over the arrival phase: the drain after it (buyers still paying) starts no attempts
@@ -271,14 +334,28 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     let skus: SkuSummary[] = [];
     let orders: OrderRecord[] = [];
     let finality: OrderFinality | undefined;
+    let recoveryTally: RecoveryTally | undefined;
+    let providerFaults = provider?.faults() ?? [];
     if (engine) {
-      // Holds whose time is up go back before judging (conservation is stated after the sweep).
+      // Every buyer is gone: recovery's last word on the payments whose outcome is unknown (no
+      // payer can race it now), then the holds whose time is up go back before judging
+      // (conservation is stated after the sweep).
+      const drained =
+        opts.paymentRecovery === false
+          ? { owed: await engine.recoveryOwed(), tally: emptyRecoveryTally() }
+          : await engine.drainRecovery(Date.now() + recovery.settleMs + 5_000, recovery.settleMs);
+      recoveryTally = drained.tally;
       await engine.sweep(Date.now());
       const audit = await engine.audit();
       const { checkSaleInvariants, peakOversell } = await import('../engine/invariants.js');
       invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit });
       invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
       invariants.push(ordersMatchBuyers(merged.counters, audit.orders.length));
+      const { everyPaymentResolved } = await import('../engine/recovery.js');
+      invariants.push(everyPaymentResolved(drained.owed, drained.tally));
+      const money = await checkMoney(audit.orders, provider, opts.providerUrl, providerFaults, merged.startedAt);
+      invariants.push(money.invariant);
+      providerFaults = money.faults;
       orders = audit.orders;
       finality = audit.finality;
       skus = scenario.skus.map((k) => {
@@ -338,7 +415,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       invariants,
       skus,
       orders,
-      providerFaults: provider?.faults() ?? [],
+      providerFaults,
+      ...(recoveryTally ? { recovery: recoveryTally } : {}),
       errorSamples: merged.errorSamples,
       histograms: encodeHistograms(merged.h),
       shard: opts.shard,
@@ -348,6 +426,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   } finally {
     await stockSampler?.stop().catch(() => {});
     await stopSweeper?.().catch(() => {});
+    await stopRecovery?.().catch(() => {});
     await pool.destroy();
     await server?.stop();
     await engine?.close();

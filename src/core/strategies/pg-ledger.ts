@@ -18,6 +18,7 @@ import type {
   LedgerEntry,
   LoadOptions,
   Reservation,
+  ReservationState,
   ReserveRequest,
   ReserveResult,
   SkuStock,
@@ -190,6 +191,17 @@ export abstract class PgLedgerStrategy implements Strategy {
       values: [reservation.id],
     });
     return rows[0].n === 1;
+  }
+
+  async holdState(reservation: Reservation): Promise<ReservationState | undefined> {
+    if (!isId(reservation.id)) return undefined;
+    const pool = await this.db();
+    const { rows } = await pool.query<{ state: ReservationState }>({
+      name: 'ledger_hold_state',
+      text: `SELECT state FROM ${this.s}.reservations WHERE id = $1::bigint`,
+      values: [reservation.id],
+    });
+    return rows[0]?.state;
   }
 
   async sweepExpired(now: number): Promise<number> {

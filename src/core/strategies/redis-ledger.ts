@@ -255,6 +255,12 @@ export abstract class RedisLedgerStrategy implements Strategy {
     throw scriptError(code, 'releaseHold');
   }
 
+  async holdState(reservation: Reservation): Promise<ReservationState | undefined> {
+    const r = await this.client();
+    const entry = await r.hget(skuKeys(this.namespace, reservation.sku).ledger, reservation.id);
+    return entry === null ? undefined : decodeEntry(reservation.id, reservation.sku, entry).state;
+  }
+
   async sweepExpired(now: number): Promise<number> {
     const r = await this.client();
     let units = 0;

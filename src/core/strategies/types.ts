@@ -109,6 +109,13 @@ export interface Strategy {
   confirm(reservation: Reservation, now?: number): Promise<boolean>;
   /** Gives a live hold's units back to stock. False if it was not held. */
   release(reservation: Reservation): Promise<boolean>;
+  /**
+   * Where a reservation stands in the ledger (undefined: the ledger has no such reservation). What
+   * payment recovery reads to finish an order whose payer died between confirming its hold and
+   * recording the sale: a hold already sold is kept, anything else is refunded
+   * (docs/design.md#payment-recovery).
+   */
+  holdState(reservation: Reservation): Promise<ReservationState | undefined>;
   /** Returns holds with expiresAt <= now to stock; resolves to the number of units returned. */
   sweepExpired(now: number): Promise<number>;
   snapshot(): Promise<Snapshot>;

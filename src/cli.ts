@@ -5,6 +5,7 @@ import chalk from 'chalk';
 import { benchCommand } from './commands/bench.js';
 import { providerCommand } from './commands/provider.js';
 import { reconcileCommand } from './commands/reconcile.js';
+import { recoverCommand } from './commands/recover.js';
 import { simulateCommand } from './commands/simulate.js';
 import { serveCommand } from './commands/serve.js';
 import { reportCommand } from './commands/report.js';
@@ -35,6 +36,7 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     simulateCommand(io, setExit),
     benchCommand(io, setExit),
     reconcileCommand(io, setExit),
+    recoverCommand(io, setExit),
     providerCommand(io, setExit),
     serveCommand(io, setExit),
     reportCommand(io, setExit),

@@ -9,7 +9,7 @@ import { checkOutDir } from '../out-dir.js';
 import { loadScenario, type Scenario } from '../scenario.js';
 import { resolveServices } from '../services/resolve.js';
 import { ordersCsv, renderModeComparison, renderSimulation } from '../simulate/render.js';
-import { runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
+import { newSaleNamespace, runSimulation, type LiveProgress, type SimulationResult } from '../simulate/run.js';
 import { storeOf, type StrategyName } from '../strategies/index.js';
 import type { Shard } from '../traffic/stages.js';
 import {
@@ -126,12 +126,15 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
     const runs: SimulationResult[] = [];
     for (const m of modes) {
       if (stop.raised) break;
+      // Named up front: a run that dies is finished by `flashsale recover --namespace` it.
+      const namespace = newSaleNamespace();
       hooks.announce?.(
-        `simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${request.transport} transport, ${scenario.skus.length} SKU(s), ${units} units`,
+        `simulate ${scenario.name} (${m}): strategy ${strategy} (${why}), ${request.transport} transport, ${scenario.skus.length} SKU(s), ${units} units, sale ${namespace}`,
       );
       runs.push(
         await runSimulation({
           scenario,
+          namespace,
           strategy,
           mode: m,
           transport: request.transport,

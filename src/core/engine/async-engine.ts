@@ -421,6 +421,10 @@ class AsyncSaleEngine implements AsyncEngine {
     return this.inner.recoveryOwed();
   }
 
+  endSale(): Promise<void> {
+    return this.inner.endSale();
+  }
+
   startSweeper(): () => Promise<void> {
     return this.inner.startSweeper();
   }

@@ -157,6 +157,8 @@ export class SaleEngine implements Engine, SaleSteps {
 
   async setup(): Promise<void> {
     await this.orders.create();
+    const { providerSecret: _secret, redisUrl: _r, redisCluster, databaseUrl: _d, ...rest } = this.config;
+    await this.orders.openSale({ ...rest, cluster: Boolean(redisCluster?.length) }, Date.now());
     await this.strategy.load(
       this.config.skus.map(({ sku, stock }) => ({ sku, stock })),
       { perUserLimit: this.config.perUserLimit },
@@ -356,6 +358,10 @@ export class SaleEngine implements Engine, SaleSteps {
 
   recoveryOwed(): Promise<number> {
     return this.orders.recoveryOwed();
+  }
+
+  endSale(): Promise<void> {
+    return this.orders.endSale(Date.now());
   }
 
   startSweeper(): () => Promise<void> {

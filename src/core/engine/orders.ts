@@ -8,12 +8,13 @@
 // set and cleared by the same conditional UPDATEs, and only side by side can one check that every
 // status change leaves them right (docs/design.md#payment-recovery).
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type pg from 'pg';
 import { msToTs, tsToMs } from '../postgres/sql-time.js';
 import { inTransaction } from '../postgres/transaction.js';
 import { ddl } from './orders-schema.js';
 import type { Reservation } from '../strategies/types.js';
-import type { OrderRecord, OrderStatus, SaleRecord } from './types.js';
+import type { EngineConfig, OrderRecord, OrderStatus, SaleRecord } from './types.js';
 
 export { orderSchemaIdent } from './orders-schema.js';
 
@@ -34,6 +35,18 @@ export interface StoredOrder extends OrderRecord {
   /** What payment recovery still owes this order, and since when (docs/design.md#payment-recovery). */
   recovery?: RecoveryOwed;
   recoverySince?: number;
+}
+
+/** The `sale` row: how the sale is set up (no secrets, no service addresses) and who runs it. */
+export interface SaleRow {
+  config: Omit<EngineConfig, 'providerSecret' | 'redisUrl' | 'redisCluster' | 'databaseUrl'> & {
+    /** The Redis strategies ran on a cluster (recover needs one too). */
+    cluster: boolean;
+  };
+  ownerPid: number;
+  ownerHost: string;
+  startedAt: number;
+  endedAt?: number;
 }
 
 /** The strategy's hold behind an order. */
@@ -133,6 +146,58 @@ export class OrderStore {
 
   async create(): Promise<void> {
     await inTransaction(this.pool, (c) => c.query(ddl(this.s)));
+  }
+
+  /**
+   * Records who runs the sale and how it is set up: what `flashsale recover` needs to reopen a sale
+   * whose run died (docs/design.md#payment-recovery). A sale set up again starts its row afresh.
+   */
+  async openSale(config: SaleRow['config'], now: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.s}.sale (config, owner_pid, owner_host, started_at) VALUES ($1, $2, $3, ${msToTs('$4')})
+ON CONFLICT (one) DO UPDATE SET config = EXCLUDED.config, owner_pid = EXCLUDED.owner_pid,
+  owner_host = EXCLUDED.owner_host, started_at = EXCLUDED.started_at, ended_at = NULL`,
+      [JSON.stringify(config), process.pid, hostname(), now],
+    );
+  }
+
+  /** The sale's run finished its own recovery: nothing is left for `flashsale recover`. */
+  async endSale(now: number): Promise<void> {
+    await this.pool.query(`UPDATE ${this.s}.sale SET ended_at = ${msToTs('$1')}`, [now]);
+  }
+
+  async readSale(): Promise<SaleRow | undefined> {
+    const { rows } = await this.pool.query<{
+      config: SaleRow['config'];
+      owner_pid: number;
+      owner_host: string;
+      started_ms: number;
+      ended_ms: number | null;
+    }>(
+      `SELECT config, owner_pid, owner_host, ${tsToMs('started_at')} AS started_ms, ${tsToMs('ended_at')} AS ended_ms FROM ${this.s}.sale`,
+    );
+    const r = rows[0];
+    return r
+      ? {
+          config: r.config,
+          ownerPid: r.owner_pid,
+          ownerHost: r.owner_host,
+          startedAt: r.started_ms,
+          ...(r.ended_ms === null ? {} : { endedAt: r.ended_ms }),
+        }
+      : undefined;
+  }
+
+  /**
+   * The end of a sale that is over: every pending order nobody claimed a charge for is Expired
+   * now (its buyer is gone with the run). Claimed ones are payment recovery's.
+   */
+  async expirePending(now: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE ${this.s}.orders SET status = 'Expired', updated_at = ${msToTs('$1')} WHERE status = 'PendingPayment' AND charge_id IS NULL`,
+      [Math.round(now)],
+    );
+    return rowCount ?? 0;
   }
 
   async drop(): Promise<void> {

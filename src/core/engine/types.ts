@@ -198,6 +198,8 @@ export interface Engine extends SaleApi {
   drainRecovery(deadline: number, settleMs: number): Promise<{ owed: number; tally: RecoveryTally }>;
   /** How many orders payment recovery still owes a lookup, a refund or a release. */
   recoveryOwed(): Promise<number>;
+  /** Marks the sale's run as finished with its recovery: `flashsale recover` has nothing to do for it. */
+  endSale(): Promise<void>;
   /** One sweep at `now`: expired holds back to stock, their pending orders to Expired. */
   sweep(now: number): Promise<{ units: number; orders: number }>;
   audit(): Promise<SaleAudit>;

@@ -93,6 +93,27 @@ export function actionsFor(group: Group, row: MismatchRow): FixAction[] {
   return [];
 }
 
+/**
+ * A charge on an order whose payment is still being finished (pending, or owing payment recovery
+ * a lookup) is not reconcile's to refund: its unit may stand sold in the live store, and refunding
+ * it would leave the store and the ledger disagreeing. `flashsale recover` finishes such orders
+ * (Paid, or refunded with the units back); reconcile is run again after it.
+ */
+async function refuseWhileRecoveryOwes(client: pg.ClientBase, schema: string, a: FixAction): Promise<boolean> {
+  // to_jsonb: a sale recorded before payment recovery existed has no recovery column.
+  const { rows } = await client.query<{ order_id: string; status: string; recovery: string | null; tracked: boolean }>(
+    `SELECT order_id, status, to_jsonb(o)->>'recovery' AS recovery, to_jsonb(o) ? 'recovery' AS tracked
+FROM ${schema}.orders o WHERE transaction_id = $1`,
+    [a.transactionId],
+  );
+  const o = rows[0];
+  if (o && (o.status === 'PendingPayment' || o.recovery === 'lookup'))
+    throw new Error(
+      `not refunded: order ${o.order_id} is ${o.status}${o.recovery ? ` and owed a payment lookup` : ''}; its charge may be the one it is sold with. Run \`flashsale recover --namespace ${schema.replace(/^"?flashsale_|_sale"?$/g, '')}\` first, then reconcile again`,
+    );
+  return Boolean(o?.tracked);
+}
+
 export function auditDdl(schema: string): string {
   return `CREATE TABLE IF NOT EXISTS ${schema}.reconcile_actions (
   action_key text PRIMARY KEY,
@@ -169,7 +190,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (action_key) D
         }
         out.released++;
       } else {
+        const tracked = await refuseWhileRecoveryOwes(client, schema, a);
         const r = await provider.refund(a.chargeId!, `flashsale-reconcile-${a.key}`);
+        // An Expired order bound to this charge now has its money back: its record says so, and
+        // payment recovery owes it nothing more (docs/design.md#payment-recovery).
+        if (tracked)
+          await client.query(
+            `UPDATE ${schema}.orders SET refunded = true, recovery = NULL, recovery_since = NULL
+WHERE transaction_id = $1 AND status = 'Expired' AND charge_id = $2`,
+            [a.transactionId, a.chargeId],
+          );
         await audit(a, r.refundId ? `refund ${r.refundId} of ${r.amount}` : 'already refunded at the provider');
         out.refundedMinor[a.currency] = (out.refundedMinor[a.currency] ?? 0) + r.amount;
       }

@@ -74,7 +74,8 @@ export function slices(gte: number, lt: number, n: number): [number, number][] {
   );
 }
 
-async function startBundledProvider(client: pg.ClientBase, databaseUrl: string, namespace: string) {
+/** The bundled mock over a sale's ledger, as `reconcile` and `recover` open it after the run; UsageError without one. */
+export async function startBundledProvider(client: pg.ClientBase, databaseUrl: string, namespace: string) {
   const { providerSchemaName, startProvider } = await import('../provider/index.js');
   const name = providerSchemaName(namespace);
   const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`"${name}".charges`]);

@@ -41,6 +41,8 @@ export interface SimulateOptions {
    * one); money = orders must then catch what the engine gave up on. Default true.
    */
   paymentRecovery?: boolean;
+  /** The sale's namespace (newSaleNamespace()); a new one if absent. */
+  namespace?: string;
   /** Called a few times a second with totals over all workers (for a live line on a terminal). */
   onProgress?: (p: LiveProgress) => void;
 }
@@ -63,6 +65,11 @@ export type { SkuSummary };
  * described) and the orders, which go to orders.csv rather than into summary.json.
  */
 export type SimulationResult = Simulation & { orders: OrderRecord[] };
+
+/** A fresh sale namespace: every key, schema and order of one run lives under it. */
+export function newSaleNamespace(): string {
+  return `sim_${randomBytes(4).toString('hex')}`;
+}
 
 /** Everything that decides the arrivals and the sale, not where the file was read from. */
 export function scenarioDigest(scenario: Scenario): string {
@@ -210,7 +217,7 @@ async function openGate(gate: SharedArrayBuffer, workers: number, tasks: Promise
 
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationResult> {
   const { scenario } = opts;
-  const namespace = `sim_${randomBytes(4).toString('hex')}`;
+  const namespace = opts.namespace ?? newSaleNamespace();
   const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
   const { startProvider } = await import('../provider/index.js');
   const provider = opts.providerUrl
@@ -356,6 +363,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       const money = await checkMoney(audit.orders, provider, opts.providerUrl, providerFaults, merged.startedAt);
       invariants.push(money.invariant);
       providerFaults = money.faults;
+      // Nothing owed: a later `flashsale recover` leaves this sale alone.
+      if (drained.owed === 0) await engine.endSale();
       orders = audit.orders;
       finality = audit.finality;
       skus = scenario.skus.map((k) => {

@@ -11,13 +11,14 @@ function loadScenarioRaw(file: string): Record<string, unknown> {
 
 describe('the bundled scenarios', () => {
   const files = readdirSync('scenarios').filter((f) => f.endsWith('.json'));
-  it('are the five the README promises', () => {
+  it('are the six the README promises', () => {
     expect(files.sort()).toEqual([
       'abandon-heavy.json',
       'black-friday.json',
       'multi-sku.json',
       'payment-chaos.json',
       'smoke.json',
+      'tight-hold.json',
     ]);
   });
   it.each(files.map((f) => [f]))('%s is valid and fully resolved', (file) => {

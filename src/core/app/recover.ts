@@ -1,0 +1,230 @@
+// The recover use case (docs/design.md#payment-recovery): a sale whose run died (SIGKILL, a crash,
+// a lost machine) is reopened from its `sale` row, every order whose payment outcome is unknown is
+// finished from the provider's answers, the holds of buyers who are gone are expired, and the sale
+// is judged again: money = orders, every payment resolved, the store's invariants.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { RecoverDocument, RecoveredSale } from '../documents/recover.js';
+import { openSaleEngine } from '../engine/engine.js';
+import { checkSaleInvariants } from '../engine/invariants.js';
+import { moneyMatchesOrders } from '../engine/money.js';
+import { OrderStore, orderSchemaIdent, type SaleRow } from '../engine/orders.js';
+import { everyPaymentResolved } from '../engine/recovery.js';
+import { ExitCode, ServiceError, UsageError } from '../errors.js';
+import type { InvariantResult } from '../invariants.js';
+import { ProviderReader, toProviderCharge } from '../reconcile/provider-client.js';
+import { startBundledProvider } from '../reconcile/run.js';
+import type { ProviderCharge } from '../reconcile/types.js';
+import { resolveServices } from '../services/resolve.js';
+import { storeOf } from '../strategies/index.js';
+
+export interface RecoverRequest {
+  /** The sale to recover; every sale in the database whose run died if absent. */
+  namespace?: string;
+  /** The provider the sale charged through; its bundled mock (over the sale's ledger) if absent. */
+  providerUrl?: string;
+  redisUrl?: string;
+  redisCluster?: string[];
+  databaseUrl?: string;
+  /** How long a charge request may still commit at an external provider after the run died. */
+  settleMs: number;
+}
+
+export interface RecoverOutcome {
+  document: RecoverDocument;
+  text: string;
+  exitCode: number;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A run on this machine whose process still lives: its sale is not ours to touch. */
+const stillRunning = (row: SaleRow) =>
+  row.ownerHost === hostname() && row.ownerPid !== process.pid && pidAlive(row.ownerPid);
+
+/** The namespaces of every sale with a `sale` row in this database. */
+async function saleNamespaces(client: pg.ClientBase): Promise<string[]> {
+  const { rows } = await client.query<{ nspname: string }>(
+    `SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'sale' AND c.relkind = 'r' ORDER BY n.nspname`,
+  );
+  return rows.map((r) => r.nspname.replace(/^flashsale_/, '').replace(/_sale$/, ''));
+}
+
+export async function recoverSales(request: RecoverRequest, log: (line: string) => void): Promise<RecoverOutcome> {
+  const pgOnly = await resolveServices(new Set(['postgres']), { databaseUrl: request.databaseUrl, log });
+  const databaseUrl = pgOnly.databaseUrl!;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const sales: RecoveredSale[] = [];
+  const skipped: { namespace: string; reason: string }[] = [];
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect().catch((err: Error) => {
+      throw new ServiceError(
+        'postgres',
+        `cannot connect to the sale's database: ${err.message}`,
+        'check --database-url',
+      );
+    });
+    const candidates = request.namespace ? [request.namespace] : await saleNamespaces(client);
+    for (const namespace of candidates) {
+      const orders = new OrderStore(pool, orderSchemaIdent(namespace));
+      const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+        `${orderSchemaIdent(namespace)}.sale`,
+      ]);
+      const row = rows[0].t ? await orders.readSale() : undefined;
+      if (!row) {
+        if (request.namespace)
+          throw new UsageError(
+            `--namespace: this database has no sale "${namespace}" that recover can reopen (no ${orderSchemaIdent(namespace)}.sale row)`,
+          );
+        continue;
+      }
+      if (stillRunning(row)) {
+        const reason = `its run is still going (pid ${row.ownerPid} on ${row.ownerHost})`;
+        if (request.namespace) throw new UsageError(`--namespace: sale "${namespace}" is not recoverable: ${reason}`);
+        skipped.push({ namespace, reason });
+        continue;
+      }
+      if (row.endedAt !== undefined && !request.namespace) continue;
+      sales.push(await recoverOne(namespace, row, request, databaseUrl, client, log));
+    }
+  } finally {
+    client?.release();
+    await pool.end().catch(() => undefined);
+    await pgOnly.stop();
+  }
+  const document: RecoverDocument = { ok: sales.every((s) => s.ok), sales, skipped };
+  const exitCode = sales.some((s) => s.owed !== 0)
+    ? ExitCode.Service
+    : sales.every((s) => s.ok)
+      ? ExitCode.Ok
+      : ExitCode.Invariant;
+  return { document, text: renderRecover(document), exitCode };
+}
+
+async function recoverOne(
+  namespace: string,
+  row: SaleRow,
+  request: RecoverRequest,
+  databaseUrl: string,
+  client: pg.ClientBase,
+  log: (line: string) => void,
+): Promise<RecoveredSale> {
+  const { cluster, ...config } = row.config;
+  const store = storeOf(config.strategy);
+  // The stores this process reaches now, which need not be the ones the dead run had started.
+  const services = await resolveServices(new Set(store === 'redis' ? ['redis'] : []), {
+    redisUrl: request.redisUrl,
+    redisCluster: cluster ? request.redisCluster : undefined,
+    log,
+  });
+  let provider: { url: string; stop(): Promise<void>; charges?(): Promise<unknown[]> } | undefined;
+  try {
+    // The sale's own mock died with its run: a request it was holding can no longer commit, so
+    // "no charge" is final at once. Another provider may still be committing one.
+    const external = request.providerUrl ?? ((await hasMockLedger(client, namespace)) ? undefined : config.providerUrl);
+    if (!external) provider = await startBundledProvider(client, databaseUrl, namespace);
+    const settleMs = external ? request.settleMs : 0;
+    const engine = await openSaleEngine({
+      ...config,
+      namespace,
+      redisUrl: services.redisUrl,
+      redisCluster: services.redisCluster,
+      databaseUrl,
+      providerUrl: external ?? provider!.url,
+      // Recovery looks up and refunds; it never charges, so no token is signed with it.
+      providerSecret: randomBytes(24).toString('hex'),
+    });
+    try {
+      log(`recovering sale ${namespace} (${config.strategy}, started ${new Date(row.startedAt).toISOString()})`);
+      const before = await engine.recoveryOwed();
+      const drained = await engine.drainRecovery(Date.now() + settleMs + 30_000, settleMs);
+      // The buyers left with the run: their holds and unpaid orders end now.
+      const now = Date.now();
+      const units = await engine.strategy.sweepExpired(now + config.holdTtlMs + 1);
+      const expired = await engine.orders.expirePending(now);
+      const audit = await engine.audit();
+      const invariants: InvariantResult[] = [everyPaymentResolved(drained.owed, drained.tally)];
+      const storeHasSale = audit.strategy.skus.length === config.skus.length;
+      invariants.push(
+        ...(storeHasSale
+          ? checkSaleInvariants(audit, { perUserLimit: config.perUserLimit })
+          : [
+              {
+                name: 'store invariants',
+                ok: true,
+                detail: `not checked: the ${store === 'redis' ? 'Redis' : 'Postgres'} store no longer holds this sale's stock (a store that kept nothing on disk); the records and the provider were`,
+              },
+            ]),
+      );
+      const charges = await chargesOf(provider, external, row.startedAt);
+      invariants.push(moneyMatchesOrders(charges, audit.orders, { foreignCharges: Boolean(external) }).invariant);
+      if (drained.owed === 0) await engine.endSale();
+      return {
+        namespace,
+        strategy: config.strategy,
+        owedBefore: before,
+        owed: drained.owed,
+        recovery: drained.tally,
+        expired: { orders: expired, units },
+        provider: external ?? `bundled mock (mockpay_${namespace})`,
+        invariants,
+        ok: invariants.every((i) => i.ok),
+      };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await provider?.stop();
+    await services.stop();
+  }
+}
+
+async function hasMockLedger(client: pg.ClientBase, namespace: string): Promise<boolean> {
+  const { providerSchemaIdent } = await import('../provider/index.js');
+  const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
+    `${providerSchemaIdent(namespace)}.charges`,
+  ]);
+  return Boolean(rows[0].t);
+}
+
+async function chargesOf(
+  mock: { charges?(): Promise<unknown[]> } | undefined,
+  external: string | undefined,
+  startedAt: number,
+): Promise<ProviderCharge[]> {
+  if (!external && mock?.charges)
+    return (await mock.charges()).map((c) => toProviderCharge(c as Record<string, unknown>));
+  const reader = new ProviderReader(external!);
+  const out: ProviderCharge[] = [];
+  try {
+    for await (const page of reader.charges(Math.floor(startedAt / 1000) - 60, Math.ceil(Date.now() / 1000) + 60))
+      out.push(...page);
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+export function renderRecover(d: RecoverDocument): string {
+  const lines: string[] = [];
+  if (d.sales.length === 0) lines.push('nothing to recover: no sale in this database was left unfinished by its run');
+  for (const s of d.sales) {
+    const t = s.recovery;
+    lines.push(
+      `${s.namespace} (${s.strategy}): ${s.owedBefore} orders owed payment recovery; ${t.paid} paid, ${t.refunded} refunded, ${t.declined} declined, ${t.released} released, ${t.noCharge} never charged; ${s.expired.orders} unpaid orders and ${s.expired.units} held units expired; ${s.owed === 0 ? 'nothing owed now' : `${s.owed} still owed${t.lastError ? ` (last error: ${t.lastError})` : ''}`}`,
+    );
+    for (const i of s.invariants) lines.push(`  ${i.ok ? 'pass' : 'FAIL'}  ${i.name}: ${i.detail}`);
+  }
+  for (const s of d.skipped) lines.push(`${s.namespace}: left alone, ${s.reason}`);
+  return lines.join('\n');
+}

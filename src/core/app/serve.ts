@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { ExitCode } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
+import { recoveryTimings } from '../engine/recovery.js';
 import { engineConfigOf, loadScenario } from '../scenario.js';
 import { resolveServices } from '../services/resolve.js';
 import { storeOf } from '../strategies/index.js';
@@ -71,9 +72,20 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
     }),
   );
   let stopSweeper: (() => Promise<void>) | undefined;
+  let stopRecovery: (() => Promise<void>) | undefined;
   try {
     await engine.setup();
     stopSweeper = engine.startSweeper();
+    // Payments whose outcome never came back are resolved while the sale is served
+    // (docs/design.md#payment-recovery).
+    const f = scenario.payment.faults;
+    const timings = recoveryTimings(
+      scenario.payment,
+      provider
+        ? { timeout: f.timeout, timeoutHoldMs: f.timeoutHoldMs, latency: f.latency, latencyMs: f.latencyMs }
+        : undefined,
+    );
+    stopRecovery = engine.startRecovery({ ...timings, intervalMs: Math.min(1_000, scenario.sweepIntervalMs) });
     const server = await serveSaleApi(engine, { port: request.port, onError: hooks.onError });
     hooks.onListening({
       url: server.url,
@@ -85,9 +97,19 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
     });
     await new Promise<void>((resolve) => onInterrupt(resolve));
     await server.stop();
+    // No buyer can race it now: recovery's last word, then the sale is finished for `recover`.
+    await stopRecovery();
+    stopRecovery = undefined;
+    const { owed } = await engine.drainRecovery(Date.now() + timings.settleMs + 5_000, timings.settleMs);
+    if (owed === 0) await engine.endSale();
+    else
+      hooks.onError?.(
+        new Error(`${owed} orders still owe payment recovery; run flashsale recover --namespace ${namespace}`),
+      );
     return ExitCode.Ok;
   } finally {
     await stopSweeper?.().catch(() => {});
+    await stopRecovery?.().catch(() => {});
     await engine.close();
     await provider?.stop();
     await services.stop();

@@ -220,6 +220,17 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   const namespace = opts.namespace ?? newSaleNamespace();
   const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
   const { startProvider } = await import('../provider/index.js');
+  if (opts.providerUrl) {
+    // A provider that does not answer is exit 6 before any buyer arrives, not a run of failed
+    // payments that recovery then waits out.
+    const { ProviderReader, DEFAULT_PAGER } = await import('../reconcile/provider-client.js');
+    const reader = new ProviderReader(opts.providerUrl, { ...DEFAULT_PAGER, timeoutMs: 5_000 });
+    try {
+      await reader.probe();
+    } finally {
+      await reader.close();
+    }
+  }
   const provider = opts.providerUrl
     ? undefined
     : await startProvider({

@@ -84,3 +84,16 @@ describe('the provider killed mid-sale and restarted', () => {
     }
   });
 });
+
+describe('a service that cannot be reached', () => {
+  it('a provider that refuses connections is exit 6 before any buyer arrives, naming it', async () => {
+    const port = await freePort();
+    const { code, err, report } = await simulate(['--provider-url', `http://127.0.0.1:${port}`]);
+    expect(code).toBe(6);
+    expect(err).toMatch(
+      new RegExp(`the payment provider at http://127\\.0\\.0\\.1:${port} does not answer: .*ECONNREFUSED`),
+    );
+    expect(err).not.toMatch(/\n\s+at /);
+    expect(report).toBeUndefined();
+  });
+});

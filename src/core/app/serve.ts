@@ -71,8 +71,8 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
       providerSecret: secret,
     }),
   );
-  let stopSweeper: (() => Promise<void>) | undefined;
-  let stopRecovery: (() => Promise<void>) | undefined;
+  let stopSweeper: (() => Promise<unknown>) | undefined;
+  let stopRecovery: (() => Promise<unknown>) | undefined;
   try {
     await engine.setup();
     stopSweeper = engine.startSweeper();
@@ -98,7 +98,7 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
     await new Promise<void>((resolve) => onInterrupt(resolve));
     await server.stop();
     // No buyer can race it now: recovery's last word, then the sale is finished for `recover`.
-    await stopRecovery();
+    await stopRecovery?.();
     stopRecovery = undefined;
     const { owed } = await engine.drainRecovery(Date.now() + timings.settleMs + 5_000, timings.settleMs);
     if (owed === 0) await engine.endSale();

@@ -41,6 +41,7 @@ import {
 import { newOrderOf, openSaleEngine, reserveOutcome, SaleRequestError, settled, type SaleSteps } from './engine.js';
 import { worstCaseMs } from './payments.js';
 import type { RecoveryOptions } from './recovery.js';
+import type { LoopFailures } from './sweeper.js';
 import type {
   Engine,
   EngineConfig,
@@ -409,7 +410,7 @@ class AsyncSaleEngine implements AsyncEngine {
     return this.inner.sweep(now);
   }
 
-  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void> {
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<LoopFailures> {
     return this.inner.startRecovery(opts);
   }
 
@@ -425,7 +426,7 @@ class AsyncSaleEngine implements AsyncEngine {
     return this.inner.endSale();
   }
 
-  startSweeper(): () => Promise<void> {
+  startSweeper(): () => Promise<LoopFailures> {
     return this.inner.startSweeper();
   }
 

@@ -20,7 +20,7 @@ import { OrderStore, orderSchemaIdent, reservationOf, type NewOrder, type Stored
 import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
 import { RateLimiter } from './rate-limit.js';
 import { PaymentRecovery, type RecoveryOptions } from './recovery.js';
-import { startSweepLoop } from './sweeper.js';
+import { startSweepLoop, type LoopFailures } from './sweeper.js';
 import type {
   Engine,
   EngineConfig,
@@ -138,7 +138,7 @@ export class SaleEngine implements Engine, SaleSteps {
   private readonly recovery: PaymentRecovery;
   private readonly limiter?: RateLimiter;
   private readonly skus: Map<string, SkuConfig>;
-  private readonly sweepers = new Set<() => Promise<void>>();
+  private readonly sweepers = new Set<() => Promise<unknown>>();
   private stopBackground?: () => Promise<void>;
 
   constructor(
@@ -342,12 +342,12 @@ export class SaleEngine implements Engine, SaleSteps {
     return { units, orders };
   }
 
-  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void> {
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<LoopFailures> {
     const stop = startSweepLoop({ intervalMs: opts.intervalMs, sweep: (now) => this.recovery.pass(now, opts) });
     this.sweepers.add(stop);
     return async () => {
       this.sweepers.delete(stop);
-      await stop();
+      return stop();
     };
   }
 
@@ -364,12 +364,12 @@ export class SaleEngine implements Engine, SaleSteps {
     return this.orders.endSale(Date.now());
   }
 
-  startSweeper(): () => Promise<void> {
+  startSweeper(): () => Promise<LoopFailures> {
     const stop = startSweepLoop({ intervalMs: this.config.sweepIntervalMs, sweep: (now) => this.sweep(now) });
     this.sweepers.add(stop);
     return async () => {
       this.sweepers.delete(stop);
-      await stop();
+      return stop();
     };
   }
 

@@ -6,12 +6,19 @@ export interface SweepLoopOptions {
   sweep: (now: number) => Promise<unknown>;
 }
 
+/** What a loop's failed passes came to: reported with the run, never the end of it. */
+export interface LoopFailures {
+  failures: number;
+  firstError?: string;
+}
+
 /**
  * Starts the loop; the returned function stops it, awaiting the sweep in progress so nobody tears
  * down connections under it. A failed sweep does not stop the loop (the next one covers the same
- * holds), but it is not swallowed either: stop() rejects with the first failure.
+ * holds: a store down for a second is swept again once it is back), and it is not swallowed
+ * either: stop() resolves to how many failed and the first reason, for the run's report.
  */
-export function startSweepLoop({ intervalMs, sweep }: SweepLoopOptions): () => Promise<void> {
+export function startSweepLoop({ intervalMs, sweep }: SweepLoopOptions): () => Promise<LoopFailures> {
   if (!(intervalMs > 0)) throw new RangeError(`sweepIntervalMs must be > 0, got ${intervalMs}`);
   let stopped = false;
   let failures = 0;
@@ -40,9 +47,7 @@ export function startSweepLoop({ intervalMs, sweep }: SweepLoopOptions): () => P
     stopped = true;
     clearTimeout(timer);
     await running;
-    if (failures > 0) {
-      const reason = firstFailure instanceof Error ? firstFailure.message : String(firstFailure);
-      throw new Error(`the sweeper failed ${failures} time(s); first: ${reason}`, { cause: firstFailure });
-    }
+    if (failures === 0) return { failures };
+    return { failures, firstError: firstFailure instanceof Error ? firstFailure.message : String(firstFailure) };
   };
 }

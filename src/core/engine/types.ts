@@ -3,6 +3,7 @@
 // and judge a sale (Engine).
 import type { StrategyName, LedgerEntry, SkuSnapshot } from '../strategies/types.js';
 import type { RecoveryOptions } from './recovery.js';
+import type { LoopFailures } from './sweeper.js';
 
 export interface SkuConfig {
   sku: string;
@@ -183,14 +184,17 @@ export interface RecoveryTally {
 export interface Engine extends SaleApi {
   /** Once per sale, in one process: load stock, create the order tables. */
   setup(): Promise<void>;
-  /** Expires holds and their orders while the sale runs; the returned function stops it. */
-  startSweeper(): () => Promise<void>;
+  /**
+   * Expires holds and their orders while the sale runs; the returned function stops it and says
+   * how many sweeps failed (a store unreachable for a while), which the next sweep made up for.
+   */
+  startSweeper(): () => Promise<LoopFailures>;
   /**
    * Payment recovery beside the sweeper: every `intervalMs`, a pass over the orders whose payment
    * outcome is unknown (docs/design.md#payment-recovery). The returned function stops it; never
    * rejects (what a pass could not finish waits for the next one).
    */
-  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<void>;
+  startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<LoopFailures>;
   /**
    * Recovery's last word, with every payer gone: passes until nothing is owed or `deadline`.
    * Resolves to the orders still owed (-1: the records could not be read) and the totals so far.

@@ -7,6 +7,8 @@ import { SIMULATE_HISTOGRAMS, type Simulation, type SkuSummary } from '../docume
 import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
 import type { Engine, EngineConfig, OrderFinality, OrderRecord, RecoveryTally, SaleApi } from '../engine/types.js';
 import type { Fault, Provider } from '../provider/index.js';
+import type { LoopFailures } from '../engine/sweeper.js';
+import { ServiceError } from '../errors.js';
 import type { ProviderCharge } from '../reconcile/types.js';
 import type { InvariantResult } from '../invariants.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
@@ -184,6 +186,30 @@ async function checkMoney(
   return { invariant: check.invariant, faults: faultsAfterRun(planted, check.breaks) };
 }
 
+/** How long the judging at the end waits for a store that went away to come back. */
+const STORE_RETRY_MS = 15_000;
+
+/**
+ * The final sweep and audit, retried while a store is briefly away (restarting); one that stays
+ * away is exit 6 naming the last error.
+ */
+async function withStoreRetry<T>(step: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + STORE_RETRY_MS;
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new ServiceError(
+          'store',
+          `the sale's stores did not answer for ${STORE_RETRY_MS / 1000} s at the end of the run: ${err instanceof Error ? err.message : String(err)}`,
+          'bring Redis / Postgres back, then `flashsale recover --namespace` the sale',
+        );
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** The engine of a mode; the async one's consumers run in the process that calls setup(). */
 export async function openEngine(mode: 'sync' | 'async', config: EngineConfig): Promise<Engine> {
   if (mode === 'async') return (await import('../engine/async-engine.js')).createAsyncEngine(config);
@@ -259,8 +285,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         throw err;
       });
   let server: { url: string; stop(): Promise<void> } | undefined;
-  let stopSweeper: (() => Promise<void>) | undefined;
-  let stopRecovery: (() => Promise<void>) | undefined;
+  let stopSweeper: (() => Promise<unknown>) | undefined;
+  let stopRecovery: (() => Promise<unknown>) | undefined;
   const { recoveryTimings, emptyRecoveryTally } = await import('../engine/recovery.js');
   const f = scenario.payment.faults;
   const recovery = recoveryTimings(
@@ -338,9 +364,18 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       );
     const results = await Promise.all(tasks);
     const stockSamples = (await stockSampler?.stop()) ?? [];
-    await stopSweeper?.();
+    // Sweeps or recovery passes that failed (a store down for a while) were made up for by later
+    // ones; the report says they happened.
+    const loopNotes: string[] = [];
+    for (const [what, stop] of [
+      ['sweeper', stopSweeper],
+      ['payment recovery', stopRecovery],
+    ] as const) {
+      const f = (await stop?.()) as LoopFailures | undefined;
+      if (f?.failures)
+        loopNotes.push(`the ${what} failed ${f.failures} time(s) during the sale; first: ${f.firstError}`);
+    }
     stopSweeper = undefined;
-    await stopRecovery?.();
     stopRecovery = undefined;
     const merged = mergeSimResults(results);
     const durationSec = Math.max(0.001, (merged.endedAt - merged.startedAt) / 1000);
@@ -363,8 +398,10 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
           ? { owed: await engine.recoveryOwed(), tally: emptyRecoveryTally() }
           : await engine.drainRecovery(Date.now() + recovery.settleMs + 5_000, recovery.settleMs);
       recoveryTally = drained.tally;
-      await engine.sweep(Date.now());
-      const audit = await engine.audit();
+      const audit = await withStoreRetry(async () => {
+        await engine.sweep(Date.now());
+        return engine.audit();
+      });
       const { checkSaleInvariants, peakOversell } = await import('../engine/invariants.js');
       invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit });
       invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
@@ -437,7 +474,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       orders,
       providerFaults,
       ...(recoveryTally ? { recovery: recoveryTally } : {}),
-      errorSamples: merged.errorSamples,
+      errorSamples: [...loopNotes, ...merged.errorSamples],
       histograms: encodeHistograms(merged.h),
       shard: opts.shard,
       scenarioDigest: scenarioDigest(scenario),

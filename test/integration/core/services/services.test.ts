@@ -200,6 +200,34 @@ describe('no service outlives a crashed run', () => {
   });
 });
 
+describe('an embedded PostgreSQL whose run is killed -9', () => {
+  it('stops by itself: its postmaster is gone within seconds', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'fs-pgkill-'));
+    chmodSync(base, 0o755);
+    const code = `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('dist/core/services/embedded-postgres.js'))};
+      await startEmbeddedPostgres(${JSON.stringify(base)});
+      console.log('up');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise((r) => child.stdout.once('data', r));
+    const pid = Number(readFileSync(join(base, '.flashsale', 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    child.kill('SIGKILL');
+    for (let i = 0; i < 150 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+  });
+});
+
 describe('an embedded PostgreSQL left by a crashed run', () => {
   it('is reclaimed by the next run instead of blocking it', async () => {
     const base = mkdtempSync(join(tmpdir(), 'fs-orphan-'));

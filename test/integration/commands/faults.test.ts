@@ -8,9 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { scenarioFile, simulate } from '../../helpers/simulate.js';
-import { DATABASE_URL, uniqueNamespace } from '../../helpers/services.js';
+import { uniqueNamespace } from '../../helpers/services.js';
 
 const failed = (r: { invariants: { name: string; ok: boolean; detail: string }[] }) =>
   r.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`);
@@ -99,51 +98,6 @@ describe('a service that cannot be reached', () => {
     );
     expect(err).not.toMatch(/\n\s+at /);
     expect(report).toBeUndefined();
-  });
-});
-
-describe('Postgres backends terminated mid-sale', () => {
-  it('the pools reconnect: no order left stuck, every payment resolved, money = orders', async () => {
-    const db = `fault_pg_${uniqueNamespace('x').slice(4)}`;
-    const admin = new pg.Client({ connectionString: DATABASE_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${db}`);
-    const url = DATABASE_URL.replace(/\/[^/]*$/, `/${db}`);
-    const terminate = () =>
-      admin.query(
-        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-        [db],
-      );
-    const killed: number[] = [];
-    const fault = (async () => {
-      for (const at of [2_000, 1_000]) {
-        await new Promise((r) => setTimeout(r, at));
-        killed.push((await terminate()).rows[0].n);
-      }
-    })();
-    try {
-      const file = scenarioFile('smoke.json', (s) => delete s.thresholds.errors);
-      const { code, report } = await simulate([
-        '--scenario',
-        file,
-        '--strategy',
-        'atomic',
-        '--workers',
-        '1',
-        '--database-url',
-        url,
-      ]);
-      await fault;
-      expect(killed.every((n) => n > 0)).toBe(true);
-      expect(failed(report)).toEqual([]);
-      expect(code).toBe(0);
-      expect(report.finality.pending).toBe(0);
-    } finally {
-      await fault.catch(() => undefined);
-      await terminate().catch(() => undefined);
-      await admin.query(`DROP DATABASE IF EXISTS ${db}`);
-      await admin.end();
-    }
   });
 });
 

@@ -78,13 +78,7 @@ export async function serve(request: ServeRequest, hooks: ServeHooks): Promise<n
     stopSweeper = engine.startSweeper();
     // Payments whose outcome never came back are resolved while the sale is served
     // (docs/design.md#payment-recovery).
-    const f = scenario.payment.faults;
-    const timings = recoveryTimings(
-      scenario.payment,
-      provider
-        ? { timeout: f.timeout, timeoutHoldMs: f.timeoutHoldMs, latency: f.latency, latencyMs: f.latencyMs }
-        : undefined,
-    );
+    const timings = recoveryTimings(scenario.payment, provider ? scenario.payment.faults : undefined);
     stopRecovery = engine.startRecovery({ ...timings, intervalMs: Math.min(1_000, scenario.sweepIntervalMs) });
     const server = await serveSaleApi(engine, { port: request.port, onError: hooks.onError });
     hooks.onListening({

@@ -14,6 +14,7 @@
 // Everything here is a conditional update on the order's current state, so a pass racing a late
 // payer, the sweeper or another pass moves each order at most once.
 import type { InvariantResult } from '../invariants.js';
+import type { FaultConfig } from '../provider/faults.js';
 import type { Reservation, Strategy } from '../strategies/types.js';
 import { reservationOf, type OrderStore, type StoredOrder } from './orders.js';
 import { worstCaseMs, type PaymentClient } from './payments.js';
@@ -203,7 +204,7 @@ export class PaymentRecovery {
  */
 export function recoveryTimings(
   payment: PaymentConfig,
-  mock?: { timeout: number; timeoutHoldMs: number; latency: number; latencyMs: number },
+  mock?: Pick<FaultConfig, 'timeout' | 'timeoutHoldMs' | 'latency' | 'latencyMs'>,
   externalSettleMs = 10_000,
 ): RecoveryOptions {
   const worst = worstCaseMs(payment);

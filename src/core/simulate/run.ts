@@ -288,13 +288,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
   let stopSweeper: (() => Promise<unknown>) | undefined;
   let stopRecovery: (() => Promise<unknown>) | undefined;
   const { recoveryTimings, emptyRecoveryTally } = await import('../engine/recovery.js');
-  const f = scenario.payment.faults;
-  const recovery = recoveryTimings(
-    engineConfig.payment,
-    provider
-      ? { timeout: f.timeout, timeoutHoldMs: f.timeoutHoldMs, latency: f.latency, latencyMs: f.latencyMs }
-      : undefined,
-  );
+  const recovery = recoveryTimings(engineConfig.payment, provider ? scenario.payment.faults : undefined);
   let stockSampler: ReturnType<typeof sampleStock> | undefined;
   const pool = new Piscina({
     filename: WORKER,

@@ -139,6 +139,19 @@ export const recoveryTallySchema = z
   })
   .strict();
 
+/** A stock store found without its data and written back from the orders (docs/design.md#a-store-that-lost-its-data). */
+export const storeRebuildSchema = z
+  .object({
+    at: int,
+    skus: z.array(str),
+    held: int,
+    sold: int,
+    ended: int,
+    lateEnded: int,
+    lateSold: int,
+  })
+  .strict();
+
 /** Everything a simulate run measured and judged, but its orders (those go to orders.csv). */
 export const simulationSchema = z
   .object({
@@ -174,6 +187,8 @@ export const simulationSchema = z
     providerFaults: z.array(faultSchema),
     /** What payment recovery finished (docs/design.md#payment-recovery); absent for an external target. */
     recovery: recoveryTallySchema.optional(),
+    /** Each time the stock store lost its data mid-sale (a Redis restarted empty) and was rebuilt; absent when it never did. */
+    storeRebuilds: z.array(storeRebuildSchema).optional(),
     errorSamples: z.array(str),
     /** Compressed base64 HDR histograms (µs): what `flashsale report merge` adds up exactly. */
     histograms: objectOf(SIMULATE_HISTOGRAMS, str),

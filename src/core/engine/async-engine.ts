@@ -51,6 +51,7 @@ import type {
   ReserveOutcome,
   ReserveRequest,
   SaleAudit,
+  StoreRebuild,
 } from './types.js';
 
 export interface AsyncEngineOptions {
@@ -424,6 +425,10 @@ class AsyncSaleEngine implements AsyncEngine {
 
   endSale(): Promise<void> {
     return this.inner.endSale();
+  }
+
+  storeRebuilds(): StoreRebuild[] {
+    return this.inner.storeRebuilds();
   }
 
   startSweeper(): () => Promise<LoopFailures> {

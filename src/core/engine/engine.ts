@@ -15,7 +15,13 @@ import { UsageError } from '../errors.js';
 import { connectPostgres, fillPool } from '../postgres/client.js';
 import { connectRedis, connectRedisCluster, type RedisConnection } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
-import { createStrategy, type Reservation, type Strategy } from '../strategies/index.js';
+import {
+  createStrategy,
+  type LedgerEntry,
+  type Reservation,
+  type ReservationState,
+  type Strategy,
+} from '../strategies/index.js';
 import { OrderStore, orderSchemaIdent, reservationOf, type NewOrder, type StoredOrder } from './orders.js';
 import { PaymentClient, worstCaseMs, type ChargeAnswer } from './payments.js';
 import { RateLimiter } from './rate-limit.js';
@@ -26,6 +32,7 @@ import type {
   EngineConfig,
   OrderFinality,
   OrderRecord,
+  OrderStatus,
   PayOutcome,
   PayRequest,
   RecoveryTally,
@@ -33,6 +40,7 @@ import type {
   ReserveRequest,
   SaleAudit,
   SkuConfig,
+  StoreRebuild,
 } from './types.js';
 
 /** A buyer's request the engine cannot act on (unknown SKU or order, bad quantity): a 4xx over HTTP. */
@@ -47,6 +55,24 @@ export class SaleRequestError extends Error {
 }
 
 const ORDER_POOL = 10;
+/**
+ * After a rebuild, orders changed from this long before it are compared with the rebuilt ledger
+ * (a status written while the orders were being read, stamped by its writer's clock a moment
+ * before), until this long past the slowest payment.
+ */
+const RESYNC_MARGIN_MS = 10_000;
+
+const STATE_OF: Record<OrderStatus, ReservationState> = {
+  PendingPayment: 'held',
+  Paid: 'sold',
+  PaymentFailed: 'released',
+  Expired: 'expired',
+};
+
+/** The ledger entry an order's reservation has where the order's status is the truth. */
+function ledgerEntryOf(o: StoredOrder): LedgerEntry {
+  return { ...reservationOf(o), state: STATE_OF[o.status] };
+}
 /** How often a pay that lost the race for an order looks whether the winner has finished. */
 const AWAIT_POLL_MS = 20;
 
@@ -140,6 +166,10 @@ export class SaleEngine implements Engine, SaleSteps {
   private readonly skus: Map<string, SkuConfig>;
   private readonly sweepers = new Set<() => Promise<unknown>>();
   private stopBackground?: () => Promise<void>;
+  private readonly rebuilds: StoreRebuild[] = [];
+  /** After a rebuild: the SKUs whose orders are compared with the rebuilt ledger, changed since `since`, until `until`. */
+  private resync?: { skus: Set<string>; since: number; until: number; rebuild: StoreRebuild };
+  private restoring?: Promise<void>;
 
   constructor(
     readonly config: EngineConfig,
@@ -152,7 +182,7 @@ export class SaleEngine implements Engine, SaleSteps {
     if (redis && config.rateLimit)
       this.limiter = new RateLimiter(defineScripts(redis), config.namespace, config.rateLimit);
     this.skus = new Map(config.skus.map((s) => [s.sku, s]));
-    this.recovery = new PaymentRecovery(this.orders, strategy, this.payments);
+    this.recovery = new PaymentRecovery(this.orders, strategy, this.payments, () => this.restoreStore());
   }
 
   async setup(): Promise<void> {
@@ -337,9 +367,70 @@ export class SaleEngine implements Engine, SaleSteps {
   }
 
   async sweep(now: number): Promise<{ units: number; orders: number }> {
+    await this.restoreStore();
     const units = await this.strategy.sweepExpired(now);
     const orders = await this.orders.expireDue(now);
     return { units, orders };
+  }
+
+  storeRebuilds(): StoreRebuild[] {
+    return this.rebuilds.map((r) => ({ ...r, skus: [...r.skus] }));
+  }
+
+  /**
+   * A stock store that lost its data (a Redis restarted empty) is written back from the orders,
+   * the sale's record (docs/design.md#a-store-that-lost-its-data). One at a time: the sweeper and
+   * payment recovery both ask before they read a hold.
+   */
+  private restoreStore(): Promise<void> {
+    if (!this.strategy.lostKeys) return Promise.resolve();
+    this.restoring ??= this.restore().finally(() => (this.restoring = undefined));
+    return this.restoring;
+  }
+
+  private async restore(): Promise<void> {
+    const s = this.strategy;
+    const loss = await s.lostKeys!(this.config.skus.map((k) => k.sku));
+    if (loss.skus.length || loss.list) {
+      const at = Date.now();
+      const ledgers = new Map(loss.skus.map((sku) => [sku, [] as LedgerEntry[]]));
+      const rebuild: StoreRebuild = { at, skus: loss.skus, held: 0, sold: 0, ended: 0, lateEnded: 0, lateSold: 0 };
+      for (const o of loss.skus.length ? await this.orders.ofSkus(loss.skus) : []) {
+        const e = ledgerEntryOf(o);
+        ledgers.get(o.sku)!.push(e);
+        if (e.state === 'held') rebuild.held++;
+        else if (e.state === 'sold') rebuild.sold++;
+        else rebuild.ended++;
+      }
+      const stock = this.config.skus.map(({ sku, stock: n }) => ({ sku, stock: n }));
+      await s.rebuild!(stock, { perUserLimit: this.config.perUserLimit }, ledgers, loss.list);
+      this.rebuilds.push(rebuild);
+      if (loss.skus.length) {
+        const skus = new Set([...(this.resync?.skus ?? []), ...loss.skus]);
+        const until = Date.now() + worstCaseMs(this.config.payment) + RESYNC_MARGIN_MS;
+        this.resync = { skus, since: Math.min(this.resync?.since ?? at, at) - RESYNC_MARGIN_MS, until, rebuild };
+      }
+    }
+    if (this.resync && Date.now() > this.resync.until) this.resync = undefined;
+    if (this.resync) await this.resyncWithOrders(this.resync);
+  }
+
+  /**
+   * What the orders changed while the lost store was being rebuilt: an order made from a hold of
+   * the lost store is recorded as ended (it holds no units of the rebuilt one: its pay will find
+   * the hold gone and refund), and a hold a payer confirmed in the lost store whose order became
+   * Paid after the orders were read is confirmed again (it was confirmed before its end).
+   */
+  private async resyncWithOrders(r: NonNullable<SaleEngine['resync']>): Promise<void> {
+    const changed = await this.orders.ofSkus([...r.skus], r.since);
+    const ended: LedgerEntry[] = [];
+    for (const o of changed) {
+      if (o.status !== 'Paid') ended.push(ledgerEntryOf(o));
+      else if ((await this.strategy.holdState(reservationOf(o))) === 'held') {
+        if (await this.strategy.confirm(reservationOf(o), o.expiresAt - 1)) r.rebuild.lateSold++;
+      }
+    }
+    r.rebuild.lateEnded += ended.length ? await this.strategy.restoreEnded!(ended) : 0;
   }
 
   startRecovery(opts: RecoveryOptions & { intervalMs: number }): () => Promise<LoopFailures> {

@@ -502,6 +502,15 @@ WHERE status = 'PendingPayment' AND charge_id IS NULL AND expires_at <= ${msToTs
     return rows.map(toOrder);
   }
 
+  /** Every order of `skus`, or only those changed at or after `since` (epoch ms): what a store that lost its data is rebuilt from. */
+  async ofSkus(skus: string[], since?: number): Promise<StoredOrder[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT ${COLUMNS} FROM ${this.s}.orders WHERE sku = ANY($1)${since === undefined ? '' : ` AND updated_at >= ${msToTs('$2')}`}`,
+      since === undefined ? [skus] : [skus, Math.round(since)],
+    );
+    return rows.map(toOrder);
+  }
+
   async sales(): Promise<SaleRecord[]> {
     const { rows } = await this.pool.query<{
       order_id: string;

@@ -55,6 +55,8 @@ export class PaymentRecovery {
     private readonly orders: OrderStore,
     private readonly strategy: Strategy,
     private readonly payments: PaymentClient,
+    /** Run before each pass: a stock store that lost its data is written back first, so no hold reads as gone. */
+    private readonly beforePass: () => Promise<void> = () => Promise.resolve(),
   ) {}
 
   /**
@@ -65,6 +67,7 @@ export class PaymentRecovery {
     const tally = emptyRecoveryTally();
     let due: StoredOrder[];
     try {
+      await this.beforePass();
       due = await this.orders.recoveryDue(now - opts.graceMs, now - opts.claimedGraceMs, BATCH);
     } catch (err) {
       this.fail(tally, err);

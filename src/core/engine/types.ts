@@ -181,6 +181,21 @@ export interface RecoveryTally {
   lastError?: string;
 }
 
+/** A stock store found without its data (a Redis restarted empty) and written back from the orders. */
+export interface StoreRebuild {
+  /** Epoch ms the loss was found. */
+  at: number;
+  skus: string[];
+  /** Reservations written back: live holds, sold, ended. */
+  held: number;
+  sold: number;
+  ended: number;
+  /** Reservations added after the rebuild: orders made meanwhile from holds of the lost store. */
+  lateEnded: number;
+  /** Holds written back as held whose orders were found Paid after the rebuild read the orders. */
+  lateSold: number;
+}
+
 export interface Engine extends SaleApi {
   /** Once per sale, in one process: load stock, create the order tables. */
   setup(): Promise<void>;
@@ -204,8 +219,14 @@ export interface Engine extends SaleApi {
   recoveryOwed(): Promise<number>;
   /** Marks the sale's run as finished with its recovery: `flashsale recover` has nothing to do for it. */
   endSale(): Promise<void>;
-  /** One sweep at `now`: expired holds back to stock, their pending orders to Expired. */
+  /**
+   * One sweep at `now`: a stock store that lost its data is rebuilt from the orders first
+   * (docs/design.md#a-store-that-lost-its-data), then expired holds go back to stock and their
+   * pending orders to Expired.
+   */
   sweep(now: number): Promise<{ units: number; orders: number }>;
+  /** The times the stock store was found without its data and written back from the orders, in order. */
+  storeRebuilds(): StoreRebuild[];
   audit(): Promise<SaleAudit>;
   /** Drops the sale's keys / schemas. */
   destroy(): Promise<void>;

@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { SIMULATE_HISTOGRAMS, type Simulation, type SkuSummary } from '../documents/simulate.js';
 import { encodeHistograms, mergeHistograms, summariseHistograms } from '../histogram-set.js';
-import type { Engine, EngineConfig, OrderFinality, OrderRecord, RecoveryTally, SaleApi } from '../engine/types.js';
+import type {
+  Engine,
+  EngineConfig,
+  OrderFinality,
+  OrderRecord,
+  RecoveryTally,
+  SaleApi,
+  StoreRebuild,
+} from '../engine/types.js';
 import type { Fault, Provider } from '../provider/index.js';
 import type { LoopFailures } from '../engine/sweeper.js';
 import { ServiceError } from '../errors.js';
@@ -382,6 +390,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     let orders: OrderRecord[] = [];
     let finality: OrderFinality | undefined;
     let recoveryTally: RecoveryTally | undefined;
+    let storeRebuilds: StoreRebuild[] = [];
     let providerFaults = provider?.faults() ?? [];
     if (engine) {
       // Every buyer is gone: recovery's last word on the payments whose outcome is unknown (no
@@ -405,6 +414,11 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       const money = await checkMoney(audit.orders, provider, opts.providerUrl, providerFaults, merged.startedAt);
       invariants.push(money.invariant);
       providerFaults = money.faults;
+      storeRebuilds = engine.storeRebuilds();
+      for (const r of storeRebuilds)
+        loopNotes.push(
+          `the stock store had lost ${r.skus.length} SKU(s) at +${((r.at - merged.startedAt) / 1000).toFixed(1)} s (${r.skus.join(', ')}): rebuilt from the orders with ${r.held} held, ${r.sold} sold, ${r.ended} ended; ${r.lateEnded} order(s) made meanwhile from lost holds, ${r.lateSold} confirmed again`,
+        );
       // Nothing owed: a later `flashsale recover` leaves this sale alone.
       if (drained.owed === 0) await engine.endSale();
       orders = audit.orders;
@@ -468,6 +482,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       orders,
       providerFaults,
       ...(recoveryTally ? { recovery: recoveryTally } : {}),
+      ...(storeRebuilds.length ? { storeRebuilds } : {}),
       errorSamples: [...loopNotes, ...merged.errorSamples],
       histograms: encodeHistograms(merged.h),
       shard: opts.shard,

@@ -122,6 +122,13 @@ export class QueueStrategy extends RedisLedgerStrategy {
     );
   }
 
+  /** A SKU written back after its store lost it needs its consumer group again; what was queued since is decided from the start. */
+  protected override async rebuilt(r: RedisConnection, k: SkuKeys): Promise<void> {
+    await r.xgroup('CREATE', k.stream, CONSUMER_GROUP, '0', 'MKSTREAM').catch((err: Error) => {
+      if (!err.message.includes('BUSYGROUP')) throw err;
+    });
+  }
+
   async reserve(req: ReserveRequest): Promise<ReserveResult> {
     const r = this.redis ?? (await this.client());
     const s = this.known(req.sku) ?? (await this.sku(req.sku));

@@ -34,6 +34,7 @@ import type {
   ReserveResult,
   SkuStock,
   Snapshot,
+  StoreLoss,
   Strategy,
   StrategyContext,
   StrategyName,
@@ -107,6 +108,13 @@ const LOAD_CHUNK = 10_000;
 function pushTokens(m: ChainableCommander, key: string, n: number): void {
   for (let done = 0; done < n; done += LOAD_CHUNK)
     m.rpush(key, ...new Array<string>(Math.min(LOAD_CHUNK, n - done)).fill('1'));
+}
+
+/** Runs a MULTI and throws the first command's error (EXEC answers a failed command in its reply). */
+async function execOrThrow(m: ChainableCommander, what: string): Promise<void> {
+  const replies = await m.exec();
+  const failed = replies === null ? new Error('EXEC aborted') : replies.find(([err]) => err)?.[0];
+  if (failed) throw new Error(`${what} failed: ${failed.message}`);
 }
 
 /**
@@ -235,6 +243,84 @@ export abstract class RedisLedgerStrategy implements Strategy {
   }
 
   abstract reserve(req: ReserveRequest): Promise<ReserveResult>;
+
+  // --- a store that lost its data (docs/design.md#a-store-that-lost-its-data) ---
+
+  async lostKeys(skus: string[]): Promise<StoreLoss> {
+    const r = await this.client();
+    const [listed, ...metas] = await Promise.all([
+      r.exists(skuListKey(this.namespace)),
+      ...skus.map((sku) => r.exists(skuKeys(this.namespace, sku).meta)),
+    ]);
+    return { skus: skus.filter((_, i) => metas[i] === 0), list: listed === 0 };
+  }
+
+  async rebuild(
+    stock: SkuStock[],
+    options: LoadOptions,
+    ledgers: Map<string, LedgerEntry[]>,
+    list: boolean,
+  ): Promise<void> {
+    const r = await this.client();
+    for (const { sku, stock: initial } of stock) {
+      const ledger = ledgers.get(sku);
+      if (!ledger) continue;
+      const k = skuKeys(this.namespace, sku);
+      let taken = 0;
+      const users = new Map<string, number>();
+      const m = r.multi();
+      // Whatever a reserve wrote to the empty store since it came back goes first.
+      m.unlink(k.stock, k.tokens, k.ledger, k.holds, k.idem, k.users, k.meta, k.stream);
+      for (let i = 0; i < ledger.length; i += LOAD_CHUNK) {
+        const slice = ledger.slice(i, i + LOAD_CHUNK);
+        m.hset(
+          k.ledger,
+          ...slice.flatMap((e) => [e.id, encodeEntry(e.state, e.qty, e.expiresAt, e.user, e.idempotencyKey)]),
+        );
+        const held = slice.filter((e) => e.state === 'held');
+        if (held.length) m.zadd(k.holds, ...held.flatMap((e) => [e.expiresAt, e.id]));
+        // `lua` needs no index: its reservation id is the idempotency key.
+        const indexed = slice.filter((e) => e.id !== e.idempotencyKey);
+        if (indexed.length) m.hset(k.idem, ...indexed.flatMap((e) => [e.idempotencyKey, e.id]));
+        for (const e of slice) {
+          if (e.state !== 'held' && e.state !== 'sold') continue;
+          taken += e.qty;
+          users.set(e.user, (users.get(e.user) ?? 0) + e.qty);
+        }
+      }
+      if (users.size) m.hset(k.users, ...[...users].flat());
+      const left = Math.max(0, initial - taken);
+      if (this.units === 'counter') m.set(k.stock, left);
+      else pushTokens(m, k.tokens, left);
+      m.hset(k.meta, 'initial', initial, 'limit', options.perUserLimit);
+      await execOrThrow(m, `${this.name}: rebuild of ${sku}`);
+      await this.rebuilt(r, k);
+    }
+    if (list) {
+      const names = stock.map((s) => s.sku);
+      const m = r.multi().unlink(skuListKey(this.namespace));
+      for (let i = 0; i < names.length; i += LOAD_CHUNK)
+        m.rpush(skuListKey(this.namespace), ...names.slice(i, i + LOAD_CHUNK));
+      await execOrThrow(m, `${this.name}: rebuild of the SKU list`);
+    }
+  }
+
+  /** What a strategy needs beside its keys once a SKU is written back (the queue's consumer group). */
+  protected async rebuilt(_r: RedisConnection, _k: SkuKeys): Promise<void> {}
+
+  async restoreEnded(entries: LedgerEntry[]): Promise<number> {
+    const r = await this.client();
+    const added = await Promise.all(
+      entries.map(async (e) => {
+        const k = skuKeys(this.namespace, e.sku);
+        const state = e.state === 'held' || e.state === 'sold' ? 'expired' : e.state;
+        const n = await r.hsetnx(k.ledger, e.id, encodeEntry(state, e.qty, e.expiresAt, e.user, e.idempotencyKey));
+        if (n === 1 && e.id !== e.idempotencyKey) await r.hsetnx(k.idem, e.idempotencyKey, e.id);
+        return n === 1 ? 1 : 0;
+      }),
+    );
+    return added.reduce<number>((a, b) => a + b, 0);
+  }
 
   async confirm(reservation: Reservation, now = Date.now()): Promise<boolean> {
     const r = await this.client();

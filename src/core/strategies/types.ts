@@ -83,6 +83,12 @@ export interface LedgerEntry {
   expiresAt: number;
 }
 
+/** What lostKeys() found gone. */
+export interface StoreLoss {
+  skus: string[];
+  list: boolean;
+}
+
 export interface SkuSnapshot {
   sku: string;
   initial: number;
@@ -116,6 +122,26 @@ export interface Strategy {
    * (docs/design.md#payment-recovery).
    */
   holdState(reservation: Reservation): Promise<ReservationState | undefined>;
+  /**
+   * A store that can lose what it was given (a Redis restarted empty, a cluster node back without
+   * its slots): which of `skus` lost their keys, and whether the namespace's SKU list is gone.
+   * Absent for the Postgres strategies, whose store is the sale's record
+   * (docs/design.md#a-store-that-lost-its-data).
+   */
+  lostKeys?(skus: string[]): Promise<StoreLoss>;
+  /**
+   * Writes each lost SKU of `ledgers` back, whole and at once, as the sale's records say it stands:
+   * the ledger (every reservation with an order, in its state), the live holds, the idempotency
+   * keys, the units each user holds, and the units on sale (`initial` less what is held or sold).
+   * The SKU list is written again when `list` is set.
+   */
+  rebuild?(stock: SkuStock[], options: LoadOptions, ledgers: Map<string, LedgerEntry[]>, list: boolean): Promise<void>;
+  /**
+   * After a rebuild: records the reservations the ledger does not have yet (orders made while it
+   * was being rebuilt, from holds of the lost store), ended and holding no units; the ledger keeps
+   * what it has. Resolves to how many were added.
+   */
+  restoreEnded?(entries: LedgerEntry[]): Promise<number>;
   /** Returns holds with expiresAt <= now to stock; resolves to the number of units returned. */
   sweepExpired(now: number): Promise<number>;
   snapshot(): Promise<Snapshot>;

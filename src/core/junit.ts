@@ -43,8 +43,25 @@ export function junitCases(
   classname: string,
   invariants: InvariantResult[],
   thresholds: ThresholdResult[],
+  validity?: { valid: boolean; reasons: string[] },
 ): JUnitCase[] {
   return [
+    // One case for whether the run delivered its load (docs/design.md#run-validity).
+    ...(validity
+      ? [
+          {
+            name: 'run validity',
+            classname: `${classname}.validity`,
+            failure: validity.valid
+              ? undefined
+              : {
+                  type: 'invalid',
+                  message: validity.reasons.join('; '),
+                  text: `the run did not deliver its load:\n${validity.reasons.join('\n')}`,
+                },
+          } satisfies JUnitCase,
+        ]
+      : []),
     ...invariants.map((i): JUnitCase => ({
       name: i.name,
       classname: `${classname}.invariants`,

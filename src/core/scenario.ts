@@ -243,7 +243,7 @@ export function loadScenario(file: string): Scenario {
   } catch (err) {
     throw new UsageError(
       `--scenario: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      'the bundled ones are in scenarios/ (smoke, black-friday, abandon-heavy, payment-chaos, multi-sku, tight-hold)',
+      'the bundled ones are in scenarios/ (smoke, black-friday, abandon-heavy, payment-chaos, multi-sku, tight-hold, deep-stock)',
     );
   }
   let raw: unknown;

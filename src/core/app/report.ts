@@ -52,7 +52,7 @@ export function renderSaved(saved: SavedReport): string {
     .join('\n');
 }
 
-/** The exit code the run's own command gave: 3 for a broken invariant, 4 for a failed threshold or baseline. */
+/** The exit code the run's own command gave: 3 for a broken invariant, 4 for a failed threshold or baseline or an invalid run. */
 export function savedExitCode(saved: SavedReport): number {
   if (saved.kind === 'bench') {
     const b = saved.bench;
@@ -62,7 +62,9 @@ export function savedExitCode(saved: SavedReport): number {
   }
   const runs = saved.simulate.runs;
   if (!runs.every((r) => r.ok)) return ExitCode.Invariant;
-  return runs.every((r) => (r.thresholds ?? []).every((t) => t.ok)) ? ExitCode.Ok : ExitCode.Threshold;
+  // A report written before run validity existed has no verdict on it: not counted against it.
+  const passed = runs.every((r) => (r.thresholds ?? []).every((t) => t.ok) && r.valid !== false);
+  return passed ? ExitCode.Ok : ExitCode.Threshold;
 }
 
 export interface ReportOutcome {

@@ -20,6 +20,8 @@ import {
   type Threshold,
 } from '../thresholds.js';
 import { SIMULATE_METRICS } from '../simulate/metrics.js';
+import { judgeValidity } from '../simulate/validity.js';
+import chalk from 'chalk';
 import type {
   SimulateBothDocument,
   SimulateDocument,
@@ -156,12 +158,16 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
     const { outDir } = plan;
     const judged = runs.map((r) => evaluateThresholds(plan.thresholds, SIMULATE_METRICS, r));
     const thresholdsOk = judged.every((list) => list.every((t) => t.ok));
+    const validity = runs.map((r) => judgeValidity(r, plan.thresholds));
+    const valid = validity.every((v) => v.valid);
     const summaries: SimulateRunDocument[] = runs.map(({ orders: _o, ...rest }, i) => ({
       ...rest,
       interrupted,
       scenario: scenario.name,
       strategyChoice: why,
       thresholds: judged[i],
+      valid: validity[i].valid,
+      validity: { reasons: validity[i].reasons, relaxed: validity[i].relaxed },
       services: services.origin,
     }));
     const ok = runs.every((r) => r.ok);
@@ -179,6 +185,10 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
             outDir,
           } satisfies SimulateBothDocument);
     const text = [
+      // First, so that it is the first thing read: a run that did not deliver its load proves nothing.
+      ...runs.flatMap((r, i) =>
+        validity[i].valid ? [] : [chalk.red(`INVALID (${r.mode}): ${validity[i].reasons.join('; ')}`)],
+      ),
       ...runs.map(renderSimulation),
       runs.length > 1 ? renderModeComparison(runs) : '',
       renderThresholds(runs.map((r, i) => ({ group: r.mode, results: judged[i] }))),
@@ -203,7 +213,7 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
               name: `simulate ${scenario.name} (${r.mode}, ${strategy})`,
               timeSec: r.durationSec,
               timestamp: new Date().toISOString(),
-              cases: junitCases(`simulate.${scenario.name}.${r.mode}`, r.invariants, judged[i]),
+              cases: junitCases(`simulate.${scenario.name}.${r.mode}`, r.invariants, judged[i], validity[i]),
             })),
           ),
         )
@@ -212,7 +222,7 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
       ? ExitCode.Invariant
       : interrupted
         ? ExitCode.Interrupted
-        : thresholdsOk
+        : thresholdsOk && valid
           ? ExitCode.Ok
           : ExitCode.Threshold;
     return { document, text, outDir: document.outDir, junitFile, exitCode };

@@ -187,6 +187,12 @@ export const simulationSchema = z
     providerFaults: z.array(faultSchema),
     /** What payment recovery finished (docs/design.md#payment-recovery); absent for an external target. */
     recovery: recoveryTallySchema.optional(),
+    /**
+     * Orders still PendingPayment when the run was judged, by cause: holds whose time is not up
+     * yet (abandoned by their buyers: expected), and anything else (a payment in flight, a hold past
+     * its end), which makes the run invalid. Absent for an external target.
+     */
+    pendingAtEnd: z.object({ holdsLive: int, stuck: int }).strict().optional(),
     /** Each time the stock store lost its data mid-sale (a Redis restarted empty) and was rebuilt; absent when it never did. */
     storeRebuilds: z.array(storeRebuildSchema).optional(),
     errorSamples: z.array(str),
@@ -210,6 +216,9 @@ const runContext = {
   /** Why this strategy ("asked for", or what `auto` found). */
   strategyChoice: str,
   thresholds: z.array(thresholdResultSchema),
+  /** Whether the run delivered its load (docs/design.md#run-validity); an invalid run is not a pass. */
+  valid: bool,
+  validity: z.object({ reasons: z.array(str), relaxed: z.array(str) }).strict(),
   services: servicesOriginSchema,
 };
 
@@ -244,6 +253,8 @@ export type SimulateDocument = SimulateOneDocument | SimulateBothDocument;
  * shards in tests hold), so those three may be absent; every field present must be one of these.
  */
 export const savedSimulateRunSchema = simulateRunDocumentSchema.partial({
+  valid: true,
+  validity: true,
   timeline: true,
   strategyChoice: true,
   services: true,

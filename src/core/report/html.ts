@@ -192,8 +192,14 @@ function simulateSection(r: SavedRun, charts: Charts, prefix: string): string {
   const thresholds = Array.isArray(r.thresholds) ? r.thresholds : [];
   const skus = Array.isArray(r.skus) ? r.skus : [];
   const errors = Array.isArray(r.errorSamples) ? r.errorSamples : [];
+  const validity = r.validity ?? { reasons: [], relaxed: [] };
   return [
-    `<section><h2>${escapeHtml(r.mode ?? '')} run ${okCell(r.ok)}</h2>`,
+    `<section><h2>${escapeHtml(r.mode ?? '')} run ${okCell(r.ok)}${r.valid === false ? ' <span class="fail">INVALID</span>' : ''}</h2>`,
+    // docs/design.md#run-validity: a run that did not deliver its load proves nothing, whatever its invariants.
+    validity.reasons.length
+      ? `<p class="fail">The run did not deliver its load: ${validity.reasons.map(escapeHtml).join('; ')}</p>`
+      : '',
+    validity.relaxed.length ? `<p class="note">Relaxed: ${validity.relaxed.map(escapeHtml).join('; ')}</p>` : '',
     figureGrid(figures),
     simulateCharts(r, charts, prefix),
     '<h3>Invariants</h3>',

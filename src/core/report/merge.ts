@@ -17,6 +17,7 @@ import {
 import { emptyJourneyCounters } from '../simulate/journey.js';
 import { SIMULATE_METRICS } from '../simulate/metrics.js';
 import { evaluateThresholds, parseThresholds } from '../thresholds.js';
+import { judgeValidity } from '../simulate/validity.js';
 import { checkShape, summaryKind } from './load.js';
 
 export type { MergedDocument, MergeInfo, MergedRun, ShardRecord };
@@ -187,6 +188,14 @@ function mergeRuns(
     droppedArrivals: sum((r) => r.droppedArrivals),
     droppedLate: sum((r) => r.droppedLate),
     droppedInFlightCap: sum((r) => r.droppedInFlightCap),
+    ...(runs.some((r) => r.pendingAtEnd)
+      ? {
+          pendingAtEnd: {
+            holdsLive: sum((r) => r.pendingAtEnd?.holdsLive ?? 0),
+            stuck: sum((r) => r.pendingAtEnd?.stuck ?? 0),
+          },
+        }
+      : {}),
     counters: c,
     latencyMs: summariseHistograms(h),
     unfairRefusals: sum((r) => r.unfairRefusals),
@@ -208,7 +217,11 @@ function mergeRuns(
   };
   // A threshold is about the sale, so it is judged on the whole of it; the same text on several shards once.
   const sources = runs.flatMap((r) => r.thresholds.map((t) => t.source));
-  merged.thresholds = evaluateThresholds(parseThresholds(sources, SIMULATE_METRICS), SIMULATE_METRICS, merged);
+  const thresholds = parseThresholds(sources, SIMULATE_METRICS);
+  merged.thresholds = evaluateThresholds(thresholds, SIMULATE_METRICS, merged);
+  const validity = judgeValidity(merged, thresholds);
+  merged.valid = validity.valid;
+  merged.validity = { reasons: validity.reasons, relaxed: validity.relaxed };
   return merged;
 }
 

@@ -7,16 +7,28 @@ import { invariantsFailed, latencyMetrics, type MetricRegistry } from '../metric
 export type SimulateMetricSource = Pick<
   Simulation,
   'latencyMs' | 'sold' | 'oversold' | 'droppedArrivals' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'
->;
+> &
+  Partial<Pick<Simulation, 'pendingAtEnd'>>;
 
 /**
  * Of the buyers who tried to pay, the share who paid: paid / (paid + declined + payFailed + expired).
  * Buyers who abandoned their hold never tried, so they do not count against it. 0 when no one tried.
  */
 export function successRate(c: JourneyCounters): number {
-  const tried = c.paid + c.declined + c.payFailed + c.expired;
-  return tried === 0 ? 0 : c.paid / tried;
+  return ratio(c.paid, payTried(c));
 }
+
+/** Pays that came to an answer or failed for want of one (abandoned holds never tried). */
+export function payTried(c: JourneyCounters): number {
+  return c.paid + c.declined + c.payFailed + c.expired;
+}
+
+/** Requests the buyers made: availability checks, reserve calls and pays. */
+export function requestsMade(c: JourneyCounters): number {
+  return c.availabilityChecks + c.reserveCalls + payTried(c);
+}
+
+const ratio = (n: number, of: number) => (of === 0 ? 0 : n / of);
 
 export const SIMULATE_METRICS: MetricRegistry<SimulateMetricSource> = {
   command: 'simulate',
@@ -31,6 +43,11 @@ export const SIMULATE_METRICS: MetricRegistry<SimulateMetricSource> = {
     successPerSec: (r) => r.successPerSec,
     successRate: (r) => successRate(r.counters),
     errors: (r) => r.counters.errors,
+    // Run validity (validity.ts): the load that was not delivered, as shares.
+    droppedRate: (r) => ratio(r.droppedArrivals, r.droppedArrivals + r.counters.journeys),
+    errorRate: (r) => ratio(r.counters.errors, requestsMade(r.counters)),
+    payFailedRate: (r) => ratio(r.counters.payFailed, payTried(r.counters)),
+    stuckOrders: (r) => r.pendingAtEnd?.stuck ?? 0,
     invariantsFailed: (r) => invariantsFailed(r.invariants),
   },
 };

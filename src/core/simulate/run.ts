@@ -194,6 +194,21 @@ async function checkMoney(
   return { invariant: check.invariant, faults: faultsAfterRun(planted, check.breaks) };
 }
 
+/**
+ * The orders still pending when the run is judged (after the last sweep at `at`), by cause: a
+ * hold a buyer left whose time is not up (expected: it expires like any other), or anything else.
+ */
+export function pendingByCause(orders: OrderRecord[], at: number): { holdsLive: number; stuck: number } {
+  let holdsLive = 0;
+  let stuck = 0;
+  for (const o of orders) {
+    if (o.status !== 'PendingPayment') continue;
+    if (!o.chargeId && (o.expiresAt ?? 0) > at) holdsLive++;
+    else stuck++;
+  }
+  return { holdsLive, stuck };
+}
+
 /** How long the judging at the end waits for a store that went away to come back. */
 const STORE_RETRY_MS = 15_000;
 
@@ -391,6 +406,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
     let finality: OrderFinality | undefined;
     let recoveryTally: RecoveryTally | undefined;
     let storeRebuilds: StoreRebuild[] = [];
+    let pendingAtEnd: { holdsLive: number; stuck: number } | undefined;
     let providerFaults = provider?.faults() ?? [];
     if (engine) {
       // Every buyer is gone: recovery's last word on the payments whose outcome is unknown (no
@@ -401,10 +417,13 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
           ? { owed: await engine.recoveryOwed(), tally: emptyRecoveryTally() }
           : await engine.drainRecovery(Date.now() + recovery.settleMs + 5_000, recovery.settleMs);
       recoveryTally = drained.tally;
+      let judgedAt = Date.now();
       const audit = await withStoreRetry(async () => {
-        await engine.sweep(Date.now());
+        judgedAt = Date.now();
+        await engine.sweep(judgedAt);
         return engine.audit();
       });
+      pendingAtEnd = pendingByCause(audit.orders, judgedAt);
       const { checkSaleInvariants, peakOversell } = await import('../engine/invariants.js');
       invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit });
       invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
@@ -482,6 +501,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       orders,
       providerFaults,
       ...(recoveryTally ? { recovery: recoveryTally } : {}),
+      ...(pendingAtEnd ? { pendingAtEnd } : {}),
       ...(storeRebuilds.length ? { storeRebuilds } : {}),
       errorSamples: [...loopNotes, ...merged.errorSamples],
       histograms: encodeHistograms(merged.h),

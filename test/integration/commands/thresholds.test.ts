@@ -2,11 +2,11 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli.js';
 import { DATABASE_URL, REDIS_URL } from '../../helpers/services.js';
 import { captureIO } from '../../helpers/io.js';
+import { readJUnit } from '../../helpers/junit.js';
 import { scenarioFile, simulate, tmpOut } from '../../helpers/simulate.js';
 
 const services = ['--redis-url', REDIS_URL, '--database-url', DATABASE_URL];
@@ -19,29 +19,6 @@ interface Judged {
   ok: boolean;
   value: number;
 }
-interface Case {
-  name: string;
-  failure?: { message: string };
-}
-interface Suite {
-  name: string;
-  tests: string;
-  failures: string;
-  testcase: Case[];
-}
-
-function readJUnit(file: string): { failures: number; tests: number; suites: Suite[] } {
-  const xml = readFileSync(file, 'utf8');
-  expect(XMLValidator.validate(xml)).toBe(true);
-  const doc = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: '',
-    htmlEntities: true,
-    isArray: (n) => n === 'testsuite' || n === 'testcase',
-  }).parse(xml).testsuites;
-  return { failures: Number(doc.failures), tests: Number(doc.tests), suites: doc.testsuite };
-}
-
 async function run(args: string[]) {
   const io = captureIO();
   const code = await main(args, io);
@@ -98,14 +75,19 @@ describe('simulate with an impossible threshold on the smoke sale', () => {
     const doc = readJUnit(junit);
     const failedThresholds = r.report.thresholds.filter((t: Judged) => !t.ok).length;
     const failedInvariants = r.report.invariants.filter((i: { ok: boolean }) => !i.ok).length;
-    expect(doc.failures).toBe(failedThresholds + failedInvariants);
-    expect(doc.tests).toBe(r.report.thresholds.length + r.report.invariants.length);
+    // and one case for the run's validity (docs/design.md#run-validity)
+    const invalid = r.report.valid ? 0 : 1;
+    expect(doc.failures).toBe(failedThresholds + failedInvariants + invalid);
+    expect(doc.tests).toBe(r.report.thresholds.length + r.report.invariants.length + 1);
     expect(doc.suites).toHaveLength(1);
     const cases = doc.suites[0].testcase;
     expect(cases.find((c) => c.name === 'reserve.p99<0.001')?.failure?.message).toBe(
       `reserve.p99<0.001 failed: measured ${r.report.thresholds[3].value}`,
     );
     expect(cases.find((c) => c.name === 'no oversell')?.failure).toBeUndefined();
+    expect(cases.find((c) => c.name === 'run validity')?.failure?.message).toBe(
+      r.report.valid ? undefined : r.report.validity.reasons.join('; '),
+    );
   });
 });
 
@@ -124,7 +106,7 @@ describe('a threshold that cannot be judged stops the command with exit 2 before
     ]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(
-      /--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, .*pay.p99, .*endToEnd.max, .*oversold, droppedArrivals, attemptsPerSec, successPerSec, successRate, errors, invariantsFailed/,
+      /--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, .*pay.p99, .*endToEnd.max, .*oversold, droppedArrivals, attemptsPerSec, successPerSec, successRate, errors, droppedRate, errorRate, payFailedRate, stuckOrders, invariantsFailed/,
     );
     expect(existsSync(out)).toBe(false);
   });

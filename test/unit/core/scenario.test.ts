@@ -11,10 +11,11 @@ function loadScenarioRaw(file: string): Record<string, unknown> {
 
 describe('the bundled scenarios', () => {
   const files = readdirSync('scenarios').filter((f) => f.endsWith('.json'));
-  it('are the six the README promises', () => {
+  it('are the seven the README promises', () => {
     expect(files.sort()).toEqual([
       'abandon-heavy.json',
       'black-friday.json',
+      'deep-stock.json',
       'multi-sku.json',
       'payment-chaos.json',
       'smoke.json',

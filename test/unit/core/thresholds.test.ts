@@ -109,7 +109,7 @@ describe('parseThreshold refuses what it cannot judge, naming the threshold (exi
       'an unknown metric, listing the known ones',
       'reserve.p42<5',
       'simulate',
-      /--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, reserve.p90, .*oversold, droppedArrivals, .*successRate, errors, invariantsFailed/,
+      /--threshold: unknown metric "reserve.p42" in "reserve.p42<5"; known simulate metrics: reserve.p50, reserve.p90, .*oversold, droppedArrivals, .*successRate, errors, droppedRate, errorRate, payFailedRate, stuckOrders, invariantsFailed/,
     ],
     [
       'a bench metric given to simulate',

@@ -1,0 +1,123 @@
+// The README's first command on a fresh clone, with the embedded Postgres: as root (Postgres then
+// runs as its own user) and in a checkout under a 0700 directory that user cannot enter.
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const parent = mkdtempSync(join(tmpdir(), 'fs-fresh-'));
+const checkout = join(parent, 'flashsale');
+const leftovers: string[] = [parent];
+
+afterAll(() => {
+  for (const dir of leftovers) rmSync(dir, { recursive: true, force: true });
+});
+
+function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.error?.message ?? ''} ${String(r.stderr)}`);
+  return String(r.stdout);
+}
+
+/** Runs in its own process group, so a run cut short by the timeout takes its children with it. */
+function flashsale(args: string[], env: NodeJS.ProcessEnv) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((done) => {
+    const child = spawn('npx', ['flashsale', ...args], { cwd: checkout, env, detached: true });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.kill(-child.pid!, 'SIGKILL');
+    }, 150_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      done({ code: null, stdout, stderr: `${stderr}${err.message}`, timedOut });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Processes (not this one) whose command line names `path`, or whose working directory is in it. */
+function processesOf(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (cmdline.includes(path) || cwd === path || cwd.startsWith(`${path}/`)) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+describe('npx flashsale simulate on a fresh clone, nothing configured', () => {
+  it('runs under a 0700 parent (as root too), prints only its own lines and leaves no postgres behind', async () => {
+    chmodSync(parent, 0o700);
+    // HEAD of this checkout, whatever branch it is on
+    run('git', ['clone', '--quiet', '--no-checkout', resolve('.'), checkout]);
+    run('git', ['-C', checkout, 'checkout', '--quiet', run('git', ['rev-parse', 'HEAD']).trim()]);
+    // No download: `npm ci` from the npm cache (its prepare step builds dist/), else this
+    // checkout's packages and the same build.
+    const ci = spawnSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], {
+      cwd: checkout,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    if (ci.status !== 0) {
+      rmSync(join(checkout, 'node_modules'), { recursive: true, force: true });
+      symlinkSync(realpathSync('node_modules'), join(checkout, 'node_modules'));
+      run(process.execPath, [join(checkout, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], {
+        cwd: checkout,
+      });
+    }
+
+    const env = { ...process.env, npm_config_offline: 'true' };
+    delete env.DATABASE_URL;
+    delete env.REDIS_URL;
+    const r = await flashsale(['simulate'], env);
+
+    const reports = existsSync(join(checkout, 'reports')) ? readdirSync(join(checkout, 'reports')) : [];
+    const summary =
+      reports.length === 1
+        ? JSON.parse(readFileSync(join(checkout, 'reports', reports[0]!, 'summary.json'), 'utf8'))
+        : undefined;
+    const where = /^embedded PostgreSQL in (.+)$/.exec(summary?.services?.postgres ?? '')?.[1];
+    const dataDir = where === undefined ? undefined : resolve(checkout, where);
+    if (dataDir !== undefined && !dataDir.startsWith(checkout)) leftovers.push(dataDir);
+
+    expect(r.timedOut).toBe(false);
+    expect(r.stderr).not.toMatch(/Unhandled|node:events|^\s+at /m);
+    expect(r.code).toBe(0);
+    // initdb's and the server's lines, a stray exit hook's stack
+    expect(r.stdout).not.toMatch(
+      /LOG: |ERROR: |FATAL: |The files belonging to this database system|TypeError|^\s+at /m,
+    );
+    expect(r.stderr).not.toMatch(/LOG: |ERROR: |FATAL: |The files belonging to this database system|TypeError/);
+    expect(r.stdout).toMatch(/report: /);
+    expect(dataDir).toBeDefined();
+    expect(existsSync(join(dataDir!, 'PG_VERSION'))).toBe(true);
+    // the run is over: nothing of this checkout or its data runs any more
+    expect(processesOf(checkout)).toEqual([]);
+    expect(processesOf(dataDir!)).toEqual([]);
+  }, 400_000);
+});

@@ -11,10 +11,27 @@ import {
   realpathSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { startEmbeddedPostgres } from '../../../../src/core/services/embedded-postgres.js';
+import { embeddedPostgresDir } from '../../../../src/core/services/postgres-home.js';
+import { ExitCode, ServiceError } from '../../../../src/core/errors.js';
+
+// Binaries that cannot be executed, put in place of the packaged ones by the tests that need them.
+const swap = vi.hoisted(() => ({ initdb: undefined as string | undefined, postgres: undefined as string | undefined }));
+vi.mock('../../../../src/core/services/postgres-home.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../../../src/core/services/postgres-home.js')>();
+  return {
+    ...actual,
+    preparePostgresHome: async (baseDir: string) => {
+      const home = await actual.preparePostgresHome(baseDir);
+      return { ...home, initdb: swap.initdb ?? home.initdb, postgres: swap.postgres ?? home.postgres };
+    },
+  };
+});
 
 const parent = mkdtempSync(join(tmpdir(), 'fs-fresh-'));
 const checkout = join(parent, 'flashsale');
@@ -120,4 +137,61 @@ describe('npx flashsale simulate on a fresh clone, nothing configured', () => {
     expect(processesOf(checkout)).toEqual([]);
     expect(processesOf(dataDir!)).toEqual([]);
   }, 400_000);
+});
+
+describe('an embedded PostgreSQL that cannot start', () => {
+  /** A base dir and a file nobody can execute, not even root. */
+  function setup(): { base: string; notExecutable: string } {
+    const base = mkdtempSync(join(tmpdir(), 'fs-nostart-'));
+    leftovers.push(base, embeddedPostgresDir(base));
+    const notExecutable = join(base, 'not-executable');
+    writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+    return { base, notExecutable };
+  }
+
+  async function failure(base: string): Promise<ServiceError> {
+    try {
+      const pg = await startEmbeddedPostgres(base);
+      await pg.stop();
+    } catch (err) {
+      return err as ServiceError;
+    } finally {
+      swap.initdb = undefined;
+      swap.postgres = undefined;
+    }
+    throw new Error('it started');
+  }
+
+  it.each([
+    ['an initdb that cannot be spawned', 'initdb' as const, /EACCES/],
+    ['a server that cannot be spawned', 'postgres' as const, /EACCES/],
+  ])('%s is exit 6 with one line naming why', async (_name, which, reason) => {
+    const { base, notExecutable } = setup();
+    swap[which] = notExecutable;
+    const err = await failure(base);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.exitCode).toBe(ExitCode.Service);
+    expect(err.message).toMatch(reason);
+    expect(err.message).toContain(embeddedPostgresDir(base));
+    expect(err.message).not.toContain('\n');
+    expect(readFileSync(join(base, '.flashsale', 'pg.log'), 'utf8')).toMatch(reason);
+  });
+
+  it('a server that exits at once is exit 6 with the last line of its log', async () => {
+    const { base } = setup();
+    // a data dir from a Postgres this server cannot read
+    const dir = embeddedPostgresDir(base);
+    const first = await startEmbeddedPostgres(base);
+    await first.stop();
+    writeFileSync(join(dir, 'PG_VERSION'), '9\n');
+    const err = await failure(base);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.exitCode).toBe(ExitCode.Service);
+    const log = readFileSync(join(base, '.flashsale', 'pg.log'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(err.message).toContain(log.at(-1)!.trim());
+    expect(err.message).toMatch(/version 9/);
+    expect(err.message).not.toContain('\n');
+  });
 });

@@ -195,3 +195,44 @@ describe('an embedded PostgreSQL that cannot start', () => {
     expect(err.message).not.toContain('\n');
   });
 });
+
+describe('the processes of an embedded PostgreSQL', () => {
+  /** Process group of a pid, from /proc/<pid>/stat (the fields after the command's parenthesis). */
+  const pgrp = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+
+  it("the server and its watchdog each run in a process group of their own, not flashsale's", async () => {
+    const base = mkdtempSync(join(tmpdir(), 'fs-pgroups-'));
+    leftovers.push(base, embeddedPostgresDir(base));
+    const code = `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('dist/core/services/embedded-postgres.js'))};
+      const pg = await startEmbeddedPostgres(${JSON.stringify(base)});
+      console.log('up');
+      process.stdin.once('data', async () => { await pg.stop(); process.exit(0); });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      await new Promise((r) => child.stdout.once('data', r));
+      const postmaster = Number(readFileSync(join(embeddedPostgresDir(base), 'postmaster.pid'), 'utf8').split('\n')[0]);
+      const watchdogs = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .map(Number)
+        .filter((pid) => {
+          try {
+            const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+            return cmdline[0] === '/bin/sh' && cmdline.includes(String(postmaster));
+          } catch {
+            return false;
+          }
+        });
+      expect(watchdogs).toHaveLength(1);
+      const own = pgrp(child.pid!);
+      expect(pgrp(postmaster)).not.toBe(own);
+      expect(pgrp(watchdogs[0]!)).not.toBe(own);
+      expect(pgrp(watchdogs[0]!)).not.toBe(pgrp(postmaster));
+    } finally {
+      child.stdin.write('stop\n');
+      await exited;
+    }
+  });
+});

@@ -180,7 +180,7 @@ export function benchCommand(io: CommandIO, setExit: (code: number) => void): Co
     )
     .option(
       '--database-url <url>',
-      'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg)',
+      'Postgres to use (default: DATABASE_URL, else embedded PostgreSQL in .flashsale/pg, as root under /var/tmp/flashsale-postgres)',
     )
     .option('--keep', "keep each strategy's keys / schema after the run")
     .option('--json', 'one JSON document on stdout; tables go to stderr')

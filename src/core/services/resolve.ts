@@ -1,5 +1,6 @@
 // docs/design.md#services: a configured URL wins; otherwise the embedded
 // Postgres / a redis-server from PATH, started only for the stores the run needs.
+import { isAbsolute, relative } from 'node:path';
 import type { Store } from '../strategies/types.js';
 import { ServiceError } from '../errors.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
@@ -72,8 +73,11 @@ export async function resolveServices(need: ReadonlySet<Store>, opts: ServiceOpt
         const s = await startEmbeddedPostgres(opts.baseDir, opts.log);
         started.push(s);
         services.databaseUrl = s.url;
-        services.origin.postgres = 'embedded PostgreSQL in .flashsale/pg';
-        opts.log?.('started embedded PostgreSQL (.flashsale/pg)');
+        // relative when it is in the checkout (.flashsale/pg), else where root's is kept
+        const where = relative(opts.baseDir ?? process.cwd(), s.dataDir);
+        const shown = where.startsWith('..') || isAbsolute(where) ? s.dataDir : where;
+        services.origin.postgres = `embedded PostgreSQL in ${shown}`;
+        opts.log?.(`started embedded PostgreSQL (${shown})`);
       }
     }
   } catch (err) {

@@ -1,21 +1,21 @@
 // The services flashsale starts itself when nothing is configured.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../../../src/core/services/embedded-postgres.js';
+import { embeddedPostgresDir } from '../../../../src/core/services/postgres-home.js';
 import { findOnPath, startRedisServer } from '../../../../src/core/services/redis-server.js';
 import { DATABASE_URL } from '../../../helpers/services.js';
 
 const BIN = resolve('bin/flashsale.js');
 
 describe('services started on demand', () => {
-  it('embedded PostgreSQL starts on a free port under .flashsale/pg, keeps its data, and stops', async () => {
+  it('embedded PostgreSQL starts on a free port under .flashsale/pg (as root under /var/tmp), keeps its data, and stops', async () => {
+    // mkdtemp makes a 0700 dir: as root, Postgres runs as its own user, which cannot enter it
     const base = mkdtempSync(join(tmpdir(), 'fs-embedded-'));
-    // mkdtemp makes a 0700 dir; as root, Postgres runs as its own user and must reach the data dir.
-    chmodSync(base, 0o755);
     const first = await startEmbeddedPostgres(base);
     expect(first.url).toMatch(/^postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/flashsale$/);
     const c = new pg.Client(first.url);
@@ -23,7 +23,8 @@ describe('services started on demand', () => {
     await c.query('CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)');
     await c.end();
     await first.stop();
-    expect(existsSync(join(base, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
+    expect(first.dataDir).toBe(embeddedPostgresDir(base));
+    expect(existsSync(join(first.dataDir, 'PG_VERSION'))).toBe(true);
     // a later command (reconcile after simulate) sees the same data
     const second = await startEmbeddedPostgres(base);
     const d = new pg.Client(second.url);
@@ -31,6 +32,7 @@ describe('services started on demand', () => {
     expect((await d.query('SELECT v FROM kept')).rows).toEqual([{ v: 42 }]);
     await d.end();
     await second.stop();
+    rmSync(second.dataDir, { recursive: true, force: true });
   });
 
   it('a redis-server from PATH answers on loopback and is gone after stop', async () => {
@@ -67,7 +69,6 @@ describe('services started on demand', () => {
 
   it('keeps exit codes with the embedded PostgreSQL: naive on it still exits 3', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-cli-'));
-    chmodSync(cwd, 0o755);
     const env = { ...process.env };
     delete env.DATABASE_URL;
     const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'naive', '--workers', '2', '--json'], {
@@ -79,14 +80,15 @@ describe('services started on demand', () => {
     expect(r.stderr).toMatch(/started embedded PostgreSQL/);
     expect(r.status).toBe(3);
     const report = JSON.parse(r.stdout);
-    expect(report.services.postgres).toBe('embedded PostgreSQL in .flashsale/pg');
+    const dataDir = embeddedPostgresDir(cwd);
+    expect(resolve(cwd, report.services.postgres.replace(/^embedded PostgreSQL in /, ''))).toBe(dataDir);
     expect(report.strategies[0].oversold).toBeGreaterThan(0);
-    expect(existsSync(join(cwd, '.flashsale', 'pg', 'PG_VERSION'))).toBe(true);
+    expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("on the embedded PostgreSQL, prints flashsale's own lines only: initdb and server logs go to .flashsale/pg.log", () => {
     const cwd = mkdtempSync(join(tmpdir(), 'fs-embedded-quiet-'));
-    chmodSync(cwd, 0o755);
     const env = { ...process.env };
     delete env.DATABASE_URL;
     const r = spawnSync(process.execPath, [BIN, 'bench', '--strategy', 'atomic', '--buyers', '200', '--workers', '1'], {
@@ -102,6 +104,7 @@ describe('services started on demand', () => {
     expect(printed).not.toMatch(/LOG: |ERROR: |The files belonging to this database system|TypeError|^\s+at /m);
     const log = readFileSync(join(cwd, '.flashsale', 'pg.log'), 'utf8');
     expect(log).toMatch(/database system is ready to accept connections/);
+    rmSync(embeddedPostgresDir(cwd), { recursive: true, force: true });
   });
 
   it('with a Redis that refuses connections, simulate exits 6 at once instead of hanging on what it opened first', () => {
@@ -203,7 +206,6 @@ describe('no service outlives a crashed run', () => {
 describe('an embedded PostgreSQL whose run is killed -9', () => {
   it('stops by itself: its postmaster is gone within seconds', async () => {
     const base = mkdtempSync(join(tmpdir(), 'fs-pgkill-'));
-    chmodSync(base, 0o755);
     const code = `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('dist/core/services/embedded-postgres.js'))};
       await startEmbeddedPostgres(${JSON.stringify(base)});
       console.log('up');
@@ -212,7 +214,7 @@ describe('an embedded PostgreSQL whose run is killed -9', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise((r) => child.stdout.once('data', r));
-    const pid = Number(readFileSync(join(base, '.flashsale', 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const pid = Number(readFileSync(join(embeddedPostgresDir(base), 'postmaster.pid'), 'utf8').split('\n')[0]);
     const alive = () => {
       try {
         process.kill(pid, 0);
@@ -225,13 +227,13 @@ describe('an embedded PostgreSQL whose run is killed -9', () => {
     child.kill('SIGKILL');
     for (let i = 0; i < 150 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
     expect(alive()).toBe(false);
+    rmSync(embeddedPostgresDir(base), { recursive: true, force: true });
   });
 });
 
 describe('an embedded PostgreSQL left by a crashed run', () => {
   it('is reclaimed by the next run instead of blocking it', async () => {
     const base = mkdtempSync(join(tmpdir(), 'fs-orphan-'));
-    chmodSync(base, 0o755);
     const code = `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('dist/core/services/embedded-postgres.js'))};
       await startEmbeddedPostgres(${JSON.stringify(base)});
       console.log('up');
@@ -248,5 +250,6 @@ describe('an embedded PostgreSQL left by a crashed run', () => {
     expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await c.end();
     await next.stop();
+    rmSync(next.dataDir, { recursive: true, force: true });
   });
 });

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { scenarioFile, simulate } from '../../helpers/simulate.js';
-import { uniqueNamespace } from '../../helpers/services.js';
+import { DATABASE_URL, uniqueNamespace } from '../../helpers/services.js';
 
 const failed = (r: { invariants: { name: string; ok: boolean; detail: string }[] }) =>
   r.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`);
@@ -99,6 +100,119 @@ describe('a service that cannot be reached', () => {
     expect(err).not.toMatch(/\n\s+at /);
     expect(report).toBeUndefined();
   });
+});
+
+/**
+ * A database of the test's own on the shared server, and a way to terminate every backend of it
+ * (never anyone else's): how many it terminated.
+ */
+async function ownDatabase() {
+  const db = `fault_pg_${uniqueNamespace('x').slice(4)}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  const terminate = async () =>
+    (
+      await admin.query<{ n: number }>(
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [db],
+      )
+    ).rows[0].n;
+  return {
+    url: DATABASE_URL.replace(/\/[^/]*$/, `/${db}`),
+    terminate,
+    async drop() {
+      await terminate().catch(() => undefined);
+      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Orders the run left unfinished in its records: anything still owed to payment recovery, and any
+ * order still pending that is charged or whose hold had ended when the run was judged. (An order
+ * whose hold outlasts the run, a buyer who walked away a second before the end, is pending by
+ * right: its hold stands.) The final sweep ran a moment before the sale's end was stamped.
+ */
+async function stuckOrders(url: string, namespace: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const s = `"flashsale_${namespace}_sale"`;
+    const { rows } = await client.query<{ line: string }>(
+      `SELECT o.order_id || ' ' || o.status || ' recovery=' || coalesce(o.recovery, '-') || ' charge=' || coalesce(o.charge_id, '-') AS line
+FROM ${s}.orders o CROSS JOIN ${s}.sale
+WHERE o.recovery IS NOT NULL OR sale.ended_at IS NULL
+   OR (o.status = 'PendingPayment' AND (o.charge_id IS NOT NULL OR o.expires_at < sale.ended_at - interval '500 milliseconds'))`,
+    );
+    return rows.map((r) => r.line);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('Postgres backends terminated', () => {
+  it.each([
+    {
+      when: 'twice mid-sale, at 2 s and 3 s',
+      strategy: 'atomic',
+      fault: async (terminate: () => Promise<number>) => {
+        const killed: number[] = [];
+        for (const at of [2_000, 1_000]) {
+          await sleep(at);
+          killed.push(await terminate());
+        }
+        return killed;
+      },
+    },
+    {
+      // From the first connection on, every 50 ms, six times that found backends: the provider's
+      // ledger, the engine's pools, the schemas and the stock load are each cut somewhere.
+      when: 'again and again during setup, from the first connection on',
+      strategy: 'atomic',
+      fault: async (terminate: () => Promise<number>) => {
+        const killed: number[] = [];
+        for (let polls = 0; killed.length < 6 && polls < 400; polls++) {
+          const n = await terminate();
+          if (n > 0) killed.push(n);
+          await sleep(50);
+        }
+        return killed;
+      },
+    },
+  ])(
+    '$when ($strategy): the run reconnects, nothing left stuck, every invariant holds',
+    async ({ strategy, fault }) => {
+      const own = await ownDatabase();
+      const faulted = fault(own.terminate);
+      try {
+        const file = scenarioFile('smoke.json', (s) => delete s.thresholds.errors);
+        const { code, report, err } = await simulate([
+          '--scenario',
+          file,
+          '--strategy',
+          strategy,
+          '--workers',
+          '1',
+          '--database-url',
+          own.url,
+        ]);
+        const killed = await faulted;
+        expect(report, err).toBeDefined();
+        expect(killed.length).toBeGreaterThan(0);
+        expect(killed.every((n) => n > 0)).toBe(true);
+        expect(failed(report)).toEqual([]);
+        expect(code).toBe(0);
+        expect(await stuckOrders(own.url, report.namespace)).toEqual([]);
+      } finally {
+        await faulted.catch(() => undefined);
+        await own.drop();
+      }
+    },
+  );
 });
 
 describe('Redis killed mid-sale and restarted with its data (AOF)', () => {

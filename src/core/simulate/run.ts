@@ -9,6 +9,7 @@ import type { Engine, EngineConfig, OrderFinality, OrderRecord, RecoveryTally, S
 import type { Fault, Provider } from '../provider/index.js';
 import type { LoopFailures } from '../engine/sweeper.js';
 import { ServiceError } from '../errors.js';
+import { retryConnectionLost } from '../postgres/client.js';
 import type { ProviderCharge } from '../reconcile/types.js';
 import type { InvariantResult } from '../invariants.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
@@ -161,7 +162,10 @@ async function checkMoney(
   let charges: ProviderCharge[] = [];
   try {
     if (provider)
-      charges = (await provider.charges()).map((c) => toProviderCharge(c as unknown as Record<string, unknown>));
+      // The mock's books are in Postgres too: a read cut by a lost connection is read again.
+      charges = (await retryConnectionLost("reading the provider's charges", () => provider.charges())).map((c) =>
+        toProviderCharge(c as unknown as Record<string, unknown>),
+      );
     else if (providerUrl) {
       const reader = new ProviderReader(providerUrl);
       try {
@@ -389,7 +393,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       // (conservation is stated after the sweep).
       const drained =
         opts.paymentRecovery === false
-          ? { owed: await engine.recoveryOwed(), tally: emptyRecoveryTally() }
+          ? { owed: await withStoreRetry(() => engine.recoveryOwed()), tally: emptyRecoveryTally() }
           : await engine.drainRecovery(Date.now() + recovery.settleMs + 5_000, recovery.settleMs);
       recoveryTally = drained.tally;
       const audit = await withStoreRetry(async () => {
@@ -406,7 +410,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       invariants.push(money.invariant);
       providerFaults = money.faults;
       // Nothing owed: a later `flashsale recover` leaves this sale alone.
-      if (drained.owed === 0) await engine.endSale();
+      if (drained.owed === 0) await withStoreRetry(() => engine.endSale());
       orders = audit.orders;
       finality = audit.finality;
       skus = scenario.skus.map((k) => {

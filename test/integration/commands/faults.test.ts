@@ -132,12 +132,12 @@ async function ownDatabase() {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Orders the run left unfinished in its records: anything still owed to payment recovery, and any
- * order still pending that is charged or whose hold had ended when the run was judged. (An order
- * whose hold outlasts the run, a buyer who walked away a second before the end, is pending by
- * right: its hold stands.) The final sweep ran a moment before the sale's end was stamped.
+ * Orders the run left unfinished in its records: anything still owed to payment recovery, a sale
+ * not ended, and any order still pending that is charged or whose hold had ended before the last
+ * buyer was done (the final sweep runs after that). An order whose hold outlasts the run, a buyer
+ * who walked away a second before the end, is pending by right: its hold stands.
  */
-async function stuckOrders(url: string, namespace: string): Promise<string[]> {
+async function stuckOrders(url: string, namespace: string, buyersDoneAt: number): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -146,7 +146,8 @@ async function stuckOrders(url: string, namespace: string): Promise<string[]> {
       `SELECT o.order_id || ' ' || o.status || ' recovery=' || coalesce(o.recovery, '-') || ' charge=' || coalesce(o.charge_id, '-') AS line
 FROM ${s}.orders o CROSS JOIN ${s}.sale
 WHERE o.recovery IS NOT NULL OR sale.ended_at IS NULL
-   OR (o.status = 'PendingPayment' AND (o.charge_id IS NOT NULL OR o.expires_at < sale.ended_at - interval '500 milliseconds'))`,
+   OR (o.status = 'PendingPayment' AND (o.charge_id IS NOT NULL OR o.expires_at < to_timestamp($1 / 1000.0)))`,
+      [buyersDoneAt],
     );
     return rows.map((r) => r.line);
   } finally {
@@ -154,40 +155,61 @@ WHERE o.recovery IS NOT NULL OR sale.ended_at IS NULL
   }
 }
 
+/** Terminates the backends on a schedule while `running()`; resolves to how many each round ended. */
+type PgFault = (terminate: () => Promise<number>, running: () => boolean) => Promise<number[]>;
+
+const PG_FAULTS: { when: string; strategy: string; fault: PgFault }[] = [
+  {
+    when: 'twice mid-sale, at 2 s and 3 s',
+    strategy: 'atomic',
+    fault: async (terminate) => {
+      const killed: number[] = [];
+      for (const at of [2_000, 1_000]) {
+        await sleep(at);
+        killed.push(await terminate());
+      }
+      return killed;
+    },
+  },
+  {
+    // From the first connection on, every 50 ms, six times that found backends: the provider's
+    // ledger, the engine's pools, the schemas and the stock load are each cut somewhere.
+    when: 'again and again during setup, from the first connection on',
+    strategy: 'atomic',
+    fault: async (terminate) => {
+      const killed: number[] = [];
+      for (let polls = 0; killed.length < 6 && polls < 400; polls++) {
+        const n = await terminate();
+        if (n > 0) killed.push(n);
+        await sleep(50);
+      }
+      return killed;
+    },
+  },
+  ...(['atomic', 'lua'] as const).map((strategy) => ({
+    // The last buyers, the sweeps giving back their holds while others still buy, payment
+    // recovery's drain and the judging: a sweep cut between its two halves is among them.
+    when: 'every 100 ms from 4.5 s until the run is judged',
+    strategy,
+    fault: (async (terminate, running) => {
+      const killed: number[] = [];
+      await sleep(4_500);
+      while (running()) {
+        killed.push(await terminate());
+        await sleep(100);
+      }
+      return killed.filter((n) => n > 0);
+    }) satisfies PgFault,
+  })),
+];
+
 describe('Postgres backends terminated', () => {
-  it.each([
-    {
-      when: 'twice mid-sale, at 2 s and 3 s',
-      strategy: 'atomic',
-      fault: async (terminate: () => Promise<number>) => {
-        const killed: number[] = [];
-        for (const at of [2_000, 1_000]) {
-          await sleep(at);
-          killed.push(await terminate());
-        }
-        return killed;
-      },
-    },
-    {
-      // From the first connection on, every 50 ms, six times that found backends: the provider's
-      // ledger, the engine's pools, the schemas and the stock load are each cut somewhere.
-      when: 'again and again during setup, from the first connection on',
-      strategy: 'atomic',
-      fault: async (terminate: () => Promise<number>) => {
-        const killed: number[] = [];
-        for (let polls = 0; killed.length < 6 && polls < 400; polls++) {
-          const n = await terminate();
-          if (n > 0) killed.push(n);
-          await sleep(50);
-        }
-        return killed;
-      },
-    },
-  ])(
+  it.each(PG_FAULTS)(
     '$when ($strategy): the run reconnects, nothing left stuck, every invariant holds',
     async ({ strategy, fault }) => {
       const own = await ownDatabase();
-      const faulted = fault(own.terminate);
+      let running = true;
+      const faulted = fault(own.terminate, () => running);
       try {
         const file = scenarioFile('smoke.json', (s) => delete s.thresholds.errors);
         const { code, report, err } = await simulate([
@@ -200,14 +222,17 @@ describe('Postgres backends terminated', () => {
           '--database-url',
           own.url,
         ]);
+        running = false;
         const killed = await faulted;
         expect(report, err).toBeDefined();
         expect(killed.length).toBeGreaterThan(0);
         expect(killed.every((n) => n > 0)).toBe(true);
         expect(failed(report)).toEqual([]);
         expect(code).toBe(0);
-        expect(await stuckOrders(own.url, report.namespace)).toEqual([]);
+        const buyersDoneAt = Date.parse(report.startedAt) + report.durationSec * 1000;
+        expect(await stuckOrders(own.url, report.namespace, buyersDoneAt)).toEqual([]);
       } finally {
+        running = false;
         await faulted.catch(() => undefined);
         await own.drop();
       }

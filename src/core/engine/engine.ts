@@ -12,7 +12,7 @@
 //   concurrent pays of an order confirms or refunds it.
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
-import { connectPostgres, fillPool } from '../postgres/client.js';
+import { connectPostgres, fillPool, retryConnectionLost } from '../postgres/client.js';
 import { connectRedis, connectRedisCluster, type RedisConnection } from '../redis/client.js';
 import { defineScripts } from '../redis/scripts.js';
 import {
@@ -186,12 +186,18 @@ export class SaleEngine implements Engine, SaleSteps {
   }
 
   async setup(): Promise<void> {
-    await this.orders.create();
+    // Each step may run twice when a connection is cut under it: no buyer is in yet, the schemas
+    // are dropped and made again, the sale row is an upsert, the stock is loaded afresh.
+    await retryConnectionLost('creating the order tables', () => this.orders.create());
     const { providerSecret: _secret, redisUrl: _r, redisCluster, databaseUrl: _d, ...rest } = this.config;
-    await this.orders.openSale({ ...rest, cluster: Boolean(redisCluster?.length) }, Date.now());
-    await this.strategy.load(
-      this.config.skus.map(({ sku, stock }) => ({ sku, stock })),
-      { perUserLimit: this.config.perUserLimit },
+    await retryConnectionLost('recording the sale', () =>
+      this.orders.openSale({ ...rest, cluster: Boolean(redisCluster?.length) }, Date.now()),
+    );
+    await retryConnectionLost('loading the stock', () =>
+      this.strategy.load(
+        this.config.skus.map(({ sku, stock }) => ({ sku, stock })),
+        { perUserLimit: this.config.perUserLimit },
+      ),
     );
     // The queue strategy's consumers run once per sale, in the process that loaded the stock.
     this.stopBackground = await this.strategy.startBackground?.();

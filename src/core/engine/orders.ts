@@ -484,11 +484,15 @@ ORDER BY recovery_since, order_id LIMIT $3`,
   /**
    * The sweeper's half: pending orders whose hold ran out. Orders with a charge bound to them
    * are the paying worker's to finish (Paid, or refunded and Expired).
+   *
+   * The order ends when its hold did, not when the sweep got to it: the strategy's half of a sweep
+   * may have put its units back on sale already (this half failed then, a connection cut), and
+   * whoever took them next must not look as if they held them at once ("no oversell at any moment").
    */
   async expireDue(now: number): Promise<number> {
     const { rowCount } = await this.pool.query({
       name: 'order_expire_due',
-      text: `UPDATE ${this.s}.orders SET status = 'Expired', updated_at = ${msToTs('$1')}
+      text: `UPDATE ${this.s}.orders SET status = 'Expired', updated_at = expires_at
 WHERE status = 'PendingPayment' AND charge_id IS NULL AND expires_at <= ${msToTs('$1')}`,
       values: [Math.round(now)],
     });

@@ -14,6 +14,7 @@
 // Everything here is a conditional update on the order's current state, so a pass racing a late
 // payer, the sweeper or another pass moves each order at most once.
 import type { InvariantResult } from '../invariants.js';
+import { retryConnectionLost } from '../postgres/client.js';
 import type { FaultConfig } from '../provider/faults.js';
 import type { Reservation, Strategy } from '../strategies/types.js';
 import { reservationOf, type OrderStore, type StoredOrder } from './orders.js';
@@ -97,7 +98,8 @@ export class PaymentRecovery {
       await this.pass(Date.now(), { graceMs: 0, claimedGraceMs: 0, settleMs });
       let owed: number;
       try {
-        owed = await this.orders.recoveryOwed();
+        // A read: asked again while a connection is cut, so the run's last word is not "unknown".
+        owed = await retryConnectionLost('counting what payment recovery owes', () => this.orders.recoveryOwed());
       } catch (err) {
         this.fail(this.totals, err);
         owed = Infinity;

@@ -5,7 +5,7 @@
 // retry charge again.
 import type pg from 'pg';
 import { UsageError } from '../errors.js';
-import { connectPostgres, fillPool } from '../postgres/client.js';
+import { connectPostgres, fillPool, retryConnectionLost } from '../postgres/client.js';
 import { inTransaction } from '../postgres/transaction.js';
 import { msToTs } from '../postgres/sql-time.js';
 
@@ -157,11 +157,14 @@ export class ProviderLedger {
     const s = providerSchemaIdent(namespace);
     const pool = await connectPostgres(databaseUrl, 'the mock payment provider', opts.connections);
     try {
-      await inTransaction(pool, async (c) => {
-        if (opts.reset) await c.query(`SET LOCAL client_min_messages = warning; DROP SCHEMA IF EXISTS ${s} CASCADE`);
-        await c.query(ddl(s));
-        await c.query(`DELETE FROM ${s}.idempotency_keys WHERE state = 'processing'`);
-      });
+      // Safe to run twice if a connection is cut under it: every statement is idempotent.
+      await retryConnectionLost("creating the provider's ledger", () =>
+        inTransaction(pool, async (c) => {
+          if (opts.reset) await c.query(`SET LOCAL client_min_messages = warning; DROP SCHEMA IF EXISTS ${s} CASCADE`);
+          await c.query(ddl(s));
+          await c.query(`DELETE FROM ${s}.idempotency_keys WHERE state = 'processing'`);
+        }),
+      );
       await fillPool(pool, opts.connections);
     } catch (err) {
       await pool.end().catch(() => undefined);

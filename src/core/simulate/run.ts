@@ -17,6 +17,7 @@ import type {
 import type { Fault, Provider } from '../provider/index.js';
 import type { LoopFailures } from '../engine/sweeper.js';
 import { ServiceError } from '../errors.js';
+import { retryConnectionLost } from '../postgres/client.js';
 import type { ProviderCharge } from '../reconcile/types.js';
 import type { InvariantResult } from '../invariants.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
@@ -169,7 +170,10 @@ async function checkMoney(
   let charges: ProviderCharge[] = [];
   try {
     if (provider)
-      charges = (await provider.charges()).map((c) => toProviderCharge(c as unknown as Record<string, unknown>));
+      // The mock's books are in Postgres too: a read cut by a lost connection is read again.
+      charges = (await retryConnectionLost("reading the provider's charges", () => provider.charges())).map((c) =>
+        toProviderCharge(c as unknown as Record<string, unknown>),
+      );
     else if (providerUrl) {
       const reader = new ProviderReader(providerUrl);
       try {
@@ -414,7 +418,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       // (conservation is stated after the sweep).
       const drained =
         opts.paymentRecovery === false
-          ? { owed: await engine.recoveryOwed(), tally: emptyRecoveryTally() }
+          ? { owed: await withStoreRetry(() => engine.recoveryOwed()), tally: emptyRecoveryTally() }
           : await engine.drainRecovery(Date.now() + recovery.settleMs + 5_000, recovery.settleMs);
       recoveryTally = drained.tally;
       let judgedAt = Date.now();
@@ -439,7 +443,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
           `the stock store had lost ${r.skus.length} SKU(s) at +${((r.at - merged.startedAt) / 1000).toFixed(1)} s (${r.skus.join(', ')}): rebuilt from the orders with ${r.held} held, ${r.sold} sold, ${r.ended} ended; ${r.lateEnded} order(s) made meanwhile from lost holds, ${r.lateSold} confirmed again`,
         );
       // Nothing owed: a later `flashsale recover` leaves this sale alone.
-      if (drained.owed === 0) await engine.endSale();
+      if (drained.owed === 0) await withStoreRetry(() => engine.endSale());
       orders = audit.orders;
       finality = audit.finality;
       skus = scenario.skus.map((k) => {

@@ -8,8 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { scenarioFile, simulate } from '../../helpers/simulate.js';
-import { uniqueNamespace } from '../../helpers/services.js';
+import { DATABASE_URL, uniqueNamespace } from '../../helpers/services.js';
 
 const failed = (r: { invariants: { name: string; ok: boolean; detail: string }[] }) =>
   r.invariants.filter((i) => !i.ok).map((i) => `${i.name}: ${i.detail}`);
@@ -147,20 +148,148 @@ async function redisOutage(aof: boolean) {
 }
 
 /**
- * The smoke sale on one worker against `redisUrl`. Requests err while Redis is away: that is the
+ * A database of the test's own on the shared server, and a way to terminate every backend of it
+ * (never anyone else's): how many it terminated.
+ */
+async function ownDatabase() {
+  const db = `fault_pg_${uniqueNamespace('x').slice(4)}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  const terminate = async () =>
+    (
+      await admin.query<{ n: number }>(
+        'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [db],
+      )
+    ).rows[0].n;
+  return {
+    url: DATABASE_URL.replace(/\/[^/]*$/, `/${db}`),
+    terminate,
+    async drop() {
+      await terminate().catch(() => undefined);
+      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+/**
+ * The smoke sale on one worker against the given store. Requests err while the store is away: that is the
  * fault, so neither the scenario's errors==0 nor the run's validity limit on errors (1%) judge it.
  */
-function smokeOn(redisUrl: string, strategy: string) {
+function smokeOn(strategy: string, service: string[]) {
   const file = scenarioFile('smoke.json', (s) => delete s.thresholds.errors);
   const relax = ['--threshold', 'errorRate<=0.5', '--threshold', 'payFailedRate<=0.5'];
-  return simulate(['--scenario', file, '--strategy', strategy, '--workers', '1', '--redis-url', redisUrl, ...relax]);
+  return simulate(['--scenario', file, '--strategy', strategy, '--workers', '1', ...service, ...relax]);
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Orders the run left unfinished in its records: anything still owed to payment recovery, a sale
+ * not ended, and any order still pending that is charged or whose hold had ended before the last
+ * buyer was done (the final sweep runs after that). An order whose hold outlasts the run, a buyer
+ * who walked away a second before the end, is pending by right: its hold stands.
+ */
+async function stuckOrders(url: string, namespace: string, buyersDoneAt: number): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const s = `"flashsale_${namespace}_sale"`;
+    const { rows } = await client.query<{ line: string }>(
+      `SELECT o.order_id || ' ' || o.status || ' recovery=' || coalesce(o.recovery, '-') || ' charge=' || coalesce(o.charge_id, '-') AS line
+FROM ${s}.orders o CROSS JOIN ${s}.sale
+WHERE o.recovery IS NOT NULL OR sale.ended_at IS NULL
+   OR (o.status = 'PendingPayment' AND (o.charge_id IS NOT NULL OR o.expires_at < to_timestamp($1 / 1000.0)))`,
+      [buyersDoneAt],
+    );
+    return rows.map((r) => r.line);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Terminates the backends on a schedule while `running()`; resolves to how many each round ended. */
+type PgFault = (terminate: () => Promise<number>, running: () => boolean) => Promise<number[]>;
+
+const PG_FAULTS: { when: string; strategy: string; fault: PgFault }[] = [
+  {
+    when: 'twice mid-sale, at 2 s and 3 s',
+    strategy: 'atomic',
+    fault: async (terminate) => {
+      const killed: number[] = [];
+      for (const at of [2_000, 1_000]) {
+        await sleep(at);
+        killed.push(await terminate());
+      }
+      return killed;
+    },
+  },
+  {
+    // From the first connection on, every 50 ms, six times that found backends: the provider's
+    // ledger, the engine's pools, the schemas and the stock load are each cut somewhere.
+    when: 'again and again during setup, from the first connection on',
+    strategy: 'atomic',
+    fault: async (terminate) => {
+      const killed: number[] = [];
+      for (let polls = 0; killed.length < 6 && polls < 400; polls++) {
+        const n = await terminate();
+        if (n > 0) killed.push(n);
+        await sleep(50);
+      }
+      return killed;
+    },
+  },
+  ...(['atomic', 'lua'] as const).map((strategy) => ({
+    // The last buyers, the sweeps giving back their holds while others still buy, payment
+    // recovery's drain and the judging: a sweep cut between its two halves is among them.
+    when: 'every 100 ms from 4.5 s until the run is judged',
+    strategy,
+    fault: (async (terminate, running) => {
+      const killed: number[] = [];
+      await sleep(4_500);
+      while (running()) {
+        killed.push(await terminate());
+        await sleep(100);
+      }
+      return killed.filter((n) => n > 0);
+    }) satisfies PgFault,
+  })),
+];
+
+describe('Postgres backends terminated', () => {
+  it.each(PG_FAULTS)(
+    '$when ($strategy): the run reconnects, nothing left stuck, every invariant holds',
+    async ({ strategy, fault }) => {
+      const own = await ownDatabase();
+      let running = true;
+      const faulted = fault(own.terminate, () => running);
+      try {
+        const { code, report, err } = await smokeOn(strategy, ['--database-url', own.url]);
+        running = false;
+        const killed = await faulted;
+        expect(report, err).toBeDefined();
+        expect(killed.length).toBeGreaterThan(0);
+        expect(killed.every((n) => n > 0)).toBe(true);
+        expect(failed(report)).toEqual([]);
+        expect(code).toBe(0);
+        const buyersDoneAt = Date.parse(report.startedAt) + report.durationSec * 1000;
+        expect(await stuckOrders(own.url, report.namespace, buyersDoneAt)).toEqual([]);
+      } finally {
+        running = false;
+        await faulted.catch(() => undefined);
+        await own.drop();
+      }
+    },
+  );
+});
 
 describe('Redis killed mid-sale and restarted with its data (AOF)', () => {
   it('the strategy reconnects and the sale goes on: 0 oversold, every invariant, report written', async () => {
     const outage = await redisOutage(true);
     try {
-      const { code, report } = await smokeOn(outage.url, 'lua');
+      const { code, report } = await smokeOn('lua', ['--redis-url', outage.url]);
       await outage.fault;
       expect(failed(report)).toEqual([]);
       expect(report.oversold).toBe(0);
@@ -181,7 +310,7 @@ describe('Redis killed mid-sale and restarted empty', () => {
     async (strategy) => {
       const outage = await redisOutage(false);
       try {
-        const { code, report, out } = await smokeOn(outage.url, strategy);
+        const { code, report, out } = await smokeOn(strategy, ['--redis-url', outage.url]);
         await outage.fault;
         expect(failed(report)).toEqual([]);
         expect(code).toBe(0);

@@ -1,7 +1,8 @@
 // The sale engine (sync mode) on the real Redis and Postgres, against the mock provider in-process.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine } from '../../../../src/core/engine/engine.js';
+import { createEngine, type SaleEngine } from '../../../../src/core/engine/engine.js';
+import { peakOversell } from '../../../../src/core/engine/invariants.js';
 import type { Engine, EngineConfig } from '../../../../src/core/engine/types.js';
 import { decide, parseFaultConfig, type Provider } from '../../../../src/core/provider/index.js';
 
@@ -264,5 +265,22 @@ describe('the rate limit', () => {
     // Refused requests never reached the stock: 3 + 1 units held.
     expect(await engine.availability('A')).toEqual({ sku: 'A', available: 2 });
     await expectInvariantsHold(engine, 0);
+  });
+});
+
+describe.each(['lua', 'atomic'] as const)('the %s engine swept late', (strategy) => {
+  it("an order expired by a sweep that came late ends with its hold, not after the next holder's start", async () => {
+    const engine = await sale(config(strategy, honest.url, { holdTtlMs: 300 }));
+    granted(await engine.reserve({ sku: 'B', qty: 2, user: 'u1', clickId: 'c1' }));
+    granted(await engine.reserve({ sku: 'B', qty: 2, user: 'u2', clickId: 'c2' }));
+    await sleep(400);
+    // The strategy's half of a sweep gives the units back and the orders' half fails (a cut
+    // connection): a new buyer takes the units before the next sweep expires the two orders.
+    expect(await (engine as SaleEngine).strategy.sweepExpired(Date.now())).toBe(4);
+    granted(await engine.reserve({ sku: 'B', qty: 2, user: 'u3', clickId: 'c3' }));
+    await sleep(100);
+    expect(await engine.sweep(Date.now())).toEqual({ units: 0, orders: 2 });
+    const { orders } = await engine.audit();
+    expect(peakOversell(orders, { A: 6, B: 4 })).toMatchObject({ ok: true });
   });
 });

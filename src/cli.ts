@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import chalk from 'chalk';
 import { benchCommand } from './commands/bench.js';
+import { checkCommand } from './commands/check.js';
 import { providerCommand } from './commands/provider.js';
 import { reconcileCommand } from './commands/reconcile.js';
 import { recoverCommand } from './commands/recover.js';
@@ -37,6 +38,7 @@ export function buildProgram(io: CommandIO, setExit: (code: number) => void): Co
     benchCommand(io, setExit),
     reconcileCommand(io, setExit),
     recoverCommand(io, setExit),
+    checkCommand(io, setExit),
     providerCommand(io, setExit),
     serveCommand(io, setExit),
     reportCommand(io, setExit),

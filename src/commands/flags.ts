@@ -1,5 +1,6 @@
 // Flag fragments more than one command's schema is built from. Each command parses every flag it
 // has with one zod schema (validate.ts's parseOptions: the first problem names the flag).
+import type { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { parseRedisCluster } from '../core/redis/client.js';
@@ -43,4 +44,13 @@ export function serviceChoice(f: { redisUrl?: string; redisCluster?: string; dat
     throw new UsageError("--redis-cluster and --redis-url: give one (a cluster's seed nodes, or one server's URL)");
   }
   return { redisUrl: f.redisUrl, redisCluster, databaseUrl: f.databaseUrl };
+}
+
+/** The options of a command that reopens a recorded sale (recover, check): where its stores are, and --json. */
+export function recordedSaleOptions(cmd: Command): Command {
+  return cmd
+    .option('--redis-url <url>', 'Redis of a Redis strategy (default: REDIS_URL, else a redis-server from PATH)')
+    .option('--redis-cluster <nodes>', "seed nodes of the sale's Redis Cluster, host:port,host:port")
+    .option('--database-url <url>', 'Postgres holding the sale (default: DATABASE_URL, else embedded PostgreSQL)')
+    .option('--json', 'one JSON document on stdout; the text goes to stderr');
 }

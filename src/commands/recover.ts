@@ -8,7 +8,7 @@ import { parseDuration } from '../core/reconcile/day.js';
 import type { CommandIO } from '../core/io.js';
 import { printResult } from '../core/io.js';
 import { parseOptions, toFlag, urlOf } from '../core/validate.js';
-import { serviceChoice, serviceFlags } from './flags.js';
+import { recordedSaleOptions, serviceChoice, serviceFlags } from './flags.js';
 
 const flags = {
   namespace: z
@@ -38,24 +38,22 @@ export async function runRecoverCommand(raw: Record<string, unknown>, io: Comman
 }
 
 export function recoverCommand(io: CommandIO, setExit: (code: number) => void): Command {
-  return new Command('recover')
-    .description(
-      'finish a sale whose run died: resolve every payment whose outcome is unknown from the provider, expire the holds left, judge the sale again',
-    )
-    .option('--namespace <ns>', 'the sale to recover, as simulate prints it (default: every sale whose run died)')
-    .option(
-      '--provider-url <url>',
-      "the provider the sale charged through (default: the bundled mock over the sale's ledger)",
-    )
-    .option(
-      '--settle <duration>',
-      'how long an external provider may still commit a charge request it held (e.g. 0, 10s)',
-      '10s',
-    )
-    .option('--redis-url <url>', 'Redis of a Redis strategy (default: REDIS_URL, else a redis-server from PATH)')
-    .option('--redis-cluster <nodes>', "seed nodes of the sale's Redis Cluster, host:port,host:port")
-    .option('--database-url <url>', 'Postgres holding the sale (default: DATABASE_URL, else embedded PostgreSQL)')
-    .option('--json', 'one JSON document on stdout; the text goes to stderr')
+  return recordedSaleOptions(
+    new Command('recover')
+      .description(
+        'finish a sale whose run died: resolve every payment whose outcome is unknown from the provider, expire the holds left, judge the sale again',
+      )
+      .option('--namespace <ns>', 'the sale to recover, as simulate prints it (default: every sale whose run died)')
+      .option(
+        '--provider-url <url>',
+        "the provider the sale charged through (default: the bundled mock over the sale's ledger)",
+      )
+      .option(
+        '--settle <duration>',
+        'how long an external provider may still commit a charge request it held (e.g. 0, 10s)',
+        '10s',
+      ),
+  )
     .addHelpText(
       'after',
       '\nExamples:\n  $ flashsale recover\n  $ flashsale recover --namespace sim_1a2b3c4d\n  $ flashsale recover --namespace sim_1a2b3c4d --provider-url https://pay.example --settle 30s\n\nExit codes: 0 recovered and every invariant holds, 3 an invariant broken, 6 a payment still unresolved (provider or store unreachable), 2 bad option',

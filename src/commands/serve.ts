@@ -33,7 +33,7 @@ export async function runServeCommand(raw: Record<string, unknown>, io: CommandI
         if (f.json) io.out(JSON.stringify({ url: s.url, strategy: s.strategy, namespace: s.namespace, skus: s.skus }));
         else
           io.out(
-            `sale API of ${s.scenario} (${s.strategy}, ${s.why}) on ${s.url}: POST /v1/reservations, POST /v1/orders/:id/pay, GET /v1/availability/:sku; Ctrl-C stops it`,
+            `sale ${s.namespace}: API of ${s.scenario} (${s.strategy}, ${s.why}) on ${s.url}: POST /v1/reservations, POST /v1/orders/:id/pay, GET /v1/availability/:sku; Ctrl-C stops it and judges the sale (flashsale check --namespace ${s.namespace} judges it any time)`,
           );
       },
     },

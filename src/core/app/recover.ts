@@ -3,21 +3,19 @@
 // finished from the provider's answers, the holds of buyers who are gone are expired, and the sale
 // is judged again: money = orders, every payment resolved, the store's invariants.
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import type { RecoverDocument, RecoveredSale } from '../documents/recover.js';
 import { openSaleEngine } from '../engine/engine.js';
-import { checkSaleInvariants } from '../engine/invariants.js';
+import { checkSaleInvariants, stockOf } from '../engine/invariants.js';
 import { moneyMatchesOrders } from '../engine/money.js';
-import { OrderStore, orderSchemaIdent, type SaleRow } from '../engine/orders.js';
+import type { SaleRow } from '../engine/orders.js';
 import { everyPaymentResolved } from '../engine/recovery.js';
-import { ExitCode, ServiceError, UsageError } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import type { InvariantResult } from '../invariants.js';
-import { ProviderReader, toProviderCharge } from '../reconcile/provider-client.js';
 import { startBundledProvider } from '../reconcile/run.js';
-import type { ProviderCharge } from '../reconcile/types.js';
 import { resolveServices } from '../services/resolve.js';
 import { storeOf } from '../strategies/index.js';
+import { chargesOf, hasMockLedger, stillRunning, visitRecordedSales } from './sale-records.js';
 
 export interface RecoverRequest {
   /** The sale to recover; every sale in the database whose run died if absent. */
@@ -37,71 +35,22 @@ export interface RecoverOutcome {
   exitCode: number;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A run on this machine whose process still lives: its sale is not ours to touch. */
-const stillRunning = (row: SaleRow) =>
-  row.ownerHost === hostname() && row.ownerPid !== process.pid && pidAlive(row.ownerPid);
-
-/** The namespaces of every sale with a `sale` row in this database. */
-async function saleNamespaces(client: pg.ClientBase): Promise<string[]> {
-  const { rows } = await client.query<{ nspname: string }>(
-    `SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
-WHERE n.nspname LIKE 'flashsale\\_%\\_sale' AND c.relname = 'sale' AND c.relkind = 'r' ORDER BY n.nspname`,
-  );
-  return rows.map((r) => r.nspname.replace(/^flashsale_/, '').replace(/_sale$/, ''));
-}
-
 export async function recoverSales(request: RecoverRequest, log: (line: string) => void): Promise<RecoverOutcome> {
-  const pgOnly = await resolveServices(new Set(['postgres']), { databaseUrl: request.databaseUrl, log });
-  const databaseUrl = pgOnly.databaseUrl!;
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   const sales: RecoveredSale[] = [];
   const skipped: { namespace: string; reason: string }[] = [];
-  let client: pg.PoolClient | undefined;
-  try {
-    client = await pool.connect().catch((err: Error) => {
-      throw new ServiceError(
-        'postgres',
-        `cannot connect to the sale's database: ${err.message}`,
-        'check --database-url',
-      );
-    });
-    const candidates = request.namespace ? [request.namespace] : await saleNamespaces(client);
-    for (const namespace of candidates) {
-      const orders = new OrderStore(pool, orderSchemaIdent(namespace));
-      const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-        `${orderSchemaIdent(namespace)}.sale`,
-      ]);
-      const row = rows[0].t ? await orders.readSale() : undefined;
-      if (!row) {
-        if (request.namespace)
-          throw new UsageError(
-            `--namespace: this database has no sale "${namespace}" that recover can reopen (no ${orderSchemaIdent(namespace)}.sale row)`,
-          );
-        continue;
-      }
+  await visitRecordedSales(
+    { namespace: request.namespace, databaseUrl: request.databaseUrl, command: 'recover', log },
+    async ({ namespace, row, databaseUrl, client }) => {
       if (stillRunning(row)) {
         const reason = `its run is still going (pid ${row.ownerPid} on ${row.ownerHost})`;
         if (request.namespace) throw new UsageError(`--namespace: sale "${namespace}" is not recoverable: ${reason}`);
         skipped.push({ namespace, reason });
-        continue;
+        return;
       }
-      if (row.endedAt !== undefined && !request.namespace) continue;
+      if (row.endedAt !== undefined && !request.namespace) return;
       sales.push(await recoverOne(namespace, row, request, databaseUrl, client, log));
-    }
-  } finally {
-    client?.release();
-    await pool.end().catch(() => undefined);
-    await pgOnly.stop();
-  }
+    },
+  );
   const document: RecoverDocument = { ok: sales.every((s) => s.ok), sales, skipped };
   const exitCode = sales.some((s) => s.owed !== 0)
     ? ExitCode.Service
@@ -122,7 +71,7 @@ async function recoverOne(
   const { cluster, ...config } = row.config;
   const store = storeOf(config.strategy);
   // The stores this process reaches now, which need not be the ones the dead run had started.
-  const services = await resolveServices(new Set(store === 'redis' ? ['redis'] : []), {
+  const services = await resolveServices(new Set(store === 'redis' || config.rateLimit ? ['redis'] : []), {
     redisUrl: request.redisUrl,
     redisCluster: cluster ? request.redisCluster : undefined,
     log,
@@ -157,7 +106,7 @@ async function recoverOne(
       const storeHasSale = audit.strategy.skus.length === config.skus.length;
       invariants.push(
         ...(storeHasSale
-          ? checkSaleInvariants(audit, { perUserLimit: config.perUserLimit })
+          ? checkSaleInvariants(audit, { perUserLimit: config.perUserLimit, stock: stockOf(config.skus) })
           : [
               {
                 name: 'store invariants',
@@ -187,32 +136,6 @@ async function recoverOne(
     await provider?.stop();
     await services.stop();
   }
-}
-
-async function hasMockLedger(client: pg.ClientBase, namespace: string): Promise<boolean> {
-  const { providerSchemaIdent } = await import('../provider/index.js');
-  const { rows } = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-    `${providerSchemaIdent(namespace)}.charges`,
-  ]);
-  return Boolean(rows[0].t);
-}
-
-async function chargesOf(
-  mock: { charges?(): Promise<unknown[]> } | undefined,
-  external: string | undefined,
-  startedAt: number,
-): Promise<ProviderCharge[]> {
-  if (!external && mock?.charges)
-    return (await mock.charges()).map((c) => toProviderCharge(c as Record<string, unknown>));
-  const reader = new ProviderReader(external!);
-  const out: ProviderCharge[] = [];
-  try {
-    for await (const page of reader.charges(Math.floor(startedAt / 1000) - 60, Math.ceil(Date.now() / 1000) + 60))
-      out.push(...page);
-  } finally {
-    await reader.close();
-  }
-  return out;
 }
 
 export function renderRecover(d: RecoverDocument): string {

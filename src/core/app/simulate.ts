@@ -167,7 +167,7 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
       strategyChoice: why,
       thresholds: judged[i],
       valid: validity[i].valid,
-      validity: { reasons: validity[i].reasons, relaxed: validity[i].relaxed },
+      validity: (({ valid: _v, ...rest }) => rest)(validity[i]),
       services: services.origin,
     }));
     const ok = runs.every((r) => r.ok);
@@ -218,13 +218,19 @@ export async function runSimulatePlan(plan: SimulatePlan, hooks: SimulateHooks):
           ),
         )
       : undefined;
-    const exitCode = !ok
+    // A provider or target that could not be used at all is exit 6 (docs/design.md#run-validity),
+    // also when the payments it left unresolved are all that broke: that is the same fault.
+    const dead = validity.some((v) => v.deadService);
+    const broken = runs.some((r) => r.invariants.some((i) => !i.ok && !(dead && i.name === 'every payment resolved')));
+    const exitCode = broken
       ? ExitCode.Invariant
-      : interrupted
-        ? ExitCode.Interrupted
-        : thresholdsOk && valid
-          ? ExitCode.Ok
-          : ExitCode.Threshold;
+      : dead
+        ? ExitCode.Service
+        : interrupted
+          ? ExitCode.Interrupted
+          : thresholdsOk && valid
+            ? ExitCode.Ok
+            : ExitCode.Threshold;
     return { document, text, outDir: document.outDir, junitFile, exitCode };
   } finally {
     offInterrupt();

@@ -196,6 +196,8 @@ export const simulationSchema = z
     /** Each time the stock store lost its data mid-sale (a Redis restarted empty) and was rebuilt; absent when it never did. */
     storeRebuilds: z.array(storeRebuildSchema).optional(),
     errorSamples: z.array(str),
+    /** What the provider said to the last payment it gave no answer to (status and body excerpt, or the connection error). */
+    lastPayFailure: str.optional(),
     /** Compressed base64 HDR histograms (µs): what `flashsale report merge` adds up exactly. */
     histograms: objectOf(SIMULATE_HISTOGRAMS, str),
     /** The slice of the arrivals this run played (`--shard i/n`); a merge refuses overlaps. */
@@ -218,7 +220,14 @@ const runContext = {
   thresholds: z.array(thresholdResultSchema),
   /** Whether the run delivered its load (docs/design.md#run-validity); an invalid run is not a pass. */
   valid: bool,
-  validity: z.object({ reasons: z.array(str), relaxed: z.array(str) }).strict(),
+  validity: z
+    .object({
+      reasons: z.array(str),
+      relaxed: z.array(str),
+      /** A service the run could not use at all, with its last answer: exit 6. */
+      deadService: str.optional(),
+    })
+    .strict(),
   services: servicesOriginSchema,
 };
 

@@ -135,8 +135,15 @@ function paidOnce(audit: SaleAudit): InvariantResult {
   return result('paid once', problems, `${paid} Paid orders, ${sales.length} sale rows, no charge or sale twice`);
 }
 
-/** The strategy's invariants (no oversell, conservation, exactly once, per-user limit) plus the sale's. */
-export function checkSaleInvariants(audit: SaleAudit, options: { perUserLimit: number }): InvariantResult[] {
+/**
+ * The strategy's invariants (no oversell, conservation, exactly once, per-user limit) plus the
+ * sale's; with the declared stock per SKU, no oversell at any moment too. What simulate, recover,
+ * check and serve judge a sale by.
+ */
+export function checkSaleInvariants(
+  audit: SaleAudit,
+  options: { perUserLimit: number; stock?: Record<string, number> },
+): InvariantResult[] {
   const base = checkInvariants({ snapshot: audit.strategy, perUserLimit: options.perUserLimit });
   return [
     ...base.invariants,
@@ -144,7 +151,13 @@ export function checkSaleInvariants(audit: SaleAudit, options: { perUserLimit: n
     paidIsSold(audit.orders, audit.strategy.ledger),
     cacheIsRecord(audit),
     paidOnce(audit),
+    ...(options.stock ? [peakOversell(audit.orders, options.stock)] : []),
   ];
+}
+
+/** The declared stock per SKU, as checkSaleInvariants takes it. */
+export function stockOf(skus: { sku: string; stock: number }[]): Record<string, number> {
+  return Object.fromEntries(skus.map((k) => [k.sku, k.stock]));
 }
 
 /**

@@ -218,7 +218,11 @@ export class PaymentClient {
       if (retryable(res.statusCode))
         return {
           final: false,
-          error: `${res.statusCode} ${String(errorOf(reply.body).code ?? '')}`.trim(),
+          // status, code and the provider's own words: what a person needs to see why payments fail
+          error: [res.statusCode, errorOf(reply.body).code, errorOf(reply.body).message]
+            .filter((x) => x !== undefined && x !== '')
+            .join(' ')
+            .slice(0, 200),
           inUse: res.statusCode === 409,
         };
       return { final: true, reply };

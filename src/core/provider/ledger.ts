@@ -138,6 +138,15 @@ export interface ListQuery {
   startingAfter?: string;
 }
 
+/**
+ * Every charge of a ledger, read without opening it (`open` also clears what a dead provider left
+ * in flight, which a live one still needs): what `flashsale check` reads.
+ */
+export async function allCharges(db: Pick<pg.Pool, 'query'>, schema: string): Promise<Charge[]> {
+  const { rows } = await db.query(`SELECT ${CHARGE_COLUMNS} FROM ${schema}.charges ORDER BY created, id`);
+  return rows as Charge[];
+}
+
 export class ProviderLedger {
   private constructor(
     private readonly pool: pg.Pool,
@@ -311,9 +320,8 @@ ORDER BY c.created, c.id LIMIT $4`,
   }
 
   /** Every charge of the namespace: the provider's side of the run's money = orders check. */
-  async all(): Promise<Charge[]> {
-    const { rows } = await this.pool.query(`SELECT ${CHARGE_COLUMNS} FROM ${this.s}.charges ORDER BY created, id`);
-    return rows as Charge[];
+  all(): Promise<Charge[]> {
+    return allCharges(this.pool, this.s);
   }
 
   async get(id: string): Promise<Charge | undefined> {

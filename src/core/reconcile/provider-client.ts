@@ -117,6 +117,13 @@ export class ProviderReader {
           'provider',
           `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: not the Stripe-shaped charges API flashsale reads (docs/design.md#payment-provider)`,
         );
+      // Refused credentials or a provider failing on its own: no payment of the run would go through.
+      if (r.status === 401 || r.status === 403 || r.status >= 500)
+        throw new ServiceError(
+          'provider',
+          `the provider at ${redact(this.url)} answered ${r.status} to GET /v1/charges: ${JSON.stringify(r.body).slice(0, 200)}`,
+          r.status < 500 ? 'check the provider secret / key it expects' : 'bring the provider back, then run again',
+        );
     } catch (err) {
       if (err instanceof ServiceError) throw err;
       throw new ServiceError(

@@ -221,7 +221,8 @@ function mergeRuns(
   merged.thresholds = evaluateThresholds(thresholds, SIMULATE_METRICS, merged);
   const validity = judgeValidity(merged, thresholds);
   merged.valid = validity.valid;
-  merged.validity = { reasons: validity.reasons, relaxed: validity.relaxed };
+  const { valid: _valid, ...judged } = validity;
+  merged.validity = judged;
   return merged;
 }
 

@@ -52,6 +52,8 @@ export interface JourneyRecorder {
   endToEnd: Histogram;
   fairness: FairnessTrace;
   errorSamples: string[];
+  /** What the last payment the provider gave no answer to was told (its status and body excerpt). */
+  lastPayFailure?: string;
   /** The same events per time bucket, for the report's charts. */
   timeline: TimelineRecorder;
 }
@@ -218,7 +220,10 @@ export async function runJourney(
     if (paid.status === 'paid') c.paid++;
     else if (paid.status === 'declined') c.declined++;
     else if (paid.status === 'expired') c.expired++;
-    else c.payFailed++;
+    else {
+      c.payFailed++;
+      rec.lastPayFailure = paid.error;
+    }
     // The system's time from the intended arrival to the final answer; the buyer's pause is theirs.
     rec.endToEnd.recordValue(us(now() - (startedAt + buyer.atMs) - buyer.payAfterMs));
   } catch (err) {

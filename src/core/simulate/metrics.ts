@@ -8,7 +8,7 @@ export type SimulateMetricSource = Pick<
   Simulation,
   'latencyMs' | 'sold' | 'oversold' | 'droppedArrivals' | 'attemptsPerSec' | 'successPerSec' | 'counters' | 'invariants'
 > &
-  Partial<Pick<Simulation, 'pendingAtEnd'>>;
+  Partial<Pick<Simulation, 'pendingAtEnd' | 'lastPayFailure' | 'errorSamples'>>;
 
 /**
  * Of the buyers who tried to pay, the share who paid: paid / (paid + declined + payFailed + expired).

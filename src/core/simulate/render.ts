@@ -34,7 +34,7 @@ export function renderSimulation(r: SimulationResult): string {
     ['abandoned (hold left to expire)', c.abandoned],
     ['expired before paying', c.expired],
     ['declined', c.declined],
-    ['payment failed (provider unreachable)', c.payFailed],
+    ['payment failed (no answer from the provider)', c.payFailed],
     ['duplicates suppressed', c.duplicatesSuppressed],
     ['bot calls / bot orders', `${int(c.botCalls)} / ${int(c.botOrders)}`],
     ['errors', c.errors],

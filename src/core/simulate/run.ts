@@ -16,7 +16,8 @@ import type {
 } from '../engine/types.js';
 import type { Fault, Provider } from '../provider/index.js';
 import type { LoopFailures } from '../engine/sweeper.js';
-import { ServiceError } from '../errors.js';
+import { connect } from 'node:net';
+import { redact, ServiceError } from '../errors.js';
 import { retryConnectionLost } from '../postgres/client.js';
 import type { ProviderCharge } from '../reconcile/types.js';
 import type { InvariantResult } from '../invariants.js';
@@ -99,7 +100,9 @@ export function mergeSimResults(results: SimWorkerResult[]) {
   let endedAt = 0;
   let arrivalsEndedAt = 0;
   const errorSamples: string[] = [];
+  let lastPayFailure: string | undefined;
   for (const r of results) {
+    lastPayFailure = r.lastPayFailure ?? lastPayFailure;
     for (const k of Object.keys(counters) as (keyof JourneyCounters)[]) counters[k] += r.counters[k];
     droppedLate += r.droppedLate;
     droppedInFlightCap += r.droppedInFlightCap;
@@ -123,6 +126,7 @@ export function mergeSimResults(results: SimWorkerResult[]) {
   }
   const timeline = mergeTimelines(results.map((r) => r.timeline));
   return {
+    ...(lastPayFailure ? { lastPayFailure } : {}),
     counters,
     h,
     droppedLate,
@@ -268,11 +272,37 @@ async function openGate(gate: SharedArrayBuffer, workers: number, tasks: Promise
   return start;
 }
 
+/** A target that refuses connections is exit 6 before any buyer arrives, not a run of errors. */
+async function probeTarget(target: string): Promise<void> {
+  const u = new URL(target);
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host: u.hostname, port });
+    socket.setTimeout(5_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error('no connection within 5 s'));
+    });
+    socket.once('error', reject);
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new ServiceError(
+      'target',
+      `the target at ${redact(target)} does not answer: ${err.code ?? err.message}`,
+      'start the system under test, or check --target',
+    );
+  });
+}
+
 export async function runSimulation(opts: SimulateOptions): Promise<SimulationResult> {
   const { scenario } = opts;
   const namespace = opts.namespace ?? newSaleNamespace();
   const secret = opts.providerSecret ?? randomBytes(24).toString('hex');
   const { startProvider } = await import('../provider/index.js');
+  if (opts.target) await probeTarget(opts.target);
   if (opts.providerUrl) {
     // A provider that does not answer is exit 6 before any buyer arrives, not a run of failed
     // payments that recovery then waits out.
@@ -428,9 +458,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         return engine.audit();
       });
       pendingAtEnd = pendingByCause(audit.orders, judgedAt);
-      const { checkSaleInvariants, peakOversell } = await import('../engine/invariants.js');
-      invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit });
-      invariants.push(peakOversell(audit.orders, Object.fromEntries(scenario.skus.map((k) => [k.sku, k.stock]))));
+      const { checkSaleInvariants, stockOf } = await import('../engine/invariants.js');
+      invariants = checkSaleInvariants(audit, { perUserLimit: scenario.perUserLimit, stock: stockOf(scenario.skus) });
       invariants.push(ordersMatchBuyers(merged.counters, audit.orders.length));
       const { everyPaymentResolved } = await import('../engine/recovery.js');
       invariants.push(everyPaymentResolved(drained.owed, drained.tally));
@@ -508,6 +537,7 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       ...(pendingAtEnd ? { pendingAtEnd } : {}),
       ...(storeRebuilds.length ? { storeRebuilds } : {}),
       errorSamples: [...loopNotes, ...merged.errorSamples],
+      ...(merged.lastPayFailure ? { lastPayFailure: merged.lastPayFailure } : {}),
       histograms: encodeHistograms(merged.h),
       shard: opts.shard,
       scenarioDigest: scenarioDigest(scenario),

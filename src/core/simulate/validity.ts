@@ -12,6 +12,27 @@ export interface Validity {
   reasons: string[];
   /** Built-in limits replaced by the person's own thresholds on the same metric. */
   relaxed: string[];
+  /**
+   * A service the run could not use at all (a provider that took no payment, a target that answered
+   * no request), with its last answer: exit 6 rather than 4, the report written all the same.
+   */
+  deadService?: string;
+}
+
+/** Below this many attempts a run is too small to call a service dead. */
+const DEAD_MIN_ATTEMPTS = 10;
+const DEAD_SHARE = 0.9;
+
+/** The provider failed nearly every payment, or the system under test answered nearly no request and made no order. */
+export function deadService(r: SimulateMetricSource): string | undefined {
+  const c = r.counters;
+  const tried = payTried(c);
+  if (tried >= DEAD_MIN_ATTEMPTS && c.payFailed >= DEAD_SHARE * tried)
+    return `the payment provider ${c.paid + c.declined === 0 ? 'took no payment' : 'failed nearly every payment'}: ${c.payFailed} of ${tried} failed; last: ${r.lastPayFailure ?? 'no answer'}`;
+  const requests = requestsMade(c);
+  if (requests >= DEAD_MIN_ATTEMPTS && c.orders === 0 && c.errors >= DEAD_SHARE * requests)
+    return `the system under test answered no request: ${c.errors} of ${requests} errored; last: ${r.errorSamples?.[0] ?? 'no answer'}`;
+  return undefined;
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`;
@@ -69,5 +90,7 @@ export function judgeValidity(run: SimulateMetricSource, thresholds: Threshold[]
     const value = SIMULATE_METRICS.metrics[rule.metric](run);
     if (!rule.ok(value)) reasons.push(rule.says(value, run));
   }
-  return { valid: reasons.length === 0, reasons, relaxed };
+  const dead = deadService(run);
+  if (dead) reasons.unshift(dead);
+  return { valid: reasons.length === 0, reasons, relaxed, ...(dead ? { deadService: dead } : {}) };
 }

@@ -66,6 +66,7 @@ export interface SimWorkerResult {
   arrivalsEndedAt: number;
   endedAt: number;
   errorSamples: string[];
+  lastPayFailure?: string;
   /** Per time bucket from the common start, for the report's charts. */
   timeline?: WorkerTimeline;
 }
@@ -219,6 +220,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
     arrivalsEndedAt: arrivalsEndedAt ?? Date.now(),
     endedAt: Date.now(),
     errorSamples: rec.errorSamples,
+    ...(rec.lastPayFailure ? { lastPayFailure: rec.lastPayFailure } : {}),
     timeline: rec.timeline.toJSON(),
   };
 }

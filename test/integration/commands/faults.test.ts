@@ -2,10 +2,11 @@
 // provider process on its own port, the backends of a database of its own): the run must end
 // with its report, nothing lost and nothing taken twice (money = orders, every payment resolved).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -95,6 +96,64 @@ describe('the provider killed mid-sale and restarted', () => {
     } finally {
       await fault.catch(() => undefined);
       provider.kill('SIGKILL');
+    }
+  });
+});
+
+/** A provider of the test's own: `GET /v1/charges` answers `list`, every other request `status` with `message`. */
+async function brokenProvider(list: number, status: number, message: string) {
+  const srv = createHttpServer((req, res) => {
+    const listing = req.method === 'GET' && req.url?.startsWith('/v1/charges?');
+    const code = listing ? list : status;
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify(
+        code === 200 ? { object: 'list', data: [], has_more: false } : { error: { type: 'api_error', message } },
+      ),
+    );
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(srv.address() as { port: number }).port}`,
+    stop: () => new Promise((r) => srv.close(r)),
+  };
+}
+
+describe('a service that cannot be used', () => {
+  it('a target that refuses connections is exit 6 before any buyer arrives, naming it', async () => {
+    const port = await freePort();
+    const { code, err, report } = await simulate(['--transport', 'http', '--target', `http://127.0.0.1:${port}`]);
+    expect(code).toBe(6);
+    expect(err).toMatch(new RegExp(`the target at http://127\\.0\\.0\\.1:${port} does not answer: ECONNREFUSED`));
+    expect(report).toBeUndefined();
+  });
+
+  it('a provider that refuses the credentials is exit 6 before any buyer arrives, quoting its answer', async () => {
+    const p = await brokenProvider(401, 401, 'Invalid API Key provided');
+    try {
+      const { code, err, report } = await simulate(['--provider-url', p.url]);
+      expect(code).toBe(6);
+      expect(err).toMatch(/answered 401 to GET \/v1\/charges: .*Invalid API Key provided/);
+      expect(report).toBeUndefined();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('a provider that answers 503 to every payment: exit 6 with the report written, its answer quoted', async () => {
+    const p = await brokenProvider(200, 503, 'down for maintenance');
+    try {
+      const { code, report, out } = await simulate(['--provider-url', p.url, '--strategy', 'lua', '--workers', '1']);
+      expect(code).toBe(6);
+      expect(report.valid).toBe(false);
+      expect(report.validity.deadService).toMatch(
+        /^the payment provider took no payment: (\d+) of \1 failed; last: .*503 down for maintenance/,
+      );
+      expect(report.validity.reasons[0]).toBe(report.validity.deadService);
+      expect(report.counters.paid).toBe(0);
+      expect(existsSync(join(out, 'summary.json'))).toBe(true);
+    } finally {
+      await p.stop();
     }
   });
 });
@@ -241,7 +300,7 @@ const PG_FAULTS: { when: string; strategy: string; fault: PgFault }[] = [
       return killed;
     },
   },
-  ...(['atomic', 'lua'] as const).map((strategy) => ({
+  ...(['atomic'] as const).map((strategy) => ({
     // The last buyers, the sweeps giving back their holds while others still buy, payment
     // recovery's drain and the judging: a sweep cut between its two halves is among them.
     when: 'every 100 ms from 4.5 s until the run is judged',

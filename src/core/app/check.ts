@@ -14,9 +14,7 @@ import type { InvariantResult } from '../invariants.js';
 import { providerSchemaIdent } from '../provider/index.js';
 import { allCharges } from '../provider/ledger.js';
 import { toProviderCharge } from '../reconcile/provider-client.js';
-import { resolveServices } from '../services/resolve.js';
-import { storeOf } from '../strategies/index.js';
-import { chargesOf, hasMockLedger, stillRunning, visitRecordedSales } from './sale-records.js';
+import { chargesOf, hasMockLedger, stillRunning, storesOfSale, visitRecordedSales } from './sale-records.js';
 
 export interface CheckRequest {
   /** The sale to judge; every sale in the database if absent. */
@@ -54,13 +52,7 @@ async function checkOne(
   client: pg.ClientBase,
   log: (line: string) => void,
 ): Promise<CheckedSale> {
-  const { cluster, ...config } = row.config;
-  const store = storeOf(config.strategy);
-  const services = await resolveServices(new Set(store === 'redis' || config.rateLimit ? ['redis'] : []), {
-    redisUrl: request.redisUrl,
-    redisCluster: cluster ? request.redisCluster : undefined,
-    log,
-  });
+  const { config, store, services } = await storesOfSale(row, request, log);
   try {
     const engine = await openSaleEngine({
       ...config,

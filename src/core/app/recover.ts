@@ -13,9 +13,7 @@ import { everyPaymentResolved } from '../engine/recovery.js';
 import { ExitCode, UsageError } from '../errors.js';
 import type { InvariantResult } from '../invariants.js';
 import { startBundledProvider } from '../reconcile/run.js';
-import { resolveServices } from '../services/resolve.js';
-import { storeOf } from '../strategies/index.js';
-import { chargesOf, hasMockLedger, stillRunning, visitRecordedSales } from './sale-records.js';
+import { chargesOf, hasMockLedger, stillRunning, storesOfSale, visitRecordedSales } from './sale-records.js';
 
 export interface RecoverRequest {
   /** The sale to recover; every sale in the database whose run died if absent. */
@@ -68,14 +66,7 @@ async function recoverOne(
   client: pg.ClientBase,
   log: (line: string) => void,
 ): Promise<RecoveredSale> {
-  const { cluster, ...config } = row.config;
-  const store = storeOf(config.strategy);
-  // The stores this process reaches now, which need not be the ones the dead run had started.
-  const services = await resolveServices(new Set(store === 'redis' || config.rateLimit ? ['redis'] : []), {
-    redisUrl: request.redisUrl,
-    redisCluster: cluster ? request.redisCluster : undefined,
-    log,
-  });
+  const { config, store, services } = await storesOfSale(row, request, log);
   let provider: { url: string; stop(): Promise<void>; charges?(): Promise<unknown[]> } | undefined;
   try {
     // The sale's own mock died with its run: a request it was holding can no longer commit, so

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { OrderStore, orderSchemaIdent, type SaleRow } from '../engine/orders.js';
 import { ServiceError, UsageError } from '../errors.js';
 import { resolveServices } from '../services/resolve.js';
+import { storeOf } from '../strategies/index.js';
 import { ProviderReader, toProviderCharge } from '../reconcile/provider-client.js';
 import type { ProviderCharge } from '../reconcile/types.js';
 
@@ -105,4 +106,23 @@ export async function visitRecordedSales(
     await pool.end().catch(() => undefined);
     await pgOnly.stop();
   }
+}
+
+/**
+ * The stores of a recorded sale as this process reaches them now (which need not be the ones its
+ * run had started): Redis for a Redis strategy or a rate limit; Postgres is the caller's already.
+ */
+export async function storesOfSale(
+  row: SaleRow,
+  request: { redisUrl?: string; redisCluster?: string[] },
+  log: (line: string) => void,
+) {
+  const { cluster, ...config } = row.config;
+  const store = storeOf(config.strategy);
+  const services = await resolveServices(new Set(store === 'redis' || config.rateLimit ? ['redis'] : []), {
+    redisUrl: request.redisUrl,
+    redisCluster: cluster ? request.redisCluster : undefined,
+    log,
+  });
+  return { config, store, services };
 }

@@ -93,7 +93,10 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
   const mode = request.mode ?? scenario.mode;
   if (request.target && request.transport !== 'http')
     throw new UsageError('--target: drives a system over HTTP; add --transport http');
-  const { strategy, why } = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
+  const chosen = chooseSaleStrategy(request.strategy ?? scenario.strategy, request);
+  const { strategy } = chosen;
+  // An external target runs its own: the strategy is only a label here, and the report says so.
+  const why = request.target ? `not run here: ${request.target} runs its own` : chosen.why;
   // judged per mode; checked here so a typo fails before any service starts
   const thresholds = parseThresholds(
     [...scenarioThresholdSources(scenario.thresholds, scenario.source, SIMULATE_METRICS), ...request.thresholds],
@@ -103,8 +106,11 @@ export function planSimulate(request: SimulateRequest): SimulatePlan {
   const outDir = request.out ?? defaultOutDir('simulate');
   checkOutDir(outDir, 'simulate');
   const modes: SimulateMode[] = mode === 'both' ? ['sync', 'async'] : [mode];
-  const need = new Set([storeOf(strategy), 'postgres' as const]);
-  if (scenario.rateLimit || modes.includes('async')) need.add('redis');
+  // An external target needs no store of ours; only the bundled mock provider needs Postgres.
+  const need = new Set<'redis' | 'postgres'>(
+    request.target ? (request.providerUrl ? [] : ['postgres']) : [storeOf(strategy), 'postgres'],
+  );
+  if (!request.target && (scenario.rateLimit || modes.includes('async'))) need.add('redis');
   if (request.redisCluster && modes.includes('async')) {
     throw new UsageError(
       '--redis-cluster: mode async is not cluster-ready yet (its event streams assume one server); use --mode sync on a cluster',

@@ -162,6 +162,8 @@ export const simulationSchema = z
     /** How long orders took to become final (Paid, PaymentFailed, Expired), from the click. */
     finality: finalitySchema.optional(),
     transport: transportSchema,
+    /** The external system driven (`--target`): judged from its buyers' side, `strategy` only a label. */
+    target: str.optional(),
     stock: int,
     sold: int,
     oversold: int,

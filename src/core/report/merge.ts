@@ -60,6 +60,9 @@ function parseShardDoc(input: ShardInput): { file: string; top: Record<string, u
   return { file, top, runs };
 }
 
+/** Shards that drove one external system (--target): one stock, judged from the buyers' answers. */
+const drovesSharedSystem = (run: MergeableRun) => Boolean(run.target) || run.skus.length === 0;
+
 /** Every shard must be a slice of the same run: same scenario, strategy, modes, transport and split. */
 function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs: MergeableRun[] }[]): void {
   const [first, ...rest] = shards;
@@ -69,7 +72,7 @@ function checkSameRun(shards: { file: string; top: Record<string, unknown>; runs
     ['strategy', (s) => s.runs[0].strategy],
     ['mode', (s) => s.top.mode],
     ['transport', (s) => s.runs[0].transport],
-    ['skus', (s) => (s.runs[0].skus.length > 0 ? 'read by each shard' : 'not read (an external --target)')],
+    ['skus', (s) => (drovesSharedSystem(s.runs[0]) ? 'not read (an external --target)' : 'read by each shard')],
   ];
   for (const s of rest) {
     for (const [field, of] of same) {
@@ -139,10 +142,11 @@ function mergeRuns(
           currency: s.currency,
         });
       else {
-        into.stock += s.stock;
+        // One shared system has one stock: what its shards' buyers paid for adds up against it.
+        if (!drovesSharedSystem(run)) into.stock += s.stock;
         into.sold += s.sold;
         into.held += s.held;
-        into.remaining += s.remaining;
+        into.remaining = drovesSharedSystem(run) ? Math.max(0, into.stock - into.sold) : into.remaining + s.remaining;
         into.revenueMinor += s.revenueMinor;
       }
     }
@@ -199,9 +203,13 @@ function mergeRuns(
     counters: c,
     latencyMs: summariseHistograms(h),
     unfairRefusals: sum((r) => r.unfairRefusals),
-    invariants: parts.flatMap(({ run }) =>
-      run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail })),
-    ),
+    invariants: [
+      ...parts.flatMap(({ run }) =>
+        run.invariants.map((i) => ({ name: `shard ${shardLabel(run.shard)}: ${i.name}`, ok: i.ok, detail: i.detail })),
+      ),
+      // Every shard's buyers against the one stock of the system they all drove.
+      ...(records === 'shared' && first.target ? [everyShardTally([...skus.values()])] : []),
+    ],
     skus: [...skus.values()],
     providerFaults,
     errorSamples,
@@ -217,6 +225,8 @@ function mergeRuns(
   };
   // A threshold is about the sale, so it is judged on the whole of it; the same text on several shards once.
   const sources = runs.flatMap((r) => r.thresholds.map((t) => t.source));
+  // The verdict over every shard's buyers is part of the merged run's
+  merged.ok = merged.invariants.every((i) => i.ok);
   const thresholds = parseThresholds(sources, SIMULATE_METRICS);
   merged.thresholds = evaluateThresholds(thresholds, SIMULATE_METRICS, merged);
   const validity = judgeValidity(merged, thresholds);
@@ -226,12 +236,28 @@ function mergeRuns(
   return merged;
 }
 
+function everyShardTally(skus: SkuSummary[]): { name: string; ok: boolean; detail: string } {
+  const over = skus.filter((k) => k.sold > k.stock);
+  return {
+    name: "no oversell (buyers' tally, every shard)",
+    ok: over.length === 0,
+    detail: over.length
+      ? over
+          .map(
+            (k) =>
+              `${k.sku}: the target took payment for ${k.sold} units of ${k.stock} (oversold by ${k.sold - k.stock})`,
+          )
+          .join('; ')
+      : `${skus.reduce((n, k) => n + k.sold, 0)} units answered paid over every shard, none of ${skus.length} SKU(s) past its stock`,
+  };
+}
+
 function notesOf(runs: MergedRun[], info: Pick<MergeInfo, 'of' | 'missing' | 'records'>): string[] {
   const notes: string[] = [];
   const shardRecords = runs[0].shards;
   if (info.records === 'shared') {
     notes.push(
-      "the shards drove one shared system (--target) and none of them read its records: invariants over the shared records (no oversell across every shard's buyers, conservation, exactly once) are NOT checked by this merge; check them once, from one process, against the shared database — adding up per-shard verdicts cannot prove them",
+      "the shards drove one shared system (--target): what every shard's buyers were answered paid is added up against its one stock (no oversell (buyers' tally, every shard)), but none of them read its records: conservation and exactly once in its own records are NOT checked by this merge; check them once, from one process, against the shared database (flashsale check, for a flashsale serve)",
     );
   } else {
     notes.push(
@@ -277,7 +303,7 @@ export function mergeSimulations(inputs: ShardInput[]): MergedDocument {
   const missing = Array.from({ length: of }, (_, i) => i)
     .filter((i) => !present.has(i))
     .map((i) => `${i}/${of}`);
-  const records: MergeInfo['records'] = shards[0].runs[0].skus.length > 0 ? 'per-shard' : 'shared';
+  const records: MergeInfo['records'] = drovesSharedSystem(shards[0].runs[0]) ? 'shared' : 'per-shard';
   const modes = shards[0].runs.map((r) => r.mode);
   for (const s of shards) {
     const theirs = s.runs.map((r) => r.mode);

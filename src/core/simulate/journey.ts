@@ -45,6 +45,21 @@ export interface FairnessTrace {
 
 export const FAIRNESS_BUCKET_MS = 10;
 
+/**
+ * What the buyers were told, tallied from the answers alone: how an external target is judged
+ * (docs/design.md#a-target-judged-from-the-buyers-side), where the records are not ours to read.
+ */
+export interface BuyersTally {
+  /** sku → units of the distinct orders the target granted, and of those it answered paid. */
+  granted: Record<string, number>;
+  paid: Record<string, number>;
+  /** Clicks answered with more than one order (double clicks and retries carry the same click id). */
+  clickConflicts: number;
+  firstClickConflict?: string;
+  /** The charge of every order answered paid (a charge paying two orders is a double payment). */
+  charges: [orderId: string, chargeId: string][];
+}
+
 export interface JourneyRecorder {
   counters: JourneyCounters;
   reserve: Histogram;
@@ -52,6 +67,7 @@ export interface JourneyRecorder {
   endToEnd: Histogram;
   fairness: FairnessTrace;
   errorSamples: string[];
+  tally: BuyersTally;
   /** What the last payment the provider gave no answer to was told (its status and body excerpt). */
   lastPayFailure?: string;
   /** The same events per time bucket, for the report's charts. */
@@ -66,6 +82,7 @@ export function newRecorder(): JourneyRecorder {
     endToEnd: newHistogram(),
     fairness: { refusals: {}, lastGrantMs: {} },
     errorSamples: [],
+    tally: { granted: {}, paid: {}, clickConflicts: 0, charges: [] },
     timeline: new TimelineRecorder(),
   };
 }
@@ -131,6 +148,21 @@ function noteTurnedAway(rec: JourneyRecorder, buyer: Buyer): void {
   perSku[bucket] = (perSku[bucket] ?? 0) + 1;
 }
 
+function addUnits(into: Record<string, number>, sku: string, qty: number): void {
+  into[sku] = (into[sku] ?? 0) + qty;
+}
+
+/** One click's answers: the units of each distinct order granted, and a conflict if there are two. */
+function tallyGrants(tally: BuyersTally, clickId: string, answers: ReserveOutcome[]): void {
+  const orders = new Map<string, Extract<ReserveOutcome, { ok: true }>>();
+  for (const a of answers) if (a.ok) orders.set(a.orderId, a);
+  for (const a of orders.values()) addUnits(tally.granted, a.sku, a.qty);
+  if (orders.size > 1) {
+    tally.clickConflicts++;
+    tally.firstClickConflict ??= `click ${clickId} was answered with ${orders.size} orders (${[...orders.keys()].join(', ')})`;
+  }
+}
+
 function noteRefusal(rec: JourneyRecorder, buyer: Buyer, out: Extract<ReserveOutcome, { ok: false }>): void {
   const c = rec.counters;
   if (out.reason === 'sold_out') {
@@ -168,6 +200,7 @@ export async function runJourney(
         c.botCalls++;
         const out = await api.reserve({ sku: buyer.sku, qty: buyer.qty, user: buyer.user, clickId: `${clickId}.${i}` });
         if (out.ok) {
+          if (!out.duplicate) addUnits(rec.tally.granted, out.sku, out.qty);
           c.botOrders++;
           c.orders++;
           rec.timeline.noteOrder(now() - startedAt);
@@ -200,6 +233,7 @@ export async function runJourney(
     rec.timeline.noteReserve(t0 - startedAt, us(answered - t0));
     const granted = answers.find((a): a is Extract<ReserveOutcome, { ok: true }> => a.ok);
     for (const a of answers) if (a.ok && a.duplicate) c.duplicatesSuppressed++;
+    tallyGrants(rec.tally, clickId, answers);
     if (!granted) {
       noteRefusal(rec, buyer, answers[0] as Extract<ReserveOutcome, { ok: false }>);
       return;
@@ -217,8 +251,11 @@ export async function runJourney(
     const t1 = now();
     const paid = await api.pay({ orderId: granted.orderId });
     rec.pay.recordValue(us(now() - t1));
-    if (paid.status === 'paid') c.paid++;
-    else if (paid.status === 'declined') c.declined++;
+    if (paid.status === 'paid') {
+      c.paid++;
+      addUnits(rec.tally.paid, granted.sku, granted.qty);
+      rec.tally.charges.push([granted.orderId, paid.chargeId]);
+    } else if (paid.status === 'declined') c.declined++;
     else if (paid.status === 'expired') c.expired++;
     else {
       c.payFailed++;

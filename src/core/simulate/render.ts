@@ -57,7 +57,7 @@ export function renderSimulation(r: SimulationResult): string {
       `${int(s.revenueMinor)} ${s.currency}`,
     ]);
 
-  const head = `${r.strategy} over ${r.transport} (${r.mode}): ${int(r.attemptsPerSec)} buyer attempts/s, ${int(r.reserveCallsPerSec)} reserve calls/s, ${int(r.successPerSec)} orders/s, ${int(r.sold)}/${int(r.stock)} sold, ${r.oversold} oversold, ${int(r.droppedArrivals)} dropped arrivals; arrivals for ${r.arrivalPhaseSec} s, all final after ${r.durationSec} s`;
+  const head = `${r.target ?? r.strategy} over ${r.transport} (${r.mode}): ${int(r.attemptsPerSec)} buyer attempts/s, ${int(r.reserveCallsPerSec)} reserve calls/s, ${int(r.successPerSec)} orders/s, ${int(r.sold)}/${int(r.stock)} sold, ${r.oversold} oversold, ${int(r.droppedArrivals)} dropped arrivals; arrivals for ${r.arrivalPhaseSec} s, all final after ${r.durationSec} s`;
   const notes = r.errorSamples.length ? chalk.yellow(`! errors, e.g. ${r.errorSamples.join(' | ')}`) : '';
   return [head, inv.toString(), lat.toString(), out.toString(), r.skus.length ? skus.toString() : '', notes]
     .filter(Boolean)

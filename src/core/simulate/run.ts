@@ -24,7 +24,13 @@ import type { InvariantResult } from '../invariants.js';
 import { engineConfigOf, type Scenario } from '../scenario.js';
 import type { StrategyName } from '../strategies/types.js';
 import type { Shard } from '../traffic/stages.js';
-import { emptyJourneyCounters, FAIRNESS_BUCKET_MS, type FairnessTrace, type JourneyCounters } from './journey.js';
+import {
+  emptyJourneyCounters,
+  FAIRNESS_BUCKET_MS,
+  type BuyersTally,
+  type FairnessTrace,
+  type JourneyCounters,
+} from './journey.js';
 import { mergeTimelines, sampleStock } from './timeline.js';
 import type { SimProgress, SimWorkerResult, SimWorkerTask } from './worker.js';
 import { MessageChannel } from 'node:worker_threads';
@@ -101,7 +107,13 @@ export function mergeSimResults(results: SimWorkerResult[]) {
   let arrivalsEndedAt = 0;
   const errorSamples: string[] = [];
   let lastPayFailure: string | undefined;
+  const tally: BuyersTally = { granted: {}, paid: {}, clickConflicts: 0, charges: [] };
   for (const r of results) {
+    for (const [sku, n] of Object.entries(r.tally.granted)) tally.granted[sku] = (tally.granted[sku] ?? 0) + n;
+    for (const [sku, n] of Object.entries(r.tally.paid)) tally.paid[sku] = (tally.paid[sku] ?? 0) + n;
+    tally.clickConflicts += r.tally.clickConflicts;
+    tally.firstClickConflict ??= r.tally.firstClickConflict;
+    tally.charges.push(...r.tally.charges);
     lastPayFailure = r.lastPayFailure ?? lastPayFailure;
     for (const k of Object.keys(counters) as (keyof JourneyCounters)[]) counters[k] += r.counters[k];
     droppedLate += r.droppedLate;
@@ -126,6 +138,7 @@ export function mergeSimResults(results: SimWorkerResult[]) {
   }
   const timeline = mergeTimelines(results.map((r) => r.timeline));
   return {
+    tally,
     ...(lastPayFailure ? { lastPayFailure } : {}),
     counters,
     h,
@@ -200,6 +213,54 @@ async function checkMoney(
   }
   const check = moneyMatchesOrders(charges, orders, { planted, foreignCharges: !provider });
   return { invariant: check.invariant, faults: faultsAfterRun(planted, check.breaks) };
+}
+
+/**
+ * An external target judged from its buyers' side (docs/design.md#a-target-judged-from-the-buyers-side):
+ * per SKU the units it answered paid against the declared stock, no click answered with two
+ * orders, no charge answered for two orders.
+ */
+export function buyersTallyInvariants(tally: BuyersTally, skus: { sku: string; stock: number }[]): InvariantResult[] {
+  const over = skus
+    .filter((k) => (tally.paid[k.sku] ?? 0) > k.stock)
+    .map(
+      (k) =>
+        `${k.sku}: the target took payment for ${tally.paid[k.sku]} units of ${k.stock} (oversold by ${(tally.paid[k.sku] ?? 0) - k.stock})`,
+    );
+  const paid = Object.values(tally.paid).reduce((a, b) => a + b, 0);
+  const byCharge = new Map<string, string>();
+  const twice: string[] = [];
+  for (const [orderId, chargeId] of tally.charges) {
+    const first = byCharge.get(chargeId);
+    if (first !== undefined && first !== orderId)
+      twice.push(`charge ${chargeId} was answered for orders ${first} and ${orderId}`);
+    else byCharge.set(chargeId, orderId);
+  }
+  const granted = Object.values(tally.granted).reduce((a, b) => a + b, 0);
+  return [
+    {
+      name: "no oversell (buyers' tally)",
+      ok: over.length === 0,
+      detail: over.length
+        ? over.join('; ')
+        : `${paid} units answered paid, none of ${skus.length} SKU(s) past its stock (${granted} units granted as holds)`,
+    },
+    {
+      name: 'one order per click',
+      ok: tally.clickConflicts === 0,
+      detail:
+        tally.clickConflicts === 0
+          ? 'every click, double clicks and retries included, got at most one order'
+          : `${tally.clickConflicts} click(s) got more than one order; e.g. ${tally.firstClickConflict}`,
+    },
+    {
+      name: 'paid once',
+      ok: twice.length === 0,
+      detail: twice.length
+        ? `${twice.length} charge(s) paid two orders; e.g. ${twice[0]}`
+        : `${tally.charges.length} orders answered paid, each with its own charge`,
+    },
+  ];
 }
 
 /**
@@ -492,13 +553,17 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
         };
       });
     } else {
-      invariants = [
-        {
-          name: 'ledger checks',
-          ok: true,
-          detail: `not checked: ${opts.target} is an external system; its records are not ours to read`,
-        },
-      ];
+      // Its records are not ours to read: judged from what its buyers were told.
+      invariants = buyersTallyInvariants(merged.tally, scenario.skus);
+      skus = scenario.skus.map((k) => ({
+        sku: k.sku,
+        stock: k.stock,
+        sold: merged.tally.paid[k.sku] ?? 0,
+        held: 0,
+        remaining: Math.max(0, k.stock - (merged.tally.paid[k.sku] ?? 0)),
+        revenueMinor: (merged.tally.paid[k.sku] ?? 0) * k.priceMinor,
+        currency: k.currency,
+      }));
     }
     const oversoldBy = (name: string) => {
       const inv = invariants.find((i) => i.name === name && !i.ok);
@@ -514,9 +579,14 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulationRe
       mode: opts.mode,
       finality,
       transport: opts.transport,
+      ...(external ? { target: opts.target } : {}),
       stock,
       sold,
-      oversold: Math.max(oversoldBy('no oversell'), oversoldBy('no oversell at any moment')),
+      oversold: Math.max(
+        oversoldBy('no oversell'),
+        oversoldBy('no oversell at any moment'),
+        oversoldBy("no oversell (buyers' tally)"),
+      ),
       durationSec: Math.round(durationSec * 1000) / 1000,
       arrivalPhaseSec: Math.round(arrivalSec * 1000) / 1000,
       attemptsPerSec: Math.round((c.journeys / arrivalSec) * 10) / 10,

@@ -7,7 +7,14 @@ import type { EngineConfig, SaleApi } from '../engine/types.js';
 import type { Scenario } from '../scenario.js';
 import { compileProfile, shardArrivals, subShard, type Shard } from '../traffic/stages.js';
 import { runOpenLoop } from '../traffic/open-loop.js';
-import { drawBuyer, newRecorder, runJourney, type FairnessTrace, type JourneyCounters } from './journey.js';
+import {
+  drawBuyer,
+  newRecorder,
+  runJourney,
+  type FairnessTrace,
+  type JourneyCounters,
+  type BuyersTally,
+} from './journey.js';
 import type { WorkerTimeline } from './timeline.js';
 
 export interface SimWorkerTask {
@@ -66,6 +73,7 @@ export interface SimWorkerResult {
   arrivalsEndedAt: number;
   endedAt: number;
   errorSamples: string[];
+  tally: BuyersTally;
   lastPayFailure?: string;
   /** Per time bucket from the common start, for the report's charts. */
   timeline?: WorkerTimeline;
@@ -220,6 +228,7 @@ export default async function runSimWorker(task: SimWorkerTask): Promise<SimWork
     arrivalsEndedAt: arrivalsEndedAt ?? Date.now(),
     endedAt: Date.now(),
     errorSamples: rec.errorSamples,
+    tally: rec.tally,
     ...(rec.lastPayFailure ? { lastPayFailure: rec.lastPayFailure } : {}),
     timeline: rec.timeline.toJSON(),
   };

@@ -177,6 +177,31 @@ describe('merging the summaries of one run', () => {
     );
   });
 
+  it("adds up every shard's buyers against the one stock of the target they all drove", () => {
+    const target = (i: number, sold: number) =>
+      shardDoc(i, 2, (d) => {
+        d.target = 'http://shop.example';
+        d.sold = sold;
+        d.skus = [{ sku: 'sku-1', stock: 150, sold, held: 0, remaining: 150 - sold, revenueMinor: 0, currency: 'EUR' }];
+      });
+    // Each shard alone is within the stock; together they were answered paid for 160 of 150.
+    const m = mergeSimulations(inputs(target(0, 80), target(1, 80)));
+    if ('runs' in m) throw new Error('one mode in, one mode out');
+    expect(m.merge.records).toBe('shared');
+    expect(m.stock).toBe(150);
+    expect(m.skus).toEqual([expect.objectContaining({ sku: 'sku-1', stock: 150, sold: 160, remaining: 0 })]);
+    const every = m.invariants.find((i) => i.name === "no oversell (buyers' tally, every shard)");
+    expect(every).toEqual({
+      name: "no oversell (buyers' tally, every shard)",
+      ok: false,
+      detail: 'sku-1: the target took payment for 160 units of 150 (oversold by 10)',
+    });
+    expect(m.ok).toBe(false);
+    const within = mergeSimulations(inputs(target(0, 70), target(1, 80)));
+    if ('runs' in within) throw new Error('one mode in, one mode out');
+    expect(within.ok).toBe(true);
+  });
+
   it('judges the thresholds again on the merged figures', () => {
     const withThreshold = (i: number) =>
       shardDoc(i, 2, (d) => (d.thresholds = [{ source: 'attemptsPerSec>30', ok: false, value: 20 }]));

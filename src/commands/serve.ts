@@ -28,7 +28,8 @@ export async function runServeCommand(raw: Record<string, unknown>, io: CommandI
     },
     {
       log: (l) => io.info(l),
-      onError: (e) => io.info(`serve: ${(e as Error)?.message ?? e}`),
+      // Escaped: an error may quote what a client sent, and a newline in it must not forge a log line.
+      onError: (e) => io.info(`serve: ${JSON.stringify(String((e as Error)?.message ?? e)).slice(1, -1)}`),
       onListening: (s) => {
         if (f.json) io.out(JSON.stringify({ url: s.url, strategy: s.strategy, namespace: s.namespace, skus: s.skus }));
         else

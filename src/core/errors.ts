@@ -42,10 +42,13 @@ export class ServiceError extends FlashsaleError {
   }
 }
 
-/** Replaces the password (and a token-like username-only credential's secret) in every URL in `text`. */
+/**
+ * Replaces the password in every URL in `text`: in the userinfo (up to the last `@`, so a password
+ * holding `/` or `@` unencoded is hidden whole) and in query parameters that carry one
+ * (`?password=`, `sslpassword=`, `token=`, `secret=`, `key=`…).
+ */
 export function redact(text: string): string {
-  return text.replace(
-    /([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):([^@\s/]*)@/gi,
-    (_m, scheme, user) => `${scheme}${user}:***@`,
-  );
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*):(\S*)@/gi, (_m, scheme, user) => `${scheme}${user}:***@`)
+    .replace(/([?&](?:ssl)?(?:password|passwd|pwd|pass|secret|token|api_?key|key)=)[^&\s#]*/gi, '$1***');
 }

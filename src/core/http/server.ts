@@ -24,6 +24,7 @@
 //                        qty is a whole number from 1 to 1000, strings are 1 to 200 characters,
 //                        unknown body fields are refused (a misspelt field must not pass silently)
 //   404 not_found, 405 method_not_allowed (with Allow), 413 body_too_large
+//   404 unknown_sku / unknown_order, 400 bad_request: the engine refused the request (never logged)
 //   500 internal         the engine threw: a one-line message, never a stack
 //
 // `now` is not on the wire: over HTTP the server's clock decides, as it would in production.
@@ -189,10 +190,26 @@ function sendReserve(res: ServerResponse, outcome: ReserveOutcome): void {
 const methodNotAllowed = (method: string | undefined, path: string, allow: string) =>
   new HttpError(405, 'method_not_allowed', `${method} ${path}: use ${allow}`, undefined, { allow });
 
+/** The status of each way the engine refuses a request (engine.ts SaleRequestError). */
+const REQUEST_STATUS = { unknown_sku: 404, unknown_order: 404, bad_request: 400 } as const;
+type RequestCode = keyof typeof REQUEST_STATUS;
+
+/** The engine's SaleRequestError, recognised by name and code: the transport does not import the engine. */
+function requestError(err: unknown): { code: RequestCode; message: string } | undefined {
+  if (!(err instanceof Error) || err.name !== 'SaleRequestError') return undefined;
+  const code = (err as Error & { code?: string }).code;
+  if (code === undefined || !Object.hasOwn(REQUEST_STATUS, code)) return undefined;
+  return { code: code as RequestCode, message: escapeControl(redact(err.message)).slice(0, 200) };
+}
+
+/** Control characters a client put in an id, shown (`\n`), never obeyed by a terminal or a log. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const escapeControl = (text: string) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+
 /** An engine error as one line a client can show: no stack, no credentials. */
 function shortMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : typeof err === 'string' ? err : '';
-  const line = redact(message.split('\n', 1)[0].trim());
+  const line = escapeControl(redact(message.split('\n', 1)[0].trim()));
   if (!line) return 'internal error';
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
@@ -254,6 +271,10 @@ export async function serveSaleApi(api: SaleApi, opts: ServeOptions = {}): Promi
             : { code: err.code, field: err.field, message: err.message };
         return send(res, err.statusCode, { error: body }, err.headers);
       }
+      // The engine refusing the request (unknown SKU or order, bad quantity) is the client's
+      // error, not ours: a 4xx, and nothing of what the client sent reaches the log.
+      const refused = requestError(err);
+      if (refused) return send(res, REQUEST_STATUS[refused.code], { error: refused });
       opts.onError?.(err);
       send(res, 500, { error: { code: 'internal', message: shortMessage(err) } });
     } finally {

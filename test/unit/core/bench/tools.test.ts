@@ -24,6 +24,14 @@ describe('redaction and tool output', () => {
   it('hides passwords in every URL', () => {
     expect(redact('redis://:pw@h:1 and postgres://u:p%40ss@db/x')).toBe('redis://:***@h:1 and postgres://u:***@db/x');
     expect(redact('postgres://u@db/x')).toBe('postgres://u@db/x');
+    // unencoded / and @ in the password, and passwords in the query
+    expect(redact('postgres://u:p/ss@w@rd@db:5432/x')).toBe('postgres://u:***@db:5432/x');
+    expect(redact('postgres://db/x?user=u&password=s3cret&sslmode=require')).toBe(
+      'postgres://db/x?user=u&password=***&sslmode=require',
+    );
+    expect(redact('redis://h:6379/?token=abc http://p.example/v1?api_key=k1')).toBe(
+      'redis://h:6379/?token=*** http://p.example/v1?api_key=***',
+    );
   });
   it('reads redis-benchmark CSV and pgbench summaries', () => {
     const csv =

@@ -6,6 +6,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { request } from 'undici';
 import type { PayOutcome, ReserveOutcome, SaleApi } from '../../../../src/core/engine/types.js';
 import { serveSaleApi, type SaleServer } from '../../../../src/core/http/server.js';
+import { SaleRequestError } from '../../../../src/core/engine/engine.js';
 import { httpSaleApi, SaleApiHttpError } from '../../../../src/core/http/client.js';
 
 const EXPIRES = 1_900_000_000_000;
@@ -55,6 +56,8 @@ function fakeSale(stock: number): SaleApi & { hang: () => void; release: () => v
       if (orderId.startsWith('declined-')) return { status: 'declined', orderId, code: 'card_declined', attempts: 1 };
       if (orderId.startsWith('expired-')) return { status: 'expired', orderId, refunded: true };
       if (orderId.startsWith('failed-')) return { status: 'failed', orderId, error: 'provider timeout', attempts: 3 };
+      if (orderId.startsWith('unknown-'))
+        throw new SaleRequestError('unknown_order', `no order ${JSON.stringify(orderId)} in this sale`);
       if (orderId === 'boom')
         throw new Error(
           'connect ECONNREFUSED redis://buyer:s3cret@10.0.0.9:6379\n    at Socket.connect (node:net:1:1)',
@@ -282,6 +285,16 @@ describe('the sale API over HTTP', () => {
       clickId: 'big',
     });
     expect([res.status, res.json.error.code, res.headers.connection]).toEqual([413, 'body_too_large', 'close']);
+  });
+
+  it('an order the engine does not know is 404, not 500, and what the client sent never reaches the log', async () => {
+    const before = errors.length;
+    // %0A decodes to a newline inside the order id: a forged log line if it were printed as is.
+    const res = await raw(server.url, 'POST', '/v1/orders/unknown-x%0Aserve%3A%20all%20fine/pay');
+    expect(res.status).toBe(404);
+    expect(res.json.error.code).toBe('unknown_order');
+    expect(res.json.error.message).toBe('no order "unknown-x\\nserve: all fine" in this sale');
+    expect(errors.length).toBe(before);
   });
 
   it('turns an engine exception into a 500 with one redacted line, and the client throws it', async () => {

@@ -244,6 +244,9 @@ export class SaleEngine implements Engine, SaleSteps {
       now,
     });
     if (!r.ok) return { ok: false, outcome: { ok: false, reason: r.reason } };
+    // A click id is one buyer's: another buyer replaying it is refused, never handed that order.
+    if (r.duplicate && r.reservation.user !== req.user)
+      throw new SaleRequestError('bad_request', `clickId: "${req.clickId}" is another buyer's click on ${req.sku}`);
     // The order's life starts when the units were granted, not when the request arrived: a
     // request that waited while an expiring hold was swept must not look as if it overlapped it
     // (the "no oversell at any moment" sweep over order lifetimes would see a phantom oversell).

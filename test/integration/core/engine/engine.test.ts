@@ -115,6 +115,16 @@ describe.each(['lua', 'atomic'] as const)('the %s engine', (strategy) => {
     await expectInvariantsHold(engine);
   });
 
+  it("refuses another buyer's replay of a click id instead of answering with the first buyer's order", async () => {
+    const engine = await sale(config(strategy, honest.url));
+    granted(await engine.reserve({ sku: 'A', qty: 1, user: 'u1', clickId: 'click-1' }));
+    await expect(engine.reserve({ sku: 'A', qty: 1, user: 'u2', clickId: 'click-1' })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: 'clickId: "click-1" is another buyer\'s click on A',
+    });
+    expect((await engine.audit()).orders.map((o) => o.user)).toEqual(['u1']);
+  });
+
   it('expires an abandoned hold while the sale runs and puts its units back on sale', async () => {
     const engine = await sale(
       config(strategy, honest.url, { holdTtlMs: 400, payment: { timeoutMs: 100, retries: 1, backoffMs: 10 } }),

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { peakOversell } from '../../../../src/core/engine/invariants.js';
 import type { OrderRecord, OrderStatus } from '../../../../src/core/engine/types.js';
-import { emptyJourneyCounters } from '../../../../src/core/simulate/journey.js';
-import { mergeSimResults, ordersMatchBuyers } from '../../../../src/core/simulate/run.js';
+import { emptyJourneyCounters, type BuyersTally } from '../../../../src/core/simulate/journey.js';
+import { buyersTallyInvariants, mergeSimResults, ordersMatchBuyers } from '../../../../src/core/simulate/run.js';
 import { encodeHistogram, newHistogram } from '../../../../src/core/histogram.js';
 import type { SimWorkerResult } from '../../../../src/core/simulate/worker.js';
 
@@ -82,6 +82,13 @@ describe('merging simulate workers', () => {
       startedAt: 1000 + i,
       endedAt: 2000 + i,
       errorSamples: [],
+      tally: {
+        granted: { A: values.length },
+        paid: { A: 1 },
+        clickConflicts: i,
+        ...(i ? { firstClickConflict: `click c${i}` } : {}),
+        charges: [[`o${i}`, `ch_${i}`]],
+      },
     };
   };
   it('adds counters and drops, merges histograms, and counts refusals before a later grant as unfair', () => {
@@ -92,6 +99,51 @@ describe('merging simulate workers', () => {
     expect(m.h.reserve.maxValue).toBeGreaterThanOrEqual(400);
     // buckets 0 and 3 (0-10 ms, 30-40 ms) lie wholly before the last grant at 55 ms; bucket 5 (50-60) does not
     expect(m.unfairRefusals).toBe(2 + 4);
+    // the buyers' tallies add up (what an external --target is judged by)
+    expect(m.tally).toEqual({
+      granted: { A: 4 },
+      paid: { A: 2 },
+      clickConflicts: 1,
+      firstClickConflict: 'click c1',
+      charges: [
+        ['o0', 'ch_0'],
+        ['o1', 'ch_1'],
+      ],
+    });
+  });
+});
+
+describe("an external target's buyers' tally", () => {
+  const skus = [{ sku: 'A', stock: 2 }];
+  const tally = (over: Partial<BuyersTally> = {}): BuyersTally => ({
+    granted: { A: 3 },
+    paid: { A: 2 },
+    clickConflicts: 0,
+    charges: [
+      ['o1', 'ch_1'],
+      ['o2', 'ch_2'],
+    ],
+    ...over,
+  });
+  const failedOf = (t: BuyersTally) => buyersTallyInvariants(t, skus).filter((i) => !i.ok);
+  it('holds when the units answered paid are within the stock, each order with its own charge', () => {
+    expect(failedOf(tally())).toEqual([]);
+  });
+  it('names the SKU and the amount when more was answered paid than there is stock', () => {
+    expect(failedOf(tally({ paid: { A: 5 } }))).toEqual([
+      expect.objectContaining({ detail: 'A: the target took payment for 5 units of 2 (oversold by 3)' }),
+    ]);
+  });
+  it('catches a click answered with two orders and a charge answered for two orders', () => {
+    const t = tally({
+      clickConflicts: 1,
+      firstClickConflict: 'click c1 was answered with 2 orders (o1, o3)',
+      charges: [
+        ['o1', 'ch_1'],
+        ['o2', 'ch_1'],
+      ],
+    });
+    expect(failedOf(t).map((i) => i.name)).toEqual(['one order per click', 'paid once']);
   });
 });
 

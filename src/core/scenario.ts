@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from './errors.js';
+import { MAX_AMOUNT } from './provider/http.js';
 import { parseFaultConfig, type FaultConfig } from './provider/index.js';
 import { worstCaseMs } from './engine/payments.js';
 import { STRATEGY_NAMES, type StrategyName } from './strategies/types.js';
@@ -24,7 +25,20 @@ const currency = z.string().regex(/^[A-Z]{3}$/, { message: 'an ISO 4217 code in 
 
 const skuList = z
   .array(
-    z.object({ sku: z.string().min(1).max(100), stock: int(0, 100_000_000), priceMinor: int(1), currency }).strict(),
+    z
+      .object({
+        // printable: a SKU name ends up in keys, logs and reports
+        sku: z
+          .string()
+          .min(1)
+          .max(100)
+          // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+          .regex(/^[^\u0000-\u001f\u007f]+$/, { message: 'a printable name (no NUL or other control characters)' }),
+        stock: int(0, 100_000_000),
+        priceMinor: int(1),
+        currency,
+      })
+      .strict(),
   )
   .min(1, { message: 'at least one SKU' });
 const skuGrid = z
@@ -32,7 +46,13 @@ const skuGrid = z
   .strict();
 
 const stage = z
-  .object({ durationMs: int(0, 3_600_000), target: z.number().min(0, { message: 'arrivals/s ≥ 0' }) })
+  .object({
+    durationMs: int(0, 3_600_000),
+    target: z
+      .number({ invalid_type_error: 'a number' })
+      .min(0, { message: 'arrivals/s from 0 to 1,000,000' })
+      .max(1_000_000, { message: 'arrivals/s from 0 to 1,000,000' }),
+  })
   .strict();
 
 const openModel = z
@@ -206,6 +226,14 @@ export function parseScenario(raw: unknown, source = 'scenario'): Scenario {
     throw new UsageError(
       `${source}: buyers.payAfterMs: expected min ≤ max, got ${JSON.stringify(s.buyers.payAfterMs)}`,
     );
+  // An order is priceMinor × qty; the provider takes at most MAX_AMOUNT minor units per charge.
+  const priciest = skus.reduce((i, k, j) => (k.priceMinor > skus[i].priceMinor ? j : i), 0);
+  if (skus[priciest].priceMinor * qty.max > MAX_AMOUNT) {
+    const where = Array.isArray(s.skus) ? `skus[${priciest}].priceMinor` : 'skus.priceMinor';
+    throw new UsageError(
+      `${source}: ${where}: expected at most ${Math.floor(MAX_AMOUNT / qty.max)} (an order of buyers.qty.max ${qty.max} units is charged at most ${MAX_AMOUNT} minor units by the provider), got ${skus[priciest].priceMinor}`,
+    );
+  }
   const payWorst = worstCaseMs(s.payment);
   if (payWorst >= s.holdTtlMs) {
     throw new UsageError(

@@ -1,6 +1,6 @@
 // The reconcile use case: one day in a time zone → the sale's payments read against the provider's
 // charges → the mismatch report written, a verdict and its exit code.
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { onInterrupt } from '../interrupt.js';
 import { defaultOutDir } from '../output.js';
 import { checkOutDir } from '../out-dir.js';
@@ -49,6 +49,11 @@ export function resolveDate(date: string, tz: string, now = Date.now()): string 
 
 export async function reconcileDay(request: ReconcileRequest, log: (line: string) => void): Promise<ReconcileOutcome> {
   const window = dayWindow(resolveDate(request.date, request.tz), request.tz);
+  // A day that has not begun has no payments; a provider asked for year 9999 answers garbage.
+  if (window.startMs > Date.now())
+    throw new UsageError(
+      `--date: ${window.date} has not begun yet in ${window.tz}; expected a day up to today (also: today, yesterday)`,
+    );
   const outDir = request.out ?? defaultOutDir(`reconcile-${window.date}`);
   checkOutDir(outDir, 'reconcile');
   const services = await resolveServices(new Set(['postgres']), { databaseUrl: request.databaseUrl, log });

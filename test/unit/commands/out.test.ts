@@ -45,3 +45,17 @@ describe('--out that holds a file of the user', () => {
     expect(readFileSync(file, 'utf8')).toBe('mine');
   });
 });
+
+describe('reconcile --date in the future', () => {
+  it('is exit 2 naming --date, before any service starts or anything is written', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'fs-out-')), 'out');
+    const io = captureIO();
+    const code = await main(
+      ['reconcile', '--date', '9999-12-31', '--out', dir, '--database-url', 'postgres://postgres@127.0.0.1:1/none'],
+      io,
+    );
+    expect(code).toBe(2);
+    expect(io.stderr.join('\n')).toMatch(/--date: 9999-12-31 has not begun yet in UTC; expected a day up to today/);
+    expect(readdirSync(join(dir, '..'))).toEqual([]);
+  });
+});

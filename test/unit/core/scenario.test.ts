@@ -62,6 +62,21 @@ describe('a bad scenario is refused with the file, the field and what is accepte
     ],
     ['a negative stock', (s) => (s.skus.stockEach = -1), /smoke: skus.stockEach: expected at least 0, got -1/],
     [
+      'a stage target no generator could play',
+      (s) => (s.traffic.stages[0].target = 1e308),
+      /smoke: traffic.stages.0.target: expected arrivals\/s from 0 to 1,000,000, got 1e\+308/,
+    ],
+    [
+      'a NUL in a SKU name',
+      (s) => (s.skus = [{ sku: 'tee\u0000', stock: 1, priceMinor: 100, currency: 'EUR' }]),
+      /smoke: skus.0.sku: expected a printable name \(no NUL or other control characters\)/,
+    ],
+    [
+      'a price above what the provider charges for an order',
+      (s) => (s.skus.priceMinor = 60_000_000),
+      /smoke: skus.priceMinor: expected at most 49999999 \(an order of buyers.qty.max 2 units is charged at most 99999999 minor units by the provider\), got 60000000/,
+    ],
+    [
       'an unknown strategy',
       (s) => (s.strategy = 'magic'),
       /smoke: strategy: expected one of lua, list, .*auto, got "magic"/,
